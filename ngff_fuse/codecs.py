@@ -1,0 +1,60 @@
+"""`--codec NAME[:LEVEL]` -> the compressor objects zarr v2 and v3 expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numcodecs
+from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
+
+from ngff_fuse.errors import InputError
+
+# name -> (default level, highest level)
+CODECS: dict[str, tuple[int, int]] = {
+    "blosc-zstd": (3, 9),
+    "blosc-lz4": (5, 9),
+    "zstd": (3, 22),
+    "gzip": (5, 9),
+    "none": (0, 0),
+}
+DEFAULT_CODEC = "blosc-zstd:3"
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    level: int
+
+    @classmethod
+    def parse(cls, spec: str) -> Codec:
+        name, _, level = spec.strip().lower().partition(":")
+        if name not in CODECS:
+            raise InputError(f"--codec {spec}: unknown codec; choose one of {', '.join(CODECS)}")
+        default, highest = CODECS[name]
+        try:
+            value = int(level) if level else default
+        except ValueError:
+            raise InputError(f"--codec {spec}: the level must be a whole number") from None
+        if not 0 <= value <= highest:
+            raise InputError(f"--codec {spec}: level must be between 0 and {highest} for {name}")
+        return cls(name, value)
+
+    def __str__(self) -> str:
+        return self.name if self.name == "none" else f"{self.name}:{self.level}"
+
+    def zarr_v3(self, itemsize: int):
+        """Compressors for zarr.create_array on a zarr v3 array."""
+        if self.name == "none":
+            return None
+        if self.name.startswith("blosc-"):
+            return BloscCodec(cname=self.name[6:], clevel=self.level, shuffle="shuffle",
+                              typesize=itemsize)
+        return {"zstd": ZstdCodec, "gzip": GzipCodec}[self.name](level=self.level)
+
+    def zarr_v2(self):
+        if self.name == "none":
+            return None
+        if self.name.startswith("blosc-"):
+            return numcodecs.Blosc(cname=self.name[6:], clevel=self.level,
+                                   shuffle=numcodecs.Blosc.SHUFFLE)
+        return {"zstd": numcodecs.Zstd, "gzip": numcodecs.GZip}[self.name](level=self.level)

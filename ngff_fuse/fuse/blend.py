@@ -1,0 +1,124 @@
+"""Blending: per-pixel tile weights and the fusers that combine tiles into one chunk.
+
+Contract of a fuser: `add(box, values, weights, mask)` takes float `values` for the sub-box
+`box` (a tuple of slices into the chunk), optional `weights` (broadcastable to values, > 0
+where the tile counts) and an optional boolean `mask` of valid pixels (None: all valid);
+`result(fill, dtype)` returns the fused chunk, `fill` where no tile contributed, rounded and
+clipped into `dtype`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+
+
+class BlendMode(str, Enum):
+    FEATHER = "feather"  # weights fall smoothly to zero towards each tile's edge: no seams
+    MEAN = "mean"  # plain average of every tile covering the pixel
+    MAX = "max"  # brightest tile wins (DaskFusion's rule)
+    FIRST = "first"  # the first tile in input order wins; later tiles never overwrite it
+
+
+def edge_ramp(coord: np.ndarray, length: int, width: float) -> np.ndarray:
+    """Cosine ramp over tile pixel coordinates: ~0 at the tile's edge, 1 beyond `width` px.
+
+    Edge pixels keep a small positive weight so a pixel covered by one tile only is never
+    divided by zero, and only ratios of weights matter where tiles overlap.
+    """
+    if width <= 0 or length <= 1:
+        return np.ones_like(coord, dtype=np.float32)
+    distance = np.minimum(coord, (length - 1) - coord)
+    t = np.clip((distance + 0.5) / (width + 0.5), 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * t)).astype(np.float32)
+
+
+def accumulator_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 holds every 8/16-bit value exactly; wider inputs need float64."""
+    return np.dtype(np.float32) if np.dtype(dtype).itemsize <= 2 else np.dtype(np.float64)
+
+
+def cast_to(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round (integers) and clip into the output dtype's range."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    if dtype.kind == "b":
+        return values > 0.5
+    return values.astype(dtype)
+
+
+class _Fuser:
+    def __init__(self, shape: tuple[int, ...], acc: np.dtype) -> None:
+        self.shape = shape
+        self.acc = acc
+        self.covered = np.zeros(shape, dtype=bool)
+
+    def _final(self, values: np.ndarray, fill: float, dtype: np.dtype) -> np.ndarray:
+        values[~self.covered] = fill
+        return cast_to(values, dtype)
+
+
+class WeightedFuser(_Fuser):
+    """feather and mean: sum(w * v) / sum(w)."""
+
+    def __init__(self, shape, acc) -> None:
+        super().__init__(shape, acc)
+        self.total = np.zeros(shape, dtype=acc)
+        self.weight = np.zeros(shape, dtype=acc)
+
+    def add(self, box, values, weights=None, mask=None) -> None:
+        w = np.ones(values.shape, dtype=self.acc) if weights is None else np.broadcast_to(
+            np.asarray(weights, dtype=self.acc), values.shape
+        )
+        if mask is not None:
+            w = np.where(mask, w, 0)
+        self.total[box] += w * values
+        self.weight[box] += w
+        self.covered[box] |= w > 0
+
+    def result(self, fill, dtype) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = self.total / self.weight
+        return self._final(values, fill, dtype)
+
+
+class MaxFuser(_Fuser):
+    def __init__(self, shape, acc) -> None:
+        super().__init__(shape, acc)
+        self.best = np.full(shape, -np.inf, dtype=acc)
+
+    def add(self, box, values, weights=None, mask=None) -> None:
+        if mask is not None:
+            values = np.where(mask, values, -np.inf)
+        np.maximum(self.best[box], values, out=self.best[box])
+        self.covered[box] |= True if mask is None else mask
+
+    def result(self, fill, dtype) -> np.ndarray:
+        return self._final(self.best, fill, dtype)
+
+
+class FirstFuser(_Fuser):
+    def __init__(self, shape, acc) -> None:
+        super().__init__(shape, acc)
+        self.value = np.zeros(shape, dtype=acc)
+
+    def add(self, box, values, weights=None, mask=None) -> None:
+        free = ~self.covered[box]
+        if mask is not None:
+            free &= mask
+        self.value[box] = np.where(free, values, self.value[box])
+        self.covered[box] |= free
+
+    def result(self, fill, dtype) -> np.ndarray:
+        return self._final(self.value, fill, dtype)
+
+
+FUSERS: dict[BlendMode, type[_Fuser]] = {
+    BlendMode.FEATHER: WeightedFuser,
+    BlendMode.MEAN: WeightedFuser,
+    BlendMode.MAX: MaxFuser,
+    BlendMode.FIRST: FirstFuser,
+}

@@ -1,0 +1,129 @@
+"""fuse(tileset) -> a lazy mosaic: one dask task per output chunk, no files written here.
+
+The graph holds one node with the tiles and one task per output chunk (t, c, z, y, x); each
+task gets the placements of only the tiles that touch its chunk, reads just the tile regions
+it needs, and blends them. Task count grows with output chunks, never chunks x tiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from ngff_fuse._axes import AXES, MICROMETER, SPATIAL
+from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype
+from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
+from ngff_fuse.fuse.sample import sample_affine, sample_translation
+from ngff_fuse.model import TileSet
+
+
+class TilePixels:
+    """The tiles' lazy arrays, shipped once per worker; reads one (t, c) region at a time."""
+
+    def __init__(self, arrays: tuple) -> None:
+        self.arrays = arrays
+
+    def read(self, index: int, t: int, c: int, box: tuple[slice, slice, slice]) -> np.ndarray:
+        region = self.arrays[index][(t, c, *box)]
+        if isinstance(region, da.Array):
+            # Inside a task: compute the small slice synchronously, never on the cluster.
+            return region.compute(scheduler="sync")
+        return np.asarray(region)
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything one output chunk needs besides the tile pixels."""
+
+    t: int
+    c: int
+    start: tuple[int, int, int]
+    stop: tuple[int, int, int]
+    placements: tuple[TilePlacement, ...]
+    blend: BlendMode
+    widths: tuple[float, float, float]
+    fill: float
+    dtype: np.dtype
+
+
+def fuse_chunk(pixels: TilePixels, task: ChunkTask) -> np.ndarray:
+    """Fuse one output chunk; returns shape (1, 1, z, y, x)."""
+    start, stop = np.asarray(task.start), np.asarray(task.stop)
+    shape = tuple(int(n) for n in stop - start)
+    acc = accumulator_dtype(task.dtype)
+    fuser = FUSERS[task.blend](shape, acc)
+    widths = task.widths if task.blend is BlendMode.FEATHER else None
+    for placement in task.placements:
+        def read(box, index=placement.index):
+            return pixels.read(index, task.t, task.c, box)
+
+        sampler = sample_translation if placement.offset is not None else sample_affine
+        sampled = sampler(placement, start, stop, read, acc, widths)
+        if sampled is not None:
+            fuser.add(*sampled)
+    return fuser.result(task.fill, task.dtype)[None, None]
+
+
+def fuse_plan(
+    tileset: TileSet, plan: FusionPlan, blend: BlendMode | str = BlendMode.FEATHER, fill: float = 0
+) -> da.Array:
+    """The lazy 5-D (t, c, z, y, x) mosaic for a plan."""
+    blend = BlendMode(blend)
+    dtype = tileset.dtype
+    token = tokenize(plan.grid, plan.chunks, blend, fill, [t.data.name for t in tileset.tiles],
+                     [p.grid_from_tile for p in plan.placements])
+    name = f"ngff-fuse-{token}"
+    pixels_key = f"ngff-fuse-tiles-{token}"
+    graph: dict = {pixels_key: TilePixels(tuple(t.data.data for t in tileset.tiles))}
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in plan.chunks]
+    for t in range(tileset.n_timepoints):
+        for c in range(tileset.n_channels):
+            for key in np.ndindex(*(len(c_) for c_ in plan.chunks)):
+                task = ChunkTask(
+                    t=t, c=c,
+                    start=tuple(int(bounds[a][key[a]]) for a in range(3)),
+                    stop=tuple(int(bounds[a][key[a] + 1]) for a in range(3)),
+                    placements=tuple(plan.placements[i] for i in plan.tiles_by_chunk.get(key, ())),
+                    blend=blend, widths=plan.blend_width, fill=fill, dtype=dtype,
+                )
+                graph[(name, t, c, *key)] = (fuse_chunk, pixels_key, task)
+    layer = HighLevelGraph.from_collections(name, graph, dependencies=())
+    chunks = ((1,) * tileset.n_timepoints, (1,) * tileset.n_channels, *plan.chunks)
+    return da.Array(layer, name, chunks, dtype=dtype)
+
+
+def fuse(
+    tileset: TileSet,
+    blend: BlendMode | str = BlendMode.FEATHER,
+    chunk_size: tuple[int, int, int] = (1, 1024, 1024),
+    fill: float = 0,
+    blend_width: float | None = None,
+    squeeze: bool = True,
+) -> xr.DataArray:
+    """Fuse a tile set into one lazy mosaic with physical coordinates (um).
+
+    `squeeze` drops the axes the source does not have, so a 2-D single-channel input gives a
+    (y, x) mosaic; with `squeeze=False` the result is always (t, c, z, y, x).
+    """
+    plan = plan_fusion(tileset, chunk_size, blend_width=blend_width)
+    return as_dataarray(fuse_plan(tileset, plan, blend, fill), tileset, plan, squeeze)
+
+
+def as_dataarray(data: da.Array, tileset: TileSet, plan: FusionPlan, squeeze: bool) -> xr.DataArray:
+    grid = plan.grid
+    coords = {
+        ax: grid.origin[i] + grid.spacing[i] * np.arange(grid.shape[i]) for i, ax in enumerate(SPATIAL)
+    }
+    coords["c"] = list(tileset.channel_names)
+    mosaic = xr.DataArray(
+        data, dims=AXES, coords=coords, name=tileset.name,
+        attrs={"units": tileset.unit or "pixel", "spacing": grid.spacing, "origin": grid.origin},
+    )
+    if squeeze:
+        mosaic = mosaic.isel({ax: 0 for ax in AXES if ax not in tileset.dims})
+    return mosaic

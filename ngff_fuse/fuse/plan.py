@@ -1,0 +1,157 @@
+"""Pure geometry: the output grid, where each tile lands on it, which tiles touch which chunk.
+
+Grid pixel index g and tile pixel index p (both (z, y, x)) relate through
+    g = grid_from_tile @ p,   grid_from_tile = inv(grid.affine) @ tile.affine,
+so for a pure translation g = p + offset, and output pixel g samples the tile at g - offset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ngff_fuse import transforms
+from ngff_fuse.errors import InputError
+from ngff_fuse.model import OutputGrid, TileSet
+
+_EPS = 1e-6  # grid pixels: positions closer than this to an integer count as integer
+
+
+@dataclass(frozen=True)
+class TilePlacement:
+    """Where one tile lands on the output grid."""
+
+    index: int  # position of the tile in the TileSet
+    shape: tuple[int, int, int]
+    grid_from_tile: np.ndarray
+    offset: np.ndarray | None  # grid px; set when the placement is a pure translation
+    low: np.ndarray  # first grid pixel (z, y, x) the tile reaches
+    stop: np.ndarray  # one past the last grid pixel it reaches
+
+
+@dataclass(frozen=True)
+class FusionPlan:
+    grid: OutputGrid
+    chunks: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # dask chunks (z, y, x)
+    placements: tuple[TilePlacement, ...]
+    tiles_by_chunk: dict[tuple[int, int, int], tuple[int, ...]]
+    blend_width: tuple[float, float, float]  # feather ramp length in tile pixels (z, y, x)
+
+
+def output_grid(tileset: TileSet) -> OutputGrid:
+    """The grid at the tiles' pixel size whose first pixel is the mosaic's lowest corner."""
+    low, high = tileset.bounds()
+    spacing = np.asarray(tileset.spacing, dtype=float)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise InputError(f"{tileset.name}: tile positions are not finite numbers; fix them")
+    shape = np.floor((high - low) / spacing + _EPS).astype(np.int64) + 1
+    if not tileset.is_3d:
+        shape[0] = 1
+    return OutputGrid(
+        origin=tuple(float(v) for v in low),
+        spacing=tuple(float(v) for v in spacing),
+        shape=tuple(int(n) for n in shape),
+    )
+
+
+def place(tileset: TileSet, grid: OutputGrid) -> tuple[TilePlacement, ...]:
+    grid_inverse = transforms.invert(grid.affine)
+    placements = []
+    for index, tile in enumerate(tileset.tiles):
+        matrix = grid_inverse @ tile.affine
+        corners = transforms.apply(matrix, transforms.box_corners(tile.spatial_shape))
+        low = np.ceil(corners.min(axis=0) - _EPS).astype(np.int64)
+        stop = np.floor(corners.max(axis=0) + _EPS).astype(np.int64) + 1
+        offset = matrix[:3, 3].copy() if transforms.is_translation(matrix, 1e-9) else None
+        placements.append(
+            TilePlacement(index, tile.spatial_shape, matrix, offset, np.maximum(low, 0), stop)
+        )
+    return tuple(placements)
+
+
+def regular_chunks(length: int, size: int) -> tuple[int, ...]:
+    size = max(1, min(size, length))
+    full, rest = divmod(length, size)
+    return (size,) * full + ((rest,) if rest else ())
+
+
+def index_chunks(
+    placements: tuple[TilePlacement, ...], chunk_size: tuple[int, int, int]
+) -> dict[tuple[int, int, int], tuple[int, ...]]:
+    """Chunk index -> the tiles whose footprint touches it, in tile order.
+
+    Work is proportional to the chunks each tile covers, never chunks x tiles.
+    """
+    found: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    size = np.asarray(chunk_size)
+    for p in placements:
+        first = p.low // size
+        last = (p.stop - 1) // size
+        if np.any(last < first):
+            continue
+        for key in np.ndindex(*(last - first + 1)):
+            found[tuple(int(v) for v in first + key)].append(p.index)
+    return {key: tuple(v) for key, v in found.items()}
+
+
+def seam_widths(
+    placements: tuple[TilePlacement, ...],
+    tiles_by_chunk: dict[tuple[int, int, int], tuple[int, ...]],
+) -> tuple[float, float, float]:
+    """Typical overlap (grid px) across the seams on each axis: the feather ramp length.
+
+    A pair of neighbours overlaps along every axis; the seam runs across the axis where the
+    overlap is smallest relative to the tiles, so that axis gets the pair's overlap length.
+    """
+    seen: set[tuple[int, int]] = set()
+    per_axis: list[list[float]] = [[], [], []]
+    by_index = {p.index: p for p in placements}
+    for members in tiles_by_chunk.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if (a, b) in seen:
+                    continue
+                seen.add((a, b))
+                pa, pb = by_index[a], by_index[b]
+                overlap = np.minimum(pa.stop, pb.stop) - np.maximum(pa.low, pb.low)
+                if np.any(overlap <= 0):
+                    continue
+                extent = np.minimum(pa.stop - pa.low, pb.stop - pb.low)
+                split = extent > 1
+                split &= overlap < extent
+                if not split.any():
+                    continue
+                ratios = np.where(split, overlap / extent, np.inf)
+                axis = int(np.argmin(ratios))
+                per_axis[axis].append(float(overlap[axis]))
+    return tuple(float(np.median(v)) if v else 0.0 for v in per_axis)
+
+
+def plan_fusion(
+    tileset: TileSet,
+    chunk_size: tuple[int, int, int],
+    grid: OutputGrid | None = None,
+    blend_width: float | None = None,
+) -> FusionPlan:
+    """Everything the chunk kernel needs, computed once, before any pixel is read."""
+    grid = grid or output_grid(tileset)
+    placements = place(tileset, grid)
+    chunk_size = tuple(max(1, min(c, n)) for c, n in zip(chunk_size, grid.shape))
+    tiles_by_chunk = index_chunks(placements, chunk_size)
+    widths = seam_widths(placements, tiles_by_chunk) if blend_width is None else (
+        (blend_width if tileset.is_3d else 0.0), blend_width, blend_width
+    )
+    return FusionPlan(
+        grid=grid,
+        chunks=tuple(regular_chunks(n, c) for n, c in zip(grid.shape, chunk_size)),
+        placements=placements,
+        tiles_by_chunk=tiles_by_chunk,
+        blend_width=widths,
+    )
+
+
+def output_size_bytes(grid: OutputGrid, tileset: TileSet) -> int:
+    return math.prod(grid.shape) * tileset.n_channels * tileset.n_timepoints * tileset.dtype.itemsize

@@ -1,0 +1,117 @@
+"""Map one tile into one output chunk: slicing for integer offsets, linear interpolation for
+sub-pixel offsets, and scipy's affine_transform for tiles that really rotate, skew or scale.
+
+Every sampler reads only the tile region the chunk needs, through `read(box)` where `box` is
+a tuple of three slices (z, y, x) into the tile, and returns `(box_in_chunk, values, weights,
+mask)` ready for a fuser, or None when the tile does not reach the chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from ngff_fuse.fuse.blend import edge_ramp
+from ngff_fuse.fuse.plan import TilePlacement
+
+ReadRegion = Callable[[tuple[slice, slice, slice]], np.ndarray]
+_EPS = 1e-6
+
+
+def _axis_samples(start: int, stop: int, offset: float, length: int):
+    """For output pixels [start, stop) along one axis: which of them the tile covers, and the
+    tile coordinates they sample (s = g - offset), as (first, last+1, s) or None."""
+    first = max(start, int(np.ceil(offset - _EPS)))
+    last = min(stop, int(np.floor(offset + length - 1 + _EPS)) + 1)
+    if last <= first:
+        return None
+    return first, last, np.arange(first, last) - offset
+
+
+def sample_translation(
+    placement: TilePlacement,
+    chunk_start: np.ndarray,
+    chunk_stop: np.ndarray,
+    read: ReadRegion,
+    acc: np.dtype,
+    widths: tuple[float, float, float] | None,
+):
+    """Pure translation: output pixel g shows tile pixel s = g - offset on every axis."""
+    axes = []
+    for a in range(3):
+        found = _axis_samples(chunk_start[a], chunk_stop[a], placement.offset[a], placement.shape[a])
+        if found is None:
+            return None
+        axes.append(found)
+    # Tile region to read: the integer pixels around the sampled coordinates.
+    region = []
+    for (first, last, s), n in zip(axes, placement.shape):
+        lo = int(np.floor(s[0] + _EPS))
+        hi = min(int(np.ceil(s[-1] - _EPS)), n - 1) + 1
+        region.append(slice(max(lo, 0), hi))
+    values = read(tuple(region)).astype(acc, copy=False)
+    for a, ((first, last, s), box) in enumerate(zip(axes, region)):
+        values = _resample_axis(values, a, s - box.start, placement.shape[a] - box.start)
+    box_in_chunk = tuple(
+        slice(first - c, last - c) for (first, last, _), c in zip(axes, chunk_start)
+    )
+    weights = None
+    if widths is not None:
+        ramps = [edge_ramp(s, n, w) for (_, _, s), n, w in zip(axes, placement.shape, widths)]
+        weights = ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
+    return box_in_chunk, values, weights, None
+
+
+def _resample_axis(values: np.ndarray, axis: int, coords: np.ndarray, length: int) -> np.ndarray:
+    """Linear interpolation along one axis at region-relative `coords`; a slice when integer."""
+    base = np.floor(coords + _EPS).astype(np.int64)
+    frac = coords - base
+    if np.all(np.abs(frac) < _EPS):
+        return values  # the region is exactly the needed run of pixels
+    base = np.clip(base, 0, max(values.shape[axis] - 2, 0))
+    frac = coords - base
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    lower = np.take(values, base, axis=axis)
+    upper = np.take(values, np.minimum(base + 1, values.shape[axis] - 1), axis=axis)
+    weight = frac.reshape(shape).astype(values.dtype)
+    return lower + (upper - lower) * weight
+
+
+def sample_affine(
+    placement: TilePlacement,
+    chunk_start: np.ndarray,
+    chunk_stop: np.ndarray,
+    read: ReadRegion,
+    acc: np.dtype,
+    widths: tuple[float, float, float] | None,
+):
+    """General affine: linear interpolation at tile_from_grid @ g for every chunk pixel g."""
+    low = np.maximum(chunk_start, placement.low)
+    high = np.minimum(chunk_stop, placement.stop)
+    if np.any(high <= low):
+        return None
+    tile_from_grid = np.linalg.inv(placement.grid_from_tile)
+    grids = np.meshgrid(*[np.arange(lo, hi) for lo, hi in zip(low, high)], indexing="ij")
+    points = np.stack(grids, axis=-1).astype(np.float64)
+    coords = points @ tile_from_grid[:3, :3].T + tile_from_grid[:3, 3]
+    shape = np.asarray(placement.shape)
+    mask = np.all((coords >= -_EPS) & (coords <= shape - 1 + _EPS), axis=-1)
+    if not mask.any():
+        return None
+    inside = coords[mask]
+    region_lo = np.maximum(np.floor(inside.min(axis=0)).astype(int), 0)
+    region_hi = np.minimum(np.ceil(inside.max(axis=0)).astype(int) + 1, shape)
+    region = read(tuple(slice(lo, hi) for lo, hi in zip(region_lo, region_hi))).astype(acc)
+    values = ndimage.map_coordinates(
+        region, np.moveaxis(coords - region_lo, -1, 0), order=1, mode="nearest", output=acc
+    )
+    weights = None
+    if widths is not None:
+        weights = np.ones(values.shape, dtype=np.float32)
+        for a in range(3):
+            weights *= edge_ramp(coords[..., a], placement.shape[a], widths[a])
+    box_in_chunk = tuple(slice(lo - c, hi - c) for lo, hi, c in zip(low, high, chunk_start))
+    return box_in_chunk, values, weights, mask

@@ -1,0 +1,131 @@
+"""OME-NGFF metadata, one object per version: axes, per-level transforms, omero channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ngff_fuse import __version__
+
+_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+# Colours for channels the source gives none: one channel grey, else a distinct colour each.
+_PALETTE = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00", "FFFFFF")
+
+
+@dataclass(frozen=True)
+class Level:
+    path: str
+    scale: tuple[float, ...]  # per axis of the image, in axis order
+    translation: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ChannelDisplay:
+    label: str
+    color: str | None  # RRGGBB; None: chosen from the palette
+    window: tuple[float, float, float, float]  # min, max, start, end
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """What the NGFF attributes of one multiscale image say, independent of version."""
+
+    name: str
+    dims: tuple[str, ...]
+    unit: str | None  # spatial unit; None for uncalibrated (pixel) data
+    levels: tuple[Level, ...]
+    channels: tuple[ChannelDisplay, ...]
+    method: str  # downsampling method, for provenance
+    default_z: int = 0
+    extra: dict[str, Any] | None = None  # ngff-fuse provenance, under multiscales.metadata
+
+
+def axes(dims: tuple[str, ...], unit: str | None) -> list[dict[str, str]]:
+    out = []
+    for ax in dims:
+        entry = {"name": ax, "type": _AXIS_TYPES[ax]}
+        if unit and _AXIS_TYPES[ax] == "space":
+            entry["unit"] = unit
+        out.append(entry)
+    return out
+
+
+def _multiscale(meta: ImageMetadata) -> dict[str, Any]:
+    return {
+        "name": meta.name,
+        "axes": axes(meta.dims, meta.unit),
+        "datasets": [
+            {
+                "path": level.path,
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": list(level.scale)},
+                    {"type": "translation", "translation": list(level.translation)},
+                ],
+            }
+            for level in meta.levels
+        ],
+        "type": meta.method,
+        "metadata": {"method": f"ngff_fuse.pyramid.{meta.method}", "version": __version__,
+                     **(meta.extra or {})},
+    }
+
+
+def _omero(meta: ImageMetadata) -> dict[str, Any]:
+    single = len(meta.channels) == 1
+    channels = []
+    for i, ch in enumerate(meta.channels):
+        color = ch.color or ("FFFFFF" if single else _PALETTE[i % len(_PALETTE)])
+        lo, hi, start, end = ch.window
+        channels.append({
+            "label": ch.label, "color": color, "active": True, "coefficient": 1.0,
+            "family": "linear", "inverted": False,
+            "window": {"min": lo, "max": hi, "start": start, "end": end},
+        })
+    return {
+        "name": meta.name,
+        "channels": channels,
+        "rdefs": {"model": "greyscale" if single else "color", "defaultT": 0,
+                  "defaultZ": meta.default_z},
+    }
+
+
+class Ngff04:
+    version = "0.4"
+    zarr_format = 2
+
+    def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
+        return {"multiscales": [{"version": self.version, **_multiscale(meta)}],
+                "omero": {"version": self.version, **_omero(meta)}}
+
+
+class Ngff05:
+    version = "0.5"
+    zarr_format = 3
+
+    def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
+        return {"ome": {"version": self.version, "multiscales": [_multiscale(meta)],
+                        "omero": _omero(meta)}}
+
+
+FORMATS = {"0.4": Ngff04(), "0.5": Ngff05()}
+
+
+def level_transform(
+    dims: tuple[str, ...], spacing: dict[str, float], origin: dict[str, float], factor: dict[str, int]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Scale and translation of a level downsampled by `factor` from level 0.
+
+    A level pixel averages `f` level-0 pixels, so its centre sits (f - 1) / 2 level-0 pixels
+    after the first one: pixel centres stay physically aligned across levels.
+    """
+    scale, translation = [], []
+    for ax in dims:
+        if ax in spacing:
+            f = factor.get(ax, 1)
+            # Rounded to 1e-9 um (a femtometre step no microscope has) to drop float noise.
+            scale.append(round(spacing[ax] * f, 9))
+            translation.append(round(origin[ax] + (f - 1) / 2 * spacing[ax], 9))
+        else:
+            scale.append(1.0)
+            translation.append(0.0)
+    return tuple(scale), tuple(translation)

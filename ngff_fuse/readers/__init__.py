@@ -1,0 +1,42 @@
+"""Reader registry: every reader, built-in or a plugin, is found through entry points."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ngff_fuse.errors import InputError
+from ngff_fuse.model import TileSet
+from ngff_fuse.readers.base import Reader, ReadOptions
+
+ENTRY_POINT_GROUP = "ngff_fuse.readers"
+
+__all__ = ["Reader", "ReadOptions", "available_readers", "read_input", "reader_for"]
+
+
+@cache
+def available_readers() -> tuple[Reader, ...]:
+    """Instances of every registered reader, in entry-point order."""
+    readers = tuple(ep.load()() for ep in entry_points(group=ENTRY_POINT_GROUP))
+    if not readers:
+        raise InputError(
+            "no ngff-fuse readers are registered; install the package (pip install -e .)"
+        )
+    return readers
+
+
+def reader_for(path: Path) -> Reader:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory; check the input path")
+    for reader in available_readers():
+        if reader.can_open(path):
+            return reader
+    kinds = ", ".join(r.description for r in available_readers())
+    raise InputError(f"{path}: not a supported input; ngff-fuse reads {kinds}")
+
+
+def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
+    """Read every mosaic (scene) in `path` as lazy tiles, with the reader that claims it."""
+    path = Path(path)
+    return reader_for(path).read(path, options or ReadOptions())

@@ -1,0 +1,32 @@
+"""The reader interface every input kind implements, built-in or third-party."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ngff_fuse.model import TileSet
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user may tell a reader that the files do not say."""
+
+    pixel_size: tuple[float, float, float] | None = None  # (z, y, x) in micrometres
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Turns one input path into the mosaics (scenes) it holds.
+
+    `can_open` must be cheap (suffix, a few header bytes); `read` builds lazy tiles and reads
+    no pixels. Register an implementation under the `ngff_fuse.readers` entry point group.
+    """
+
+    name: str
+    description: str
+
+    def can_open(self, path: Path) -> bool: ...
+
+    def read(self, path: Path, options: ReadOptions) -> list[TileSet]: ...

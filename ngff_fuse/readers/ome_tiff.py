@@ -1,0 +1,125 @@
+"""Multi-series OME-TIFF: each series is one tile; Plane PositionX/Y/Z place it on the stage."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from ngff_fuse import transforms
+from ngff_fuse._axes import MICROMETER, length_in_um, present_dims
+from ngff_fuse.errors import InputError
+from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.image_file import open_bioimage
+
+
+def _unit_um(unit) -> float:
+    """Micrometres per OME length unit (an ome-types enum or None for the OME default, um)."""
+    return 1.0 if unit is None else length_in_um(getattr(unit, "value", str(unit)))
+
+
+def _color_hex(color) -> str | None:
+    if color is None:
+        return None
+    r, g, b = color.as_rgb_tuple(alpha=False)
+    return f"{r:02X}{g:02X}{b:02X}"
+
+
+def _first_plane_position(pixels, path: Path, series: int) -> tuple[float, float, float]:
+    """Stage position (z, y, x) um of the series' first plane (T=0, C=0, Z=0)."""
+    planes = sorted(pixels.planes, key=lambda p: (p.the_t, p.the_c, p.the_z))
+    if not planes or planes[0].position_x is None or planes[0].position_y is None:
+        raise InputError(
+            f"{path}: series {series} has no Plane PositionX/PositionY; give positions with a "
+            "tile manifest or a TileConfiguration.txt instead"
+        )
+    plane = planes[0]
+    z = 0.0 if plane.position_z is None else plane.position_z * _unit_um(plane.position_z_unit)
+    return (
+        z,
+        plane.position_y * _unit_um(plane.position_y_unit),
+        plane.position_x * _unit_um(plane.position_x_unit),
+    )
+
+
+def _pixel_size(pixels, path: Path, options: ReadOptions) -> tuple[float, float, float]:
+    if options.pixel_size is not None:
+        return options.pixel_size
+    if pixels.physical_size_x is None or pixels.physical_size_y is None:
+        raise InputError(
+            f"{path}: no PhysicalSizeX/Y in the OME metadata, so stage positions cannot be "
+            "turned into pixels; pass --pixel-size"
+        )
+    sz = pixels.physical_size_z
+    return (
+        1.0 if sz is None else sz * _unit_um(pixels.physical_size_z_unit),
+        pixels.physical_size_y * _unit_um(pixels.physical_size_y_unit),
+        pixels.physical_size_x * _unit_um(pixels.physical_size_x_unit),
+    )
+
+
+class OmeTiffReader:
+    """Reads through bioio-ome-tiff (pixels) and ome-types (positions, sizes, channels)."""
+
+    name = "ome-tiff"
+    description = "multi-series OME-TIFF (one series per tile)"
+
+    def can_open(self, path: Path) -> bool:
+        if not path.is_file() or path.suffix.lower() not in (".tif", ".tiff", ".btf"):
+            return False
+        try:
+            with tifffile.TiffFile(path) as tif:
+                return tif.is_ome
+        except Exception:  # not a TIFF at all: another reader or the registry will say so
+            return path.name.lower().endswith((".ome.tif", ".ome.tiff"))
+
+    def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
+        image = open_bioimage(path)
+        ome = image.ome_metadata
+        tiles = []
+        spacings = []
+        for series, _ in enumerate(image.scenes):
+            image.set_scene(series)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = image.get_image_dask_data("TCZYX")
+            pixels = ome.images[series].pixels
+            spacing = _pixel_size(pixels, path, options)
+            origin = _first_plane_position(pixels, path, series)
+            names = tuple(ch.name or f"Channel {i}" for i, ch in enumerate(pixels.channels))
+            name = ome.images[series].name or f"series {series}"
+            tiles.append(
+                Tile(
+                    data=tile_array(data, spacing, origin, name, names),
+                    affine=transforms.placement(spacing, origin),
+                    name=name,
+                    source=f"{path} series {series}",
+                )
+            )
+            spacings.append(spacing)
+        _check_same_spacing(spacings, tiles)
+        channels = ome.images[0].pixels.channels
+        return [
+            TileSet(
+                tiles=tuple(tiles),
+                spacing=spacings[0],
+                dims=present_dims(tiles[0].data.shape),
+                name=path.name.split(".")[0],
+                unit=MICROMETER,
+                channel_names=tuple(ch.name or f"Channel {i}" for i, ch in enumerate(channels)),
+                channel_colors=tuple(_color_hex(ch.color) for ch in channels),
+                position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
+            )
+        ]
+
+
+def _check_same_spacing(spacings: list[tuple[float, float, float]], tiles: list[Tile]) -> None:
+    for spacing, tile in zip(spacings[1:], tiles[1:]):
+        if not np.allclose(spacing, spacings[0], rtol=1e-6):
+            raise InputError(
+                f"{tile.source}: pixel size {spacing} um differs from {spacings[0]} um of "
+                f"{tiles[0].source}; resample the tiles to one pixel size or pass --pixel-size"
+            )

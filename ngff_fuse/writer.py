@@ -1,0 +1,211 @@
+"""The only module that writes zarr: the pyramid's arrays first, the NGFF metadata last.
+
+A store is marked `ngff_fuse.status = "incomplete"` while its arrays are written; the
+`multiscales` metadata that makes it an image appears only after every level is complete,
+so no reader ever sees a valid multiscale image with missing chunks.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+from dask.callbacks import Callback
+
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec
+from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, level_transform
+from ngff_fuse.progress import NoProgress, Progress
+from ngff_fuse.pyramid import Downsample, build_pyramid, level_factors
+
+STATUS_KEY = "ngff_fuse"
+_SPATIAL = ("z", "y", "x")
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    ngff: str = "0.5"
+    chunk: int = 1024  # y/x edge of a zarr chunk
+    chunk_z: int | None = None  # None: about 4 Mvoxel per chunk
+    shard: int | None = None  # y/x edge of a zarr v3 shard (a multiple of `chunk`)
+    levels: int | None = None
+    downsample: Downsample = Downsample.MEAN
+    codec: Codec = field(default_factory=lambda: Codec.parse(DEFAULT_CODEC))
+    fill: float = 0
+    overwrite: bool = False
+    extra_metadata: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.ngff not in FORMATS:
+            raise InputError(f"--ngff {self.ngff}: choose one of {', '.join(FORMATS)}")
+        if self.chunk < 1:
+            raise InputError(f"--chunk {self.chunk}: must be a positive number of pixels")
+        if self.shard is not None:
+            if FORMATS[self.ngff].zarr_format != 3:
+                raise InputError("--shard needs zarr v3: use it with --ngff 0.5")
+            if self.shard < self.chunk or self.shard % self.chunk:
+                raise InputError(f"--shard {self.shard}: must be a multiple of --chunk {self.chunk}")
+        if self.levels is not None and self.levels < 1:
+            raise InputError(f"--levels {self.levels}: must be at least 1")
+
+    def block_edge(self) -> int:
+        """y/x edge of one write task: a whole shard, so no two tasks share one."""
+        return self.shard or self.chunk
+
+    def z_chunk(self, depth: int) -> int:
+        if self.chunk_z is not None:
+            return max(1, min(self.chunk_z, depth))
+        return max(1, min(depth, (4 << 20) // (self.chunk * self.chunk)))
+
+
+def prepare_output(path: Path, overwrite: bool) -> None:
+    """Refuse to clobber an existing output unless asked, and never delete a non-zarr folder."""
+    if not path.exists():
+        return
+    if not overwrite:
+        raise InputError(f"{path}: output exists; pass --overwrite or choose another path")
+    markers = ("zarr.json", ".zgroup", ".zattrs", ".zarray")
+    if path.is_dir() and any((path / m).exists() for m in markers):
+        shutil.rmtree(path)
+    else:
+        raise InputError(
+            f"{path}: exists and is not a zarr store, so --overwrite will not delete it; "
+            "remove it yourself or choose another path"
+        )
+
+
+class _BlockCounter(Callback):
+    """Counts finished store tasks, in-process, for the progress display."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        super().__init__()
+        self.progress, self.label = progress, label
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        if isinstance(key, tuple) and str(key[0]).startswith("store-map"):
+            self.progress.advance(self.label)
+
+
+def write_ngff(
+    mosaic: xr.DataArray,
+    path: str | Path,
+    options: WriteOptions = WriteOptions(),
+    channel_colors: tuple[str | None, ...] = (),
+    progress: Progress | None = None,
+) -> list[tuple[int, ...]]:
+    """Write a (lazy) mosaic as a multiscale OME-Zarr image; returns the shape of each level.
+
+    The mosaic carries its geometry: dims among t c z y x, `attrs["spacing"]` and
+    `attrs["origin"]` as (z, y, x), `attrs["units"]` ("pixel" for uncalibrated data).
+    """
+    progress = progress or NoProgress()
+    path = Path(path)
+    fmt = FORMATS[options.ngff]
+    dims = tuple(mosaic.dims)
+    spacing = dict(zip(_SPATIAL, mosaic.attrs["spacing"]))
+    origin = dict(zip(_SPATIAL, mosaic.attrs["origin"]))
+    shape = dict(zip(dims, mosaic.shape))
+    spatial_shape = {ax: n for ax, n in shape.items() if ax in _SPATIAL}
+    factors = level_factors(spatial_shape, spacing, options.chunk, options.levels)
+    block = _grid_shape(dims, shape, options.block_edge(), options)
+    data = mosaic.data if isinstance(mosaic.data, da.Array) else da.from_array(mosaic.data)
+    levels = [
+        level.rechunk(_clip(block, level.shape))
+        for level in build_pyramid(data.rechunk(_clip(block, data.shape)), dims, factors,
+                                   options.downsample)
+    ]
+
+    prepare_output(path, options.overwrite)
+    try:
+        group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
+    except OSError as exc:
+        raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None
+    group.attrs[STATUS_KEY] = {"status": "incomplete"}
+    targets = [_create_array(group, str(i), level, dims, options) for i, level in enumerate(levels)]
+    total = sum(int(np.prod(level.numblocks)) for level in levels)
+    progress.start("writing chunks", total, "chunks")
+    try:
+        with _BlockCounter(progress, "writing chunks"), dask.config.set(
+            {"array.slicing.split_large_chunks": False}
+        ):
+            da.store(levels, targets, lock=False, compute=True)
+    except OSError as exc:
+        raise NgffFuseError(
+            f"{path}: writing failed ({exc.strerror or exc}); the store is marked incomplete"
+        ) from None
+    progress.finish("writing chunks")
+
+    unit = mosaic.attrs.get("units")
+    meta = ImageMetadata(
+        name=str(mosaic.name or path.name.split(".")[0]),
+        dims=dims,
+        unit=None if unit in (None, "pixel") else unit,
+        levels=tuple(
+            Level(str(i), *level_transform(dims, spacing, origin, factor))
+            for i, factor in enumerate(factors)
+        ),
+        channels=_channel_displays(targets[-1], dims, mosaic, channel_colors),
+        method=options.downsample.value,
+        default_z=shape.get("z", 1) // 2,
+        extra=options.extra_metadata,
+    )
+    attributes = fmt.attributes(meta)
+    attributes[STATUS_KEY] = {"status": "complete"}
+    group.attrs.put(attributes)
+    return [level.shape for level in levels]
+
+
+def _grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:
+    """Chunk, shard or write-block shape: `edge` on y/x, one plane of t and c, z by options."""
+    sizes = {"t": 1, "c": 1, "z": options.z_chunk(shape.get("z", 1)), "y": edge, "x": edge}
+    return _clip(tuple(sizes[ax] for ax in dims), tuple(shape[ax] for ax in dims))
+
+
+def _clip(block: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(max(1, min(b, n)) for b, n in zip(block, shape))
+
+
+def _create_array(group, name: str, level: da.Array, dims, options: WriteOptions):
+    shape = dict(zip(dims, level.shape))
+    chunks = _grid_shape(dims, shape, options.chunk, options)
+    common = dict(name=name, shape=level.shape, dtype=level.dtype, chunks=chunks,
+                  fill_value=np.array(options.fill).astype(level.dtype).item(), overwrite=True)
+    if group.metadata.zarr_format == 2:
+        return group.create_array(
+            **common, compressors=options.codec.zarr_v2(),
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+        )
+    shards = None
+    if options.shard:
+        # A shard holds whole chunks, even where the level is smaller than one shard.
+        edges = _grid_shape(dims, shape, options.shard, options)
+        shards = tuple(-(-s // c) * c for s, c in zip(edges, chunks))
+    return group.create_array(
+        **common, shards=shards, compressors=options.codec.zarr_v3(level.dtype.itemsize),
+        dimension_names=dims,
+    )
+
+
+def _channel_displays(smallest, dims, mosaic: xr.DataArray, colors) -> tuple[ChannelDisplay, ...]:
+    """Display windows from robust percentiles (0.1, 99.9) of the smallest level."""
+    pixels = np.asarray(smallest[...])
+    names = [str(c) for c in mosaic.coords["c"].values.reshape(-1)] if "c" in mosaic.coords else ["Channel 0"]
+    dtype = mosaic.dtype
+    lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "ui" else (
+        float(np.nanmin(pixels)) if pixels.size else 0.0, float(np.nanmax(pixels)) if pixels.size else 1.0
+    )
+    displays = []
+    for i, name in enumerate(names):
+        values = np.take(pixels, i, axis=dims.index("c")) if "c" in dims else pixels
+        start, end = (float(v) for v in np.percentile(values, (0.1, 99.9))) if values.size else (lo, hi)
+        if end <= start:
+            end = start + 1
+        color = colors[i] if i < len(colors) else None
+        displays.append(ChannelDisplay(name, color, (float(lo), float(hi), start, end)))
+    return tuple(displays)
