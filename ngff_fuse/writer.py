@@ -150,7 +150,7 @@ def write_ngff(
             Level(str(i), *level_transform(dims, spacing, origin, factor))
             for i, factor in enumerate(factors)
         ),
-        channels=_channel_displays(targets[-1], dims, mosaic, channel_colors),
+        channels=_channel_displays(targets[-1], dims, mosaic, channel_colors, options.fill),
         method=options.downsample.value,
         default_z=shape.get("z", 1) // 2,
         extra=options.extra_metadata,
@@ -192,7 +192,9 @@ def _create_array(group, name: str, level: da.Array, dims, options: WriteOptions
     )
 
 
-def _channel_displays(smallest, dims, mosaic: xr.DataArray, colors) -> tuple[ChannelDisplay, ...]:
+def _channel_displays(
+    smallest, dims, mosaic: xr.DataArray, colors, fill: float
+) -> tuple[ChannelDisplay, ...]:
     """Display windows from robust percentiles (0.1, 99.9) of the smallest level."""
     pixels = np.asarray(smallest[...])
     names = [str(c) for c in mosaic.coords["c"].values.reshape(-1)] if "c" in mosaic.coords else ["Channel 0"]
@@ -203,6 +205,7 @@ def _channel_displays(smallest, dims, mosaic: xr.DataArray, colors) -> tuple[Cha
     displays = []
     for i, name in enumerate(names):
         values = np.take(pixels, i, axis=dims.index("c")) if "c" in dims else pixels
+        values = values[values != fill]  # pixels no tile covers would drag the window down
         start, end = (float(v) for v in np.percentile(values, (0.1, 99.9))) if values.size else (lo, hi)
         if end <= start:
             end = start + 1

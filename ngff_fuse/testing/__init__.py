@@ -59,7 +59,8 @@ def ground_truth(
         for ci in range(c):
             field = np.zeros((z, y, x))
             for sigma, weight in ((24.0, 0.5), (6.0, 0.35), (1.5, 0.15)):
-                sig = (min(sigma, max(z / 4, 0.5)), sigma, sigma)
+                # a blur wider than the image would leave a constant: cap it per axis
+                sig = tuple(min(sigma, max(n / 4, 0.5)) for n in (z, y, x))
                 layer = ndimage.gaussian_filter(rng.standard_normal((z, y, x)), sig, mode="wrap")
                 layer /= layer.std() or 1.0
                 field += weight * layer
@@ -135,3 +136,24 @@ def _sample(truth: np.ndarray, offset, shape3) -> np.ndarray:
         moved = ndimage.shift(region, [-f for f in frac], order=1, mode="nearest")
         out[ti, ci] = moved[tuple(slice(0, n) for n in shape3)].round().astype(truth.dtype)
     return out
+
+
+def in_memory_tileset(mosaic: SyntheticMosaic, order: list[int] | None = None, affines=None):
+    """The mosaic's tiles as a TileSet straight from memory, optionally reordered, or placed
+    by explicit affines (pixel index -> um) instead of their stage positions."""
+    from ngff_fuse import transforms
+    from ngff_fuse.model import Tile, TileSet, tile_array
+
+    order = list(range(len(mosaic.tiles))) if order is None else order
+    tiles = []
+    for i in order:
+        tile = mosaic.tiles[i]
+        affine = transforms.placement(mosaic.spacing, tile.position) if affines is None else affines[i]
+        tiles.append(Tile(
+            data=tile_array(tile.data, mosaic.spacing, tile.position, f"tile {i}", mosaic.channel_names),
+            affine=affine, name=f"tile {i}", source=f"memory tile {i}",
+        ))
+    return TileSet(
+        tiles=tuple(tiles), spacing=mosaic.spacing, dims=mosaic.dims, name="synthetic",
+        channel_names=mosaic.channel_names, position_source="synthetic positions",
+    )

@@ -1,0 +1,216 @@
+"""ngff-fuse command line: `main(argv=None)` parses, calls the library, prints. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ngff_fuse import __version__
+from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
+from ngff_fuse.console import ConsoleProgress, stdout_console
+from ngff_fuse.convert import ConvertResult, convert
+from ngff_fuse.describe import describe
+from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.fuse.blend import BlendMode
+from ngff_fuse.pyramid import Downsample
+from ngff_fuse.readers import ReadOptions, reader_for
+from ngff_fuse.writer import WriteOptions
+
+EXAMPLES = """examples:
+  ngff-fuse demo demo.ome.zarr
+  ngff-fuse info slide.ome.tif
+  ngff-fuse convert slide.ome.tif slide.ome.zarr
+  ngff-fuse convert TileConfiguration.txt fused.ome.zarr --pixel-size 0.65
+  ngff-fuse convert tiles.json fused.ome.zarr --ngff 0.4 --blend max --chunk 512
+"""
+
+
+def _pixel_size(text: str) -> tuple[float, float, float]:
+    """`0.65` (x = y, z = 1), `0.65,0.65` (y,x) or `2,0.65,0.65` (z,y,x), in micrometres."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a list z,y,x") from None
+    if not values or len(values) > 3 or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to 3 positive sizes (z,y,x)")
+    if len(values) == 1:
+        return (1.0, values[0], values[0])
+    if len(values) == 2:
+        return (1.0, *values)
+    return tuple(values)
+
+
+def _codec(text: str) -> Codec:
+    try:
+        return Codec.parse(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="OME-TIFF, TileConfiguration.txt, or tile manifest (.json/.csv)")
+    parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
+                        help="pixel size in micrometres, overriding (or supplying) the files' own")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ngff-fuse", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fuse microscope tiles at their stage positions into a multiscale OME-Zarr.",
+        epilog=EXAMPLES,
+    )
+    parser.add_argument("--version", action="version", version=f"ngff-fuse {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    conv = sub.add_parser("convert", help="fuse tiles into a multiscale OME-Zarr",
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog="example:\n  ngff-fuse convert slide.ome.tif slide.ome.zarr --ngff 0.5 --shard 4096")
+    _add_read_options(conv)
+    conv.add_argument("output", type=Path, help="the OME-Zarr to write (e.g. mosaic.ome.zarr)")
+    _add_write_options(conv)
+
+    info = sub.add_parser("info", help="show what would be fused: tiles, positions, extent",
+                          epilog="example:\n  ngff-fuse info TileConfiguration.txt --json")
+    _add_read_options(info)
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    demo = sub.add_parser("demo", help="write a synthetic acquisition (OME-TIFF) and convert it",
+                          epilog="example:\n  ngff-fuse demo demo.ome.zarr && napari demo.ome.zarr")
+    demo.add_argument("output", type=Path, help="the OME-Zarr to write; the OME-TIFF goes beside it")
+    demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    for p in (conv, info, demo):
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def _add_write_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ngff", choices=["0.4", "0.5"], default="0.5",
+                        help="NGFF version: 0.4 (zarr v2) or 0.5 (zarr v3; default)")
+    parser.add_argument("--blend", choices=[m.value for m in BlendMode], default="feather",
+                        help="how overlapping tiles combine (default: feather)")
+    parser.add_argument("--blend-width", type=float, metavar="PX",
+                        help="feather ramp length in pixels (default: the typical overlap)")
+    parser.add_argument("--chunk", type=int, default=1024, metavar="N",
+                        help="y/x edge of a zarr chunk in pixels (default: 1024)")
+    parser.add_argument("--chunk-z", type=int, metavar="N", help="z edge of a chunk (default: ~4 Mvoxel chunks)")
+    parser.add_argument("--shard", type=int, metavar="N",
+                        help="y/x edge of a zarr v3 shard, a multiple of --chunk (NGFF 0.5 only)")
+    parser.add_argument("--levels", type=int, metavar="N",
+                        help="number of pyramid levels (default: down to about one chunk)")
+    parser.add_argument("--downsample", choices=[m.value for m in Downsample], default="mean",
+                        help="pyramid downsampling method (default: mean)")
+    parser.add_argument("--codec", type=_codec, default=Codec.parse(DEFAULT_CODEC), metavar="NAME[:LEVEL]",
+                        help=f"compression: {', '.join(CODECS)} (default: {DEFAULT_CODEC})")
+    parser.add_argument("--fill", type=float, default=0, metavar="VALUE",
+                        help="value of pixels no tile covers (default: 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _write_options(args: argparse.Namespace) -> WriteOptions:
+    return WriteOptions(
+        ngff=args.ngff, chunk=args.chunk, chunk_z=args.chunk_z, shard=args.shard, levels=args.levels,
+        downsample=Downsample(args.downsample), codec=args.codec, fill=args.fill,
+        overwrite=args.overwrite,
+    )
+
+
+def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
+    size = sum(f.stat().st_size for f in result.output.rglob("*") if f.is_file())
+    tileset = result.tileset
+    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB on disk)")
+    for i, shape in enumerate(result.level_shapes):
+        console.print(f"  level {i}: {' x '.join(map(str, shape))}")
+    console.print(f"  {len(tileset.tiles)} tiles, pixel size {tileset.spacing[-1]:g} {tileset.unit or 'pixel'}")
+    console.print(f"open it: napari --plugin napari-ome-zarr {result.output}")
+
+
+def _run_convert(args, console: Console) -> int:
+    started = time.monotonic()
+    result = convert(
+        args.input, args.output, ReadOptions(pixel_size=args.pixel_size), _write_options(args),
+        blend=args.blend, blend_width=args.blend_width,
+        progress=ConsoleProgress(console, quiet=args.quiet),
+    )
+    if not args.quiet:
+        _summary(console, result, time.monotonic() - started)
+    return 0
+
+
+def _run_info(args, console: Console) -> int:
+    reader = reader_for(args.input)
+    summary = describe(str(args.input), reader.name, reader.read(args.input, ReadOptions(pixel_size=args.pixel_size)))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    for scene in summary["scenes"]:
+        mosaic = scene["mosaic"]
+        unit = scene["unit"]
+        console.print(f"[bold]{summary['input']}[/bold] ({summary['reader']}), scene {scene['name']}")
+        console.print(f"  {scene['tiles']} tiles of {' x '.join(map(str, scene['tile_shape']))} "
+                      f"({', '.join(scene['dims'])}), {scene['dtype']}, channels: {', '.join(scene['channels'])}")
+        console.print(f"  pixel size: " + ", ".join(f"{k} {v:g}" for k, v in scene["pixel_size"].items()) + f" {unit}")
+        console.print(f"  positions from: {scene['position_source']}")
+        console.print(f"  mosaic: {' x '.join(str(v) for v in mosaic['shape'].values())} px, from "
+                      f"{tuple(mosaic['origin'].values())} to {tuple(mosaic['end'].values())} {unit}, "
+                      f"{mosaic['bytes'] / 1e6:.1f} MB uncompressed")
+        for note in scene["notes"]:
+            console.print(f"  note: {note}", markup=False)
+        table = Table("#", "tile", *[f"{ax} ({unit})" for ax in scene["pixel_size"]], "source")
+        for i, tile in enumerate(scene["tile_positions"]):
+            table.add_row(str(i), tile["name"], *[f"{v:.3f}" for v in tile["position"].values()], tile["source"])
+        console.print(table)
+    return 0
+
+
+def _run_demo(args, console: Console) -> int:
+    from ngff_fuse.testing.demo import write_demo_acquisition
+
+    acquisition = args.output.with_name(args.output.name.split(".")[0] + "-acquisition.ome.tif")
+    if acquisition.exists() and not args.overwrite:
+        raise InputError(f"{acquisition}: exists; pass --overwrite or choose another output")
+    if not args.quiet:
+        console.print(f"writing a synthetic 3 x 4 tile, 2-channel acquisition to {acquisition}")
+    write_demo_acquisition(acquisition)
+    args.input = acquisition
+    args.pixel_size = None
+    defaults = build_parser().parse_args(["convert", str(acquisition), str(args.output)])
+    for key, value in vars(defaults).items():
+        setattr(args, key, getattr(args, key, value) if key in ("overwrite", "quiet", "debug") else value)
+    return _run_convert(args, console)
+
+
+COMMANDS = {"convert": _run_convert, "info": _run_info, "demo": _run_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = stdout_console()
+    errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    try:
+        return COMMANDS[args.command](args, console)
+    except NgffFuseError as exc:
+        if args.debug:
+            raise
+        errors.print(f"ngff-fuse: error: {exc}", markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print("ngff-fuse: interrupted", markup=False)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if args.debug:
+            raise
+        errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {exc} "
+                     "(rerun with --debug for the traceback)", markup=False)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

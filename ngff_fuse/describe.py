@@ -1,0 +1,61 @@
+"""What would be fused: a JSON-ready summary of the tile sets, for `info` and for logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ngff_fuse.fuse.plan import output_grid, output_size_bytes
+from ngff_fuse.model import TileSet
+
+
+def _round(values, digits: int = 6) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+def describe_tileset(tileset: TileSet) -> dict[str, Any]:
+    grid = output_grid(tileset)
+    unit = tileset.unit or "pixel"
+    spatial = [ax for ax in ("z", "y", "x") if ax in tileset.dims]
+    pick = [("z", "y", "x").index(ax) for ax in spatial]
+    low = np.asarray(grid.origin)
+    high = low + (np.asarray(grid.shape) - 1) * np.asarray(grid.spacing)
+    return {
+        "name": tileset.name,
+        "tiles": len(tileset.tiles),
+        "dims": list(tileset.dims),
+        "dtype": str(tileset.dtype),
+        "tile_shape": [int(n) for n in tileset.tiles[0].data.shape[2:]][-len(spatial):],
+        "channels": list(tileset.channel_names),
+        "timepoints": tileset.n_timepoints,
+        "pixel_size": dict(zip(spatial, _round(np.asarray(tileset.spacing)[pick], 9))),
+        "unit": unit,
+        "position_source": tileset.position_source,
+        "notes": list(tileset.notes),
+        "mosaic": {
+            "shape": dict(zip(spatial, (int(n) for n in np.asarray(grid.shape)[pick]))),
+            "origin": dict(zip(spatial, _round(low[pick]))),
+            "end": dict(zip(spatial, _round(high[pick]))),
+            "bytes": output_size_bytes(grid, tileset),
+        },
+        "tile_positions": [
+            {
+                "name": tile.name,
+                "source": tile.source,
+                "position": dict(zip(spatial, _round(tile.origin[pick]))),
+                "shape": [int(n) for n in tile.spatial_shape][-len(spatial):],
+                "affine": None if np.allclose(tile.affine[:3, :3], np.diag(tileset.spacing))
+                else tile.affine.round(9).tolist(),
+            }
+            for tile in tileset.tiles
+        ],
+    }
+
+
+def describe(path: str, reader: str, tilesets: list[TileSet]) -> dict[str, Any]:
+    return {
+        "input": path,
+        "reader": reader,
+        "scenes": [describe_tileset(ts) for ts in tilesets],
+    }
