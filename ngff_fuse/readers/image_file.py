@@ -37,14 +37,15 @@ def _bioio_reader_class(path: Path):
     return None
 
 
-def open_bioimage(path: Path):
-    """A bioio BioImage for `path`, with a one-line InputError when it cannot be read."""
+def open_bioimage(path: Path, reader=None):
+    """A bioio BioImage for `path` (with `reader`, a bioio plugin's Reader class, or the one
+    that fits), with a one-line InputError when it cannot be read."""
     from bioio import BioImage
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return BioImage(path, reader=_bioio_reader_class(path))
+            return BioImage(path, reader=reader or _bioio_reader_class(path))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; check the path") from None
     except PermissionError:

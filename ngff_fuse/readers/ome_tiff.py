@@ -70,14 +70,18 @@ class OmeTiffReader:
     def can_open(self, path: Path) -> bool:
         if not path.is_file() or path.suffix.lower() not in (".tif", ".tiff", ".btf"):
             return False
+        if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.btf")):
+            return True  # claimed by name, so a damaged file gets this reader's error message
         try:
             with tifffile.TiffFile(path) as tif:
                 return tif.is_ome
-        except Exception:  # not a TIFF at all: another reader or the registry will say so
-            return path.name.lower().endswith((".ome.tif", ".ome.tiff"))
+        except Exception:  # not a readable TIFF: not ours to claim
+            return False
 
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
-        image = open_bioimage(path)
+        from bioio_ome_tiff import Reader
+
+        image = open_bioimage(path, Reader)
         ome = image.ome_metadata
         tiles = []
         spacings = []

@@ -1,0 +1,154 @@
+"""The command line as a user runs it: main([...]), exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from ngff_fuse.cli import main
+from ngff_fuse.testing import synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_checks import multiscale, validate_models
+
+
+@pytest.fixture(scope="module")
+def acquisition(tmp_path_factory):
+    mosaic = synthetic_mosaic(grid=(2, 3), tile_shape=(60, 70), channels=2, origin=(0.0, 250.0, -3000.0))
+    path = tmp_path_factory.mktemp("acq") / "slide.ome.tif"
+    write_ome_tiff(mosaic, path, position_unit="mm", scale=1e-3)
+    return mosaic, path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo.ome.zarr"
+    assert main(["demo", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "napari" in printed
+    validate_models(out, "0.5")
+    assert (tmp_path / "demo-acquisition.ome.tif").exists()
+    assert zarr.open_array(out / "0", mode="r").shape[0] == 2  # two channels
+    assert main(["demo", str(out)]) == 2
+    assert "exists" in one_error_line(capsys)
+
+
+def test_convert_ome_tiff_places_the_mosaic_on_the_stage(acquisition, tmp_path, capsys):
+    mosaic, path = acquisition
+    out = tmp_path / "slide.ome.zarr"
+    assert main(["convert", str(path), str(out), "--ngff", "0.4", "--chunk", "64", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    meta = multiscale(out)
+    scale, translation = (t[t["type"]] for t in meta["datasets"][0]["coordinateTransformations"])
+    positions = np.array([t.position for t in mosaic.tiles])
+    # positions were stored in millimetres: read back in micrometres, lowest tile first
+    assert translation[-2:] == pytest.approx(positions.min(axis=0)[1:], abs=1e-6)
+    assert scale[-2:] == pytest.approx(mosaic.spacing[1:])
+    level0 = zarr.open_array(out / "0", mode="r")[:]
+    first = np.rint((positions.min(axis=0) - mosaic.origin) / mosaic.spacing).astype(int)
+    truth = mosaic.truth[0, :, 0, first[1]:first[1] + level0.shape[1], first[2]:first[2] + level0.shape[2]]
+    covered = level0 > 0
+    assert covered.mean() > 0.9
+    assert np.array_equal(level0[covered], truth[covered])
+    assert meta["metadata"]["blend"] == "feather"
+
+
+def test_every_write_option_is_honoured(acquisition, tmp_path):
+    _, path = acquisition
+    out = tmp_path / "o.ome.zarr"
+    argv = ["convert", str(path), str(out), "--ngff", "0.5", "--blend", "max", "--chunk", "32",
+            "--shard", "64", "--levels", "2", "--downsample", "nearest", "--codec", "zstd:2",
+            "--fill", "9", "--quiet"]
+    assert main(argv) == 0
+    array = zarr.open_array(out / "0", mode="r")
+    assert array.chunks[-1] == 32 and array.shards[-1] == 64
+    assert "zstd" in str(array.metadata.to_dict())
+    meta = multiscale(out)
+    assert len(meta["datasets"]) == 2 and meta["type"] == "nearest"
+    assert meta["metadata"]["blend"] == "max"
+    assert (array[:] == 9).any()  # the jittered grid leaves corners uncovered
+    assert main(argv) == 2
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_info_json_lists_tiles_positions_and_extent(acquisition, capsys):
+    mosaic, path = acquisition
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    scene = info["scenes"][0]
+    assert info["reader"] == "ome-tiff"
+    assert scene["tiles"] == 6 and scene["dtype"] == "uint16"
+    assert scene["dims"] == ["c", "y", "x"] and scene["tile_shape"] == [60, 70]
+    assert scene["pixel_size"] == {"y": 0.65, "x": 0.65} and scene["unit"] == "micrometer"
+    assert scene["channels"] == list(mosaic.channel_names)
+    for tile, truth in zip(scene["tile_positions"], mosaic.tiles):
+        assert [tile["position"]["y"], tile["position"]["x"]] == pytest.approx(truth.position[1:], abs=1e-6)
+    positions = np.array([t.position for t in mosaic.tiles])
+    assert scene["mosaic"]["origin"]["x"] == pytest.approx(positions[:, 2].min())
+    assert "Plane Position" in scene["position_source"]
+
+
+def test_info_table_for_people(acquisition, capsys):
+    _, path = acquisition
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "6 tiles of 60 x 70" in out and "pixel size" in out and "micrometer" in out
+
+
+def test_pixel_size_override(acquisition, capsys):
+    _, path = acquisition
+    assert main(["info", str(path), "--json", "--pixel-size", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenes"][0]["pixel_size"] == {"y": 0.5, "x": 0.5}
+
+
+def _write_series(path, tiles):
+    """A multi-series OME-TIFF from (array, metadata) pairs, for inconsistent inputs."""
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for data, metadata in tiles:
+            tif.write(data, metadata={"axes": "YX", **metadata})
+
+
+def _plane(x, y):
+    return {"Plane": {"PositionX": [x], "PositionY": [y], "PositionXUnit": ["µm"], "PositionYUnit": ["µm"]}}
+
+
+@pytest.mark.parametrize("problem", ["pixel size", "dtype", "positions", "truncated", "not an image", "missing"])
+def test_bad_input_is_one_clear_line_and_exit_2(problem, tmp_path, capsys):
+    path = tmp_path / "bad.ome.tif"
+    a = np.zeros((20, 20), np.uint16)
+    size = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    if problem == "pixel size":
+        _write_series(path, [(a, {**size, **_plane(0, 0)}),
+                             (a, {"PhysicalSizeX": 0.6, "PhysicalSizeY": 0.6, **_plane(8, 0)})])
+        expected = "pixel size"
+    elif problem == "dtype":
+        _write_series(path, [(a, {**size, **_plane(0, 0)}), (a.astype(np.uint8), {**size, **_plane(8, 0)})])
+        expected = "dtype"
+    elif problem == "positions":
+        _write_series(path, [(a, size), (a, size)])
+        expected = "no Plane PositionX"
+    elif problem == "truncated":
+        write_ome_tiff(synthetic_mosaic(grid=(2, 2), tile_shape=(40, 40)), path)
+        path.write_bytes(path.read_bytes()[:3000])
+        expected = "cannot be read"
+    elif problem == "not an image":
+        path = tmp_path / "notes.txt"
+        path.write_text("shopping list\n")
+        expected = "not a supported input"
+    else:
+        path = tmp_path / "nowhere.ome.tif"
+        expected = "no such file"
+    code = main(["convert", str(path), str(tmp_path / "out.ome.zarr")])
+    line = one_error_line(capsys)
+    assert code == 2, line
+    assert expected in line and str(path) in line
+    assert not (tmp_path / "out.ome.zarr").exists()

@@ -1,0 +1,187 @@
+"""Written stores, read back by independent readers and validated against the NGFF spec."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+from ngff_fuse.codecs import Codec
+from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.fuse.core import fuse
+from ngff_fuse.pyramid import Downsample, level_factors
+from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
+from ngff_fuse.writer import WriteOptions, write_ngff
+from ngff_checks import (
+    multiscale, read_with_bioio, read_with_ome_zarr, validate_json_schema, validate_models,
+)
+
+CASES = {
+    "0.4-2d": dict(ngff="0.4", threed=False, shard=None),
+    "0.5-2d": dict(ngff="0.5", threed=False, shard=None),
+    "0.5-3d-sharded": dict(ngff="0.5", threed=True, shard=64),
+    "0.4-3d": dict(ngff="0.4", threed=True, shard=None),
+}
+
+
+def _mosaic(threed: bool):
+    if threed:
+        return synthetic_mosaic(grid=(1, 2, 3), tile_shape=(6, 60, 70), channels=2,
+                                spacing=(1.0, 0.4, 0.4))
+    return synthetic_mosaic(grid=(3, 3), tile_shape=(70, 80), channels=2, timepoints=2)
+
+
+def _block_mean(level: np.ndarray, dims, step: dict) -> np.ndarray:
+    """Oracle: pad by edge repetition to whole blocks, then average each block."""
+    pad = [(0, (-n) % step.get(ax, 1)) for ax, n in zip(dims, level.shape)]
+    padded = np.pad(level.astype(float), pad, mode="edge")
+    shape = []
+    for ax, n in zip(dims, padded.shape):
+        shape += [n // step.get(ax, 1), step.get(ax, 1)]
+    return np.rint(padded.reshape(shape).mean(axis=tuple(range(1, len(shape), 2))))
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_store_validates_and_reads_back(case, tmp_path, shared_dir):
+    params = CASES[case]
+    mosaic = _mosaic(params["threed"])
+    tileset = in_memory_tileset(mosaic)
+    options = WriteOptions(ngff=params["ngff"], chunk=32, shard=params["shard"])
+    fused = fuse(tileset, chunk_size=(options.z_chunk(99), options.block_edge(), options.block_edge()))
+    out = tmp_path / "out.ome.zarr"
+    shapes = write_ngff(fused, out, options, ("FF0000", None))
+
+    group = zarr.open_group(out, mode="r")
+    assert group.metadata.zarr_format == (2 if params["ngff"] == "0.4" else 3)
+    attrs = dict(group.attrs)
+    validate_json_schema(attrs, params["ngff"], shared_dir / "realdata" / "ngff-spec")
+    validate_models(out, params["ngff"])
+
+    meta = multiscale(out)
+    dims = fused.dims
+    assert [a["name"] for a in meta["axes"]] == list(dims)
+    assert all(a.get("unit") == "micrometer" for a in meta["axes"] if a["type"] == "space")
+    spacing = dict(zip("zyx", mosaic.spacing))
+    origin = {ax: float(fused.coords[ax].values.reshape(-1)[0]) for ax in "zyx"}
+    levels, _ = read_with_ome_zarr(out)
+    assert [lv.shape for lv in levels] == shapes
+    assert np.array_equal(levels[0], fused.values)
+    spatial = {ax: n for ax, n in zip(dims, fused.shape) if ax in "zyx"}
+    factors = level_factors(spatial, spacing, 32, None)
+    assert len(levels) == len(factors) > 2
+    for k, (dataset, factor) in enumerate(zip(meta["datasets"], factors)):
+        scale, translation = (t[t["type"]] for t in dataset["coordinateTransformations"])
+        for i, ax in enumerate(dims):
+            if ax in "zyx":
+                f = factor[ax]
+                assert scale[i] == pytest.approx(spacing[ax] * f, abs=1e-12)
+                # the level's first pixel centre: (f - 1) / 2 level-0 pixels in
+                assert translation[i] == pytest.approx(origin[ax] + (f - 1) / 2 * spacing[ax], abs=1e-9)
+            else:
+                assert (scale[i], translation[i]) == (1.0, 0.0)
+        if k:
+            step = {ax: factor[ax] // factors[k - 1][ax] for ax in factor}
+            assert np.array_equal(levels[k], _block_mean(levels[k - 1], dims, step))
+    if params["threed"]:
+        # z (1.0 um) starts coarser than y/x (0.4 um): halved only once y/x (0.8 um) reach 1/1.5 of it
+        assert factors[1]["z"] == 1 and factors[-1]["z"] > 1
+
+    omero = (attrs.get("ome") or attrs)["omero"]
+    assert [c["label"] for c in omero["channels"]] == list(mosaic.channel_names)
+    assert omero["channels"][0]["color"] == "FF0000"
+    assert omero["channels"][1]["color"] != "FF0000"
+    for channel in omero["channels"]:
+        window = channel["window"]
+        assert 0 < window["start"] < window["end"] <= 65535
+
+    image = read_with_bioio(out)
+    assert image.physical_pixel_sizes.X == pytest.approx(mosaic.spacing[2])
+    assert image.channel_names == list(mosaic.channel_names)
+    assert len(image.resolution_levels) == len(shapes)
+    if params["shard"]:
+        array = zarr.open_array(out / "0", mode="r")
+        assert array.shards[-2:] == (64, 64) and array.chunks[-2:] == (32, 32)
+
+
+def test_downsample_methods_and_level_count(tmp_path):
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(50, 50))
+    fused = fuse(in_memory_tileset(mosaic))
+    for method in Downsample:
+        out = tmp_path / f"{method.value}.ome.zarr"
+        write_ngff(fused, out, WriteOptions(chunk=16, levels=3, downsample=method))
+        level0 = zarr.open_array(out / "0", mode="r")[:]
+        level1 = zarr.open_array(out / "1", mode="r")[:]
+        assert not (out / "3").exists() and (out / "2").exists()
+        padded = np.pad(level0, [(0, n % 2) for n in level0.shape], mode="edge")
+        blocks = padded.reshape(level1.shape[0], 2, level1.shape[1], 2)
+        expected = {
+            Downsample.MEAN: np.rint(blocks.mean(axis=(1, 3))),
+            Downsample.NEAREST: blocks[:, 0, :, 0],
+            Downsample.MAX: blocks.max(axis=(1, 3)),
+            Downsample.MIN: blocks.min(axis=(1, 3)),
+        }[method]
+        assert np.array_equal(level1, expected)
+        assert multiscale(out)["type"] == method.value
+
+
+def test_codecs_are_written_as_asked(tmp_path):
+    fused = fuse(in_memory_tileset(synthetic_mosaic(grid=(2, 2), tile_shape=(40, 40))))
+    for ngff in ("0.4", "0.5"):
+        for spec in ("gzip:6", "blosc-lz4", "zstd:1", "none"):
+            out = tmp_path / f"{ngff}-{spec.replace(':', '')}.ome.zarr"
+            write_ngff(fused, out, WriteOptions(ngff=ngff, codec=Codec.parse(spec)))
+            array = zarr.open_array(out / "0", mode="r")
+            assert np.array_equal(array[:], fused.values)
+            text = str(array.metadata.to_dict()).lower()
+            name = Codec.parse(spec).name
+            if name != "none":
+                assert name.split("-")[-1] in text
+    with pytest.raises(InputError, match="unknown codec"):
+        Codec.parse("jpeg")
+    with pytest.raises(InputError, match="between 0 and 9"):
+        Codec.parse("gzip:12")
+
+
+def test_existing_output_needs_overwrite_and_must_be_a_store(tmp_path):
+    fused = fuse(in_memory_tileset(synthetic_mosaic(grid=(2, 2), tile_shape=(30, 30))))
+    out = tmp_path / "out.ome.zarr"
+    write_ngff(fused, out)
+    with pytest.raises(InputError, match="output exists; pass --overwrite"):
+        write_ngff(fused, out)
+    write_ngff(fused, out, WriteOptions(overwrite=True))
+    folder = tmp_path / "precious"
+    folder.mkdir()
+    (folder / "thesis.docx").write_text("years of work")
+    with pytest.raises(InputError, match="not a zarr store"):
+        write_ngff(fused, folder, WriteOptions(overwrite=True))
+    assert (folder / "thesis.docx").exists()
+
+
+def test_failed_write_never_looks_like_an_image(tmp_path):
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(40, 40))
+    fused = fuse(in_memory_tileset(mosaic), chunk_size=(1, 16, 16))
+
+    def explode(block, block_info=None):
+        if block_info[0]["chunk-location"][-1] == 2:
+            raise OSError(28, "No space left on device")
+        return block
+
+    broken = fused.copy(data=fused.data.map_blocks(explode, dtype=fused.dtype))
+    out = tmp_path / "out.ome.zarr"
+    with pytest.raises(NgffFuseError, match="No space left on device.*incomplete"):
+        write_ngff(broken, out, WriteOptions(chunk=16))
+    attrs = dict(zarr.open_group(out, mode="r").attrs)
+    assert attrs["ngff_fuse"] == {"status": "incomplete"}
+    assert "multiscales" not in attrs and "ome" not in attrs
+
+
+def test_option_errors():
+    with pytest.raises(InputError, match="--shard needs zarr v3"):
+        WriteOptions(ngff="0.4", shard=2048)
+    with pytest.raises(InputError, match="multiple of --chunk"):
+        WriteOptions(chunk=1000, shard=1500)
+    with pytest.raises(InputError, match="--ngff 0.3"):
+        WriteOptions(ngff="0.3")
+    with pytest.raises(InputError, match="at least 1"):
+        WriteOptions(levels=0)
