@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import tifffile
 from ngff_fuse.errors import InputError
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+_BIOIO_DEFAULT_NAME = re.compile(r"Channel:\d+:\d+")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         data = image.get_image_dask_data("TCZYX")
         pixel_size = _ome_pixel_size(image)
         names = tuple(str(n) for n in image.channel_names or ())
+    if all(_BIOIO_DEFAULT_NAME.fullmatch(n) for n in names):
+        names = ()  # bioio's placeholders ("Channel:0:0") say nothing about the channel
     if pixel_size == (None, None, None) and path.suffix.lower() in _TIFF_SUFFIXES:
         pixel_size = imagej_pixel_size(path)
     return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path)
