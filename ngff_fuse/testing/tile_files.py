@@ -17,12 +17,17 @@ from ngff_fuse.testing import SyntheticMosaic
 
 
 def write_imagej_tiff(path: Path, data: np.ndarray, spacing=None) -> Path:
-    """One (t, c, z, y, x) array as an ImageJ hyperstack; calibrated in microns if `spacing`."""
+    """One (t, c, z, y, x) array as an ImageJ hyperstack; calibrated in microns if `spacing`.
+
+    Like ImageJ, the z step is only stored for stacks of more than one plane.
+    """
     options = {}
     metadata = {"axes": "TZCYX"}  # ImageJ's own axis order
     if spacing is not None:
         options["resolution"] = (1 / spacing[2], 1 / spacing[1])
-        metadata.update(unit="micron", spacing=spacing[0])
+        metadata["unit"] = "micron"
+        if data.shape[2] > 1:
+            metadata["spacing"] = spacing[0]
     tifffile.imwrite(
         path, data.transpose(0, 2, 1, 3, 4), imagej=True, photometric="minisblack",
         metadata=metadata, **options,
@@ -67,7 +72,7 @@ def write_manifest(
     split_channels: bool = False,
     position_unit: str = "micrometer",
 ) -> Path:
-    """TIFF tiles plus `manifest.json` / `manifest.csv` giving their stage positions.
+    """TIFF tiles plus `manifest.json` / `manifest.csv` giving their (z, y, x) stage positions.
 
     With `split_channels`, each channel of a tile is its own single-channel TIFF
     (`tile_000_c1.tif`) and the files of one tile share its `tile` id.
@@ -76,11 +81,10 @@ def write_manifest(
         raise ValueError(f"kind must be 'json' or 'csv', not {kind!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    is_3d = "z" in mosaic.dims
     rows = []
     for i, tile in enumerate(mosaic.tiles):
         position = _in_unit(tile.position, mosaic.spacing, position_unit)
-        where = {"x": position[2], "y": position[1]} | ({"z": position[0]} if is_3d else {})
+        where = {"x": position[2], "y": position[1], "z": position[0]}
         if not split_channels:
             write_imagej_tiff(folder / _tile_file(i), tile.data, mosaic.spacing)
             rows.append({"file": _tile_file(i), **where})
@@ -89,9 +93,7 @@ def write_manifest(
             file = f"tile_{i:03d}_c{c}.tif"
             write_imagej_tiff(folder / file, tile.data[:, c : c + 1], mosaic.spacing)
             rows.append({"file": file, **where, "tile": f"tile_{i:03d}", "channel": c})
-    pixel_size = {"x": mosaic.spacing[2], "y": mosaic.spacing[1]}
-    if is_3d:
-        pixel_size["z"] = mosaic.spacing[0]
+    pixel_size = {"x": mosaic.spacing[2], "y": mosaic.spacing[1], "z": mosaic.spacing[0]}
     path = folder / f"manifest.{kind}"
     if kind == "json":
         manifest = {
@@ -99,7 +101,8 @@ def write_manifest(
         }
         path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         return path
-    constants = {"position_unit": position_unit} | {f"pixel_size_{k}": v for k, v in pixel_size.items()}
+    constants = {"position_unit": position_unit}
+    constants |= {f"pixel_size_{k}": v for k, v in pixel_size.items()}
     columns = [c for c in CSV_COLUMNS if any(c in row for row in rows)] + list(constants)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)

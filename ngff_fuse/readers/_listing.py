@@ -1,0 +1,102 @@
+"""Shared by the readers whose input lists image files and where they sit (TileConfiguration,
+tile manifests): opening a listed file, and deciding one pixel size for all of them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ngff_fuse._axes import MICROMETER
+from ngff_fuse.errors import InputError
+from ngff_fuse.readers.image_file import ImageFile, read_image_file
+
+PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
+
+
+def open_listed(listing: Path, file: str, series: int | None, where: str) -> ImageFile:
+    """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
+    path = listing.parent / file
+    if not path.is_file():
+        raise InputError(
+            f"{where}: tile file {file!r} not found in {listing.parent}; file paths are "
+            f"relative to the folder of {listing.name}"
+        )
+    try:
+        return read_image_file(path, scene=series or 0)
+    except IndexError:
+        raise InputError(
+            f"{where}: {path} has no series {series}; series are counted from 0"
+        ) from None
+
+
+def listed_channel_names(image: ImageFile) -> tuple[str, ...] | None:
+    """The file's channel names, when it names every channel."""
+    names = image.channel_names
+    return names if names and len(names) == image.data.shape[1] else None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The pixel size every tile shares, and what was assumed to get it."""
+
+    spacing: tuple[float, float, float]  # (z, y, x), in `unit`
+    unit: str | None  # None: uncalibrated, sizes and positions are in pixels
+    notes: tuple[str, ...] = ()
+
+
+def calibration(
+    images: Sequence[ImageFile],
+    override: tuple[float, float, float] | None,
+    declared: PixelSize | None = None,
+) -> Calibration:
+    """Pixel size by precedence: the user's option, then the listing, then the image files."""
+    if override is not None:
+        return Calibration(tuple(float(v) for v in override), MICROMETER)
+    first = images[0]
+    is_3d = any(image.data.shape[2] > 1 for image in images)
+    if declared is not None:
+        return _with_z(declared, first.pixel_size[0], is_3d, first.path.name)
+    for image in images[1:]:
+        if not _same(image.pixel_size, first.pixel_size):
+            raise InputError(
+                f"{image.path}: pixel size {_show(image.pixel_size)} differs from "
+                f"{_show(first.pixel_size)} of {first.path}; give every tile the same pixel size "
+                "or pass --pixel-size"
+            )
+    _, y, x = first.pixel_size
+    if y is None or x is None:
+        return Calibration(
+            (1.0, 1.0, 1.0),
+            None,
+            (
+                f"{first.path.name} has no pixel size: assumed 1 pixel = 1 unit (uncalibrated); "
+                "pass --pixel-size to set it",
+            ),
+        )
+    return _with_z(first.pixel_size, None, is_3d, first.path.name)
+
+
+def _with_z(size: PixelSize, fallback_z: float | None, is_3d: bool, name: str) -> Calibration:
+    """Fill a missing z step: from `fallback_z`, else 1 um (noted when the tiles have depth)."""
+    z, y, x = size
+    z = z if z is not None else fallback_z
+    notes = ()
+    if z is None:
+        z = 1.0
+        if is_3d:
+            notes = (f"{name} has no z step: assumed 1 micrometer; pass --pixel-size to set it",)
+    return Calibration((float(z), float(y), float(x)), MICROMETER, notes)
+
+
+def _same(a: PixelSize, b: PixelSize) -> bool:
+    return all(
+        (u is None and v is None)
+        or (u is not None and v is not None and math.isclose(u, v, rel_tol=1e-9))
+        for u, v in zip(a, b)
+    )
+
+
+def _show(size: PixelSize) -> str:
+    return "(z, y, x) = (" + ", ".join("unknown" if v is None else f"{v:g}" for v in size) + ") um"
