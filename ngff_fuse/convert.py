@@ -53,14 +53,15 @@ def convert(
         progress.note(f"{input_path} holds {len(tilesets)} scenes; fusing the first, {tileset.name}")
     for note in tileset.notes:
         progress.note(note)
-    size = output_size_bytes(output_grid(tileset), tileset)
+    grid = output_grid(tileset)
+    size = output_size_bytes(grid, tileset)
     if size > MAX_OUTPUT_BYTES:
         raise InputError(
             f"{input_path}: the mosaic would be {size / 2**50:.1f} PiB; check the tile positions "
             "and their unit"
         )
     edge = write_options.block_edge()
-    z = write_options.z_chunk(output_grid(tileset).shape[0])
+    z = write_options.z_chunk(grid.shape[0])
     mosaic = fuse(tileset, blend=blend, chunk_size=(z, edge, edge), fill=write_options.fill,
                   blend_width=blend_width)
     provenance = {

@@ -72,6 +72,12 @@ class TileSet:
     def __post_init__(self) -> None:
         if not self.tiles:
             raise InputError(f"{self.name}: no tiles found; check the input lists at least one tile")
+        for tile in self.tiles:
+            if not np.all(np.isfinite(tile.affine)):
+                raise InputError(
+                    f"{tile.source}: position {tile.origin.tolist()} is not a finite number; "
+                    "fix the tile's stage position"
+                )
         first = self.tiles[0]
         for tile in self.tiles[1:]:
             if tile.data.dtype != first.data.dtype:

@@ -11,7 +11,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -131,9 +130,7 @@ def write_ngff(
     total = sum(int(np.prod(level.numblocks)) for level in levels)
     progress.start("writing chunks", total, "chunks")
     try:
-        with _BlockCounter(progress, "writing chunks"), dask.config.set(
-            {"array.slicing.split_large_chunks": False}
-        ):
+        with _BlockCounter(progress, "writing chunks"):
             da.store(levels, targets, lock=False, compute=True)
     except OSError as exc:
         raise NgffFuseError(

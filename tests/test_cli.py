@@ -152,3 +152,13 @@ def test_bad_input_is_one_clear_line_and_exit_2(problem, tmp_path, capsys):
     assert code == 2, line
     assert expected in line and str(path) in line
     assert not (tmp_path / "out.ome.zarr").exists()
+
+
+def test_nan_position_names_the_tile(tmp_path, capsys):
+    path = tmp_path / "nan.ome.tif"
+    a = np.zeros((20, 20), np.uint16)
+    size = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    _write_series(path, [(a, {**size, **_plane(0, 0)}), (a, {**size, **_plane(float("nan"), 0)})])
+    assert main(["info", str(path)]) == 2
+    line = one_error_line(capsys)
+    assert "series 1" in line and "not a finite number" in line

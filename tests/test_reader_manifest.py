@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -28,20 +27,14 @@ from ngff_fuse.testing.tile_files import write_imagej_tiff, write_manifest
 READER = ManifestReader()
 
 
-def _mosaic(**kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return synthetic_mosaic(**kwargs)
-
-
 @pytest.fixture(scope="module")
 def mosaic_2d():
-    return _mosaic(grid=(2, 2), tile_shape=(32, 40), channels=3, seed=4)
+    return synthetic_mosaic(grid=(2, 2), tile_shape=(32, 40), channels=3, seed=4)
 
 
 @pytest.fixture(scope="module")
 def mosaic_3d():
-    return _mosaic(grid=(2, 2, 2), tile_shape=(4, 16, 20), channels=2, seed=5)
+    return synthetic_mosaic(grid=(2, 2, 2), tile_shape=(4, 16, 20), channels=2, seed=5)
 
 
 def _read(path, **options):
@@ -148,7 +141,7 @@ def test_files_grouped_by_position_without_tile_ids(tmp_path, mosaic_3d):
 
 
 def test_timepoints_and_z_planes_stack_from_single_plane_files(tmp_path):
-    mosaic = _mosaic(grid=(1, 2, 2), tile_shape=(3, 16, 20), timepoints=2, channels=2, seed=6)
+    mosaic = synthetic_mosaic(grid=(1, 2, 2), tile_shape=(3, 16, 20), timepoints=2, channels=2, seed=6)
     rows = []
     for i, tile in enumerate(mosaic.tiles):
         z, y, x = tile.position

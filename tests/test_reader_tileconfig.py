@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -24,20 +23,14 @@ from ngff_fuse.testing.tile_files import write_imagej_tiff, write_tileconfig
 READER = TileConfigReader()
 
 
-def _mosaic(**kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return synthetic_mosaic(**kwargs)
-
-
 @pytest.fixture(scope="module")
 def mosaic_2d():
-    return _mosaic(grid=(2, 3), tile_shape=(32, 40), spacing=(1.0, 0.5, 0.5), seed=1)
+    return synthetic_mosaic(grid=(2, 3), tile_shape=(32, 40), spacing=(1.0, 0.5, 0.5), seed=1)
 
 
 @pytest.fixture(scope="module")
 def mosaic_3d():
-    return _mosaic(grid=(2, 2, 2), tile_shape=(4, 16, 20), channels=2, seed=2)
+    return synthetic_mosaic(grid=(2, 2, 2), tile_shape=(4, 16, 20), channels=2, seed=2)
 
 
 def _read(path, **options):
@@ -114,7 +107,7 @@ def test_pixel_size_option_overrides_files(tmp_path, mosaic_2d):
 
 
 def test_series_of_a_multi_series_file(tmp_path):
-    mosaic = _mosaic(grid=(2, 2), tile_shape=(32, 40), channels=2, seed=3)
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(32, 40), channels=2, seed=3)
     write_ome_tiff(mosaic, tmp_path / "scan.ome.tif")
     entries = [
         TileConfigEntry("scan.ome.tif", i, tuple(float(v) for v in t.pixel_offset[:0:-1]))

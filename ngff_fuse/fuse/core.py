@@ -75,7 +75,8 @@ def fuse_plan(
     """The lazy 5-D (t, c, z, y, x) mosaic for a plan."""
     blend = BlendMode(blend)
     dtype = tileset.dtype
-    token = tokenize(plan.grid, plan.chunks, blend, fill, [t.data.name for t in tileset.tiles],
+    token = tokenize(plan.grid, plan.chunks, plan.blend_width, blend, fill,
+                     [tile.data.data for tile in tileset.tiles],
                      [p.grid_from_tile for p in plan.placements])
     name = f"ngff-fuse-{token}"
     pixels_key = f"ngff-fuse-tiles-{token}"
