@@ -8,6 +8,7 @@ so no reader ever sees a valid multiscale image with missing chunks.
 from __future__ import annotations
 
 import shutil
+from itertools import product
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,11 +190,33 @@ def _create_array(group, name: str, level: da.Array, dims, options: WriteOptions
     )
 
 
+def _sample(array, dims: tuple[str, ...], per_axis: int = 4) -> np.ndarray:
+    """Up to `per_axis` evenly spread chunks along y and x (the middle z chunk), all t and c:
+    enough pixels for display percentiles without reading back a large level."""
+    picks = []
+    for ax, n, chunk in zip(dims, array.shape, array.chunks):
+        starts = range(0, n, chunk)
+        if ax in ("y", "x"):
+            chosen = sorted({starts[i] for i in np.linspace(0, len(starts) - 1, per_axis).astype(int)})
+        elif ax == "z":
+            chosen = [starts[len(starts) // 2]]
+        else:
+            chosen = [None]
+        picks.append([slice(None) if s is None else slice(s, min(s + chunk, n)) for s in chosen])
+    blocks = [np.asarray(array[box]) for box in product(*picks)]
+    # put every block's pixels on the last axis, keeping t and c apart
+    keep = [i for i, ax in enumerate(dims) if ax in ("t", "c")]
+    flat = [b.transpose(*keep, *[i for i in range(b.ndim) if i not in keep]).reshape(
+        *[b.shape[i] for i in keep], -1) for b in blocks]
+    return np.concatenate(flat, axis=-1)
+
+
 def _channel_displays(
     smallest, dims, mosaic: xr.DataArray, colors, fill: float
 ) -> tuple[ChannelDisplay, ...]:
     """Display windows from robust percentiles (0.1, 99.9) of the smallest level."""
-    pixels = np.asarray(smallest[...])
+    pixels = _sample(smallest, dims)
+    channel_axis = [ax for ax in dims if ax in ("t", "c")].index("c") if "c" in dims else None
     names = [str(c) for c in mosaic.coords["c"].values.reshape(-1)] if "c" in mosaic.coords else ["Channel 0"]
     dtype = mosaic.dtype
     lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "ui" else (
@@ -201,7 +224,7 @@ def _channel_displays(
     )
     displays = []
     for i, name in enumerate(names):
-        values = np.take(pixels, i, axis=dims.index("c")) if "c" in dims else pixels
+        values = pixels if channel_axis is None else np.take(pixels, i, axis=channel_axis)
         values = values[values != fill]  # pixels no tile covers would drag the window down
         start, end = (float(v) for v in np.percentile(values, (0.1, 99.9))) if values.size else (lo, hi)
         if end <= start:

@@ -11,6 +11,7 @@ import dask.array as da
 import tifffile
 
 from ngff_fuse.errors import InputError
+from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 _BIOIO_DEFAULT_NAME = re.compile(r"Channel:\d+:\d+")
@@ -60,6 +61,12 @@ def open_bioimage(path: Path, reader=None):
         ) from None
 
 
+def fast_tiff_pixels(tif: tifffile.TiffFile, series: int, bioio_data: da.Array) -> da.Array:
+    """Region-reading pixels for a TIFF series where its planes map simply, else bioio's."""
+    layout = tiff_layout(tif, series, bioio_data.shape)
+    return bioio_data if layout is None else tiff_dask_array(layout)
+
+
 def _ome_pixel_size(image) -> tuple[float | None, float | None, float | None]:
     sizes = image.physical_pixel_sizes
     return (sizes.Z, sizes.Y, sizes.X)
@@ -77,8 +84,11 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         names = tuple(str(n) for n in image.channel_names or ())
     if all(_BIOIO_DEFAULT_NAME.fullmatch(n) for n in names):
         names = ()  # bioio's placeholders ("Channel:0:0") say nothing about the channel
-    if pixel_size == (None, None, None) and path.suffix.lower() in _TIFF_SUFFIXES:
-        pixel_size = imagej_pixel_size(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        with tifffile.TiffFile(path) as tif:
+            data = fast_tiff_pixels(tif, scene, data)
+        if pixel_size == (None, None, None):
+            pixel_size = imagej_pixel_size(path)
     return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path)
 
 

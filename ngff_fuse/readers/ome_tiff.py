@@ -13,7 +13,7 @@ from ngff_fuse._axes import MICROMETER, length_in_um, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.readers.base import ReadOptions
-from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
 
 
 def _unit_um(unit) -> float:
@@ -85,11 +85,7 @@ class OmeTiffReader:
         ome = image.ome_metadata
         tiles = []
         spacings = []
-        for series, _ in enumerate(image.scenes):
-            image.set_scene(series)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                data = image.get_image_dask_data("TCZYX")
+        for series, data in enumerate(_series_pixels(path, image)):
             pixels = ome.images[series].pixels
             spacing = _pixel_size(pixels, path, options)
             origin = _first_plane_position(pixels, path, series)
@@ -118,6 +114,18 @@ class OmeTiffReader:
                 position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
             )
         ]
+
+
+def _series_pixels(path: Path, image) -> list:
+    """Lazy (t, c, z, y, x) pixels of every series, opening the TIFF once for all of them."""
+    pixels = []
+    with tifffile.TiffFile(path) as tif:
+        for series, _ in enumerate(image.scenes):
+            image.set_scene(series)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pixels.append(fast_tiff_pixels(tif, series, image.get_image_dask_data("TCZYX")))
+    return pixels
 
 
 def _check_same_spacing(spacings: list[tuple[float, float, float]], tiles: list[Tile]) -> None:
