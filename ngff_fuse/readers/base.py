@@ -14,6 +14,7 @@ class ReadOptions:
     """What the user may tell a reader that the files do not say."""
 
     pixel_size: tuple[float, float, float] | None = None  # (z, y, x) in micrometres
+    scenes: tuple[int, ...] | None = None  # scene indices to read; None: every scene
 
 
 @runtime_checkable
