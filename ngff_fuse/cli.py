@@ -14,12 +14,13 @@ from rich.table import Table
 from ngff_fuse import __version__
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
-from ngff_fuse.convert import ConvertResult, convert
+from ngff_fuse.convert import ConvertResult, convert, open_input
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.pyramid import Downsample
-from ngff_fuse.readers import ReadOptions, reader_for
+from ngff_fuse.layout import Orientation
+from ngff_fuse.readers import ReadOptions
 from ngff_fuse.writer import WriteOptions
 
 EXAMPLES = """examples:
@@ -54,9 +55,30 @@ def _codec(text: str) -> Codec:
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="OME-TIFF, TileConfiguration.txt, or tile manifest (.json/.csv)")
+    parser.add_argument("input", type=Path,
+                        help="OME-TIFF, CZI, LIF, ND2, ImageXpress folder, TileConfiguration.txt, "
+                             "or tile manifest (.json/.csv)")
     parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
+    parser.add_argument("--scene", action="append", metavar="N|all",
+                        help="scene (or well) to read, repeatable; 'all' (default) reads every one")
+    parser.add_argument("--flip-x", action="store_true", help="the stage counts x the other way")
+    parser.add_argument("--flip-y", action="store_true", help="the stage counts y the other way")
+    parser.add_argument("--swap-xy", action="store_true", help="the stage's x and y are swapped")
+
+
+def _read_options(args: argparse.Namespace) -> ReadOptions:
+    scenes = None
+    if args.scene and "all" not in args.scene:
+        try:
+            scenes = tuple(sorted({int(s) for s in args.scene}))
+        except ValueError:
+            raise InputError(f"--scene {' '.join(args.scene)}: give scene numbers (from 0) or 'all'") from None
+    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes)
+
+
+def _orientation(args: argparse.Namespace) -> Orientation:
+    return Orientation(flip_x=args.flip_x, flip_y=args.flip_y, swap_xy=args.swap_xy)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,19 +146,22 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
 
 def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
     size = sum(f.stat().st_size for f in result.output.rglob("*") if f.is_file())
-    tileset = result.tileset
     console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB on disk)")
-    for i, shape in enumerate(result.level_shapes):
-        console.print(f"  level {i}: {' x '.join(map(str, shape))}")
-    console.print(f"  {len(tileset.tiles)} tiles, pixel size {tileset.spacing[-1]:g} {tileset.unit or 'pixel'}")
+    for index, scene in enumerate(result.scenes):
+        tileset = scene.tileset
+        where = f"image {index} " if len(result.scenes) > 1 else ""
+        console.print(f"  {where}{tileset.name}: {len(tileset.tiles)} tiles, pixel size "
+                      f"{tileset.spacing[-1]:g} {tileset.unit or 'pixel'}")
+        for level, shape in enumerate(scene.level_shapes):
+            console.print(f"    level {level}: {' x '.join(map(str, shape))}")
     console.print(f"open it: napari --plugin napari-ome-zarr {result.output}")
 
 
 def _run_convert(args, console: Console) -> int:
     started = time.monotonic()
     result = convert(
-        args.input, args.output, ReadOptions(pixel_size=args.pixel_size), _write_options(args),
-        blend=args.blend, blend_width=args.blend_width,
+        args.input, args.output, _read_options(args), _write_options(args),
+        blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
         progress=ConsoleProgress(console, quiet=args.quiet),
     )
     if not args.quiet:
@@ -145,8 +170,8 @@ def _run_convert(args, console: Console) -> int:
 
 
 def _run_info(args, console: Console) -> int:
-    reader = reader_for(args.input)
-    summary = describe(str(args.input), reader.name, reader.read(args.input, ReadOptions(pixel_size=args.pixel_size)))
+    reader, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    summary = describe(str(args.input), reader.name, tilesets)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -179,12 +204,9 @@ def _run_demo(args, console: Console) -> int:
     if not args.quiet:
         console.print(f"writing a synthetic 3 x 4 tile, 2-channel acquisition to {acquisition}")
     write_demo_acquisition(acquisition)
-    args.input = acquisition
-    args.pixel_size = None
-    defaults = build_parser().parse_args(["convert", str(acquisition), str(args.output)])
-    for key, value in vars(defaults).items():
-        setattr(args, key, getattr(args, key, value) if key in ("overwrite", "quiet", "debug") else value)
-    return _run_convert(args, console)
+    argv = ["convert", str(acquisition), str(args.output)]
+    argv += [f"--{flag}" for flag in ("overwrite", "quiet", "debug") if getattr(args, flag)]
+    return _run_convert(build_parser().parse_args(argv), console)
 
 
 COMMANDS = {"convert": _run_convert, "info": _run_info, "demo": _run_demo}

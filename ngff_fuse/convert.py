@@ -11,18 +11,24 @@ from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid, output_size_bytes
 from ngff_fuse.model import TileSet
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.readers import ReadOptions, reader_for
-from ngff_fuse.writer import WriteOptions, write_ngff
+from ngff_fuse.layout import Orientation, reorient
+from ngff_fuse.readers import Reader, ReadOptions, reader_for
+from ngff_fuse.writer import SceneImage, WriteOptions, write_ngff, write_scenes
 
 #: Refuse outputs beyond this size before writing anything (a wrong unit or a stray position).
 MAX_OUTPUT_BYTES = 1 << 50  # 1 PiB
 
 
 @dataclass(frozen=True)
+class SceneResult:
+    tileset: TileSet
+    level_shapes: list[tuple[int, ...]]
+
+
+@dataclass(frozen=True)
 class ConvertResult:
     output: Path
-    level_shapes: list[tuple[int, ...]]
-    tileset: TileSet
+    scenes: list[SceneResult]
 
 
 def check_output_path(input_path: Path, output: Path) -> None:
@@ -32,6 +38,24 @@ def check_output_path(input_path: Path, output: Path) -> None:
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
 
 
+def open_input(
+    input_path: Path, read_options: ReadOptions, orientation: Orientation = Orientation()
+) -> tuple[Reader, list[TileSet]]:
+    """Read every selected scene and put its tiles in physical space."""
+    reader = reader_for(input_path)
+    tilesets = [reorient(ts, orientation) for ts in reader.read(input_path, read_options)]
+    return reader, tilesets
+
+
+def check_size(tileset: TileSet, input_path: Path) -> None:
+    size = output_size_bytes(output_grid(tileset), tileset)
+    if size > MAX_OUTPUT_BYTES:
+        raise InputError(
+            f"{input_path}: the mosaic would be {size / 2**50:.1f} PiB; check the tile positions "
+            "and their unit"
+        )
+
+
 def convert(
     input_path: str | Path,
     output: str | Path,
@@ -39,35 +63,38 @@ def convert(
     write_options: WriteOptions = WriteOptions(),
     blend: BlendMode | str = BlendMode.FEATHER,
     blend_width: float | None = None,
+    orientation: Orientation = Orientation(),
     progress: Progress | None = None,
 ) -> ConvertResult:
-    """Fuse the tiles of `input_path` into a multiscale OME-Zarr image at `output`."""
+    """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
+    with several scenes one image per scene in the bioformats2raw layout."""
     progress = progress or NoProgress()
     input_path, output = Path(input_path), Path(output)
     check_output_path(input_path, output)
-    reader = reader_for(input_path)
-    progress.note(f"reading {input_path} ({reader.description})")
-    tilesets = reader.read(input_path, read_options)
-    tileset = tilesets[0]
-    if len(tilesets) > 1:
-        progress.note(f"{input_path} holds {len(tilesets)} scenes; fusing the first, {tileset.name}")
-    for note in tileset.notes:
-        progress.note(note)
-    grid = output_grid(tileset)
-    size = output_size_bytes(grid, tileset)
-    if size > MAX_OUTPUT_BYTES:
-        raise InputError(
-            f"{input_path}: the mosaic would be {size / 2**50:.1f} PiB; check the tile positions "
-            "and their unit"
-        )
-    edge = write_options.block_edge()
-    z = write_options.z_chunk(grid.shape[0])
-    mosaic = fuse(tileset, blend=blend, chunk_size=(z, edge, edge), fill=write_options.fill,
-                  blend_width=blend_width)
-    provenance = {
-        "source": str(input_path), "reader": reader.name, "blend": str(BlendMode(blend).value),
-        "position_source": tileset.position_source, "codec": str(write_options.codec),
-    }
-    write_options = replace(write_options, extra_metadata={**provenance, **(write_options.extra_metadata or {})})
-    shapes = write_ngff(mosaic, output, write_options, tileset.channel_colors, progress)
-    return ConvertResult(output=output, level_shapes=shapes, tileset=tileset)
+    reader, tilesets = open_input(input_path, read_options, orientation)
+    progress.note(f"read {input_path} ({reader.description}): {len(tilesets)} scene(s)")
+    for tileset in tilesets:
+        check_size(tileset, input_path)
+        for note in tileset.notes:
+            progress.note(f"{tileset.name}: {note}")
+    provenance = {"source": str(input_path), "reader": reader.name,
+                  "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
+    scenes = []
+    for tileset in tilesets:
+        edge = write_options.block_edge()
+        z = write_options.z_chunk(output_grid(tileset).shape[0])
+        mosaic = fuse(tileset, blend=blend, chunk_size=(z, edge, edge), fill=write_options.fill,
+                      blend_width=blend_width)
+        scenes.append((mosaic, tileset))
+    images = [
+        SceneImage(mosaic, tileset.channel_colors,
+                   {**provenance, "position_source": tileset.position_source,
+                    **(write_options.extra_metadata or {})})
+        for mosaic, tileset in scenes
+    ]
+    if len(images) == 1:
+        options = replace(write_options, extra_metadata=images[0].extra_metadata)
+        shapes = [write_ngff(images[0].mosaic, output, options, images[0].channel_colors, progress)]
+    else:
+        shapes = write_scenes(images, output, write_options, progress)
+    return ConvertResult(output, [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)])

@@ -89,6 +89,10 @@ def _omero(meta: ImageMetadata) -> dict[str, Any]:
     }
 
 
+#: bioformats2raw layout version written for several scenes in one store.
+BF2RAW_LAYOUT = 3
+
+
 class Ngff04:
     version = "0.4"
     zarr_format = 2
@@ -96,6 +100,12 @@ class Ngff04:
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
         return {"multiscales": [{"version": self.version, **_multiscale(meta)}],
                 "omero": {"version": self.version, **_omero(meta)}}
+
+    def collection_root(self) -> dict[str, Any]:
+        return {"bioformats2raw.layout": BF2RAW_LAYOUT}
+
+    def collection_series(self, paths: list[str]) -> dict[str, Any]:
+        return {"series": paths}
 
 
 class Ngff05:
@@ -105,6 +115,12 @@ class Ngff05:
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
         return {"ome": {"version": self.version, "multiscales": [_multiscale(meta)],
                         "omero": _omero(meta)}}
+
+    def collection_root(self) -> dict[str, Any]:
+        return {"ome": {"version": self.version, "bioformats2raw.layout": BF2RAW_LAYOUT}}
+
+    def collection_series(self, paths: list[str]) -> dict[str, Any]:
+        return {"ome": {"version": self.version, "series": paths}}
 
 
 FORMATS = {"0.4": Ngff04(), "0.5": Ngff05()}

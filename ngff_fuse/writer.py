@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from itertools import product
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import dask.array as da
@@ -122,11 +122,7 @@ def write_ngff(
     ]
 
     prepare_output(path, options.overwrite)
-    try:
-        group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
-    except OSError as exc:
-        raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None
-    group.attrs[STATUS_KEY] = {"status": "incomplete"}
+    group = _new_group(path, fmt.zarr_format)
     targets = [_create_array(group, str(i), level, dims, options) for i, level in enumerate(levels)]
     total = sum(int(np.prod(level.numblocks)) for level in levels)
     progress.start("writing chunks", total, "chunks")
@@ -157,6 +153,52 @@ def write_ngff(
     attributes[STATUS_KEY] = {"status": "complete"}
     group.attrs.put(attributes)
     return [level.shape for level in levels]
+
+
+@dataclass(frozen=True)
+class SceneImage:
+    """One scene of a multi-scene store: its mosaic, channel colours and provenance."""
+
+    mosaic: xr.DataArray
+    channel_colors: tuple[str | None, ...] = ()
+    extra_metadata: dict | None = None
+
+
+def write_scenes(
+    scenes: list[SceneImage],
+    path: str | Path,
+    options: WriteOptions = WriteOptions(),
+    progress: Progress | None = None,
+) -> list[list[tuple[int, ...]]]:
+    """Several mosaics (scenes) in one store, in the layout bioformats2raw writes (layout 3):
+    image i in group `i`, the list of series in group `OME`. Each `i` is a standard NGFF
+    image that napari, bioio and web viewers open by its path. Returns each scene's level
+    shapes."""
+    progress = progress or NoProgress()
+    path = Path(path)
+    fmt = FORMATS[options.ngff]
+    prepare_output(path, options.overwrite)
+    root = _new_group(path, fmt.zarr_format)
+    shapes = []
+    for index, scene in enumerate(scenes):
+        progress.note(f"scene {index}: {scene.mosaic.name}")
+        scene_options = replace(options, overwrite=False, extra_metadata=scene.extra_metadata)
+        shapes.append(write_ngff(scene.mosaic, path / str(index), scene_options,
+                                 scene.channel_colors, progress))
+    series = root.create_group("OME")
+    series.attrs.put(fmt.collection_series([str(i) for i in range(len(scenes))]))
+    root.attrs.put({**fmt.collection_root(), STATUS_KEY: {"status": "complete"}})
+    return shapes
+
+
+def _new_group(path: Path, zarr_format: int):
+    """A new group, marked incomplete until its metadata is written last."""
+    try:
+        group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
+    except OSError as exc:
+        raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None
+    group.attrs[STATUS_KEY] = {"status": "incomplete"}
+    return group
 
 
 def _grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:

@@ -162,3 +162,22 @@ def test_nan_position_names_the_tile(tmp_path, capsys):
     assert main(["info", str(path)]) == 2
     line = one_error_line(capsys)
     assert "series 1" in line and "not a finite number" in line
+
+
+def test_flip_and_swap_options_reorder_tiles(acquisition, capsys):
+    _, path = acquisition
+    assert main(["info", str(path), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)["scenes"][0]
+    assert main(["info", str(path), "--json", "--flip-x"]) == 0
+    flipped = json.loads(capsys.readouterr().out)["scenes"][0]
+    xs = [t["position"]["x"] for t in plain["tile_positions"]]
+    fxs = [t["position"]["x"] for t in flipped["tile_positions"]]
+    assert np.argmin(fxs) == np.argmax(xs) and np.argmax(fxs) == np.argmin(xs)
+    assert flipped["mosaic"]["origin"] == pytest.approx(plain["mosaic"]["origin"])
+    assert any("--flip-x" in note for note in flipped["notes"])
+
+
+def test_scene_option_needs_numbers(acquisition, capsys):
+    _, path = acquisition
+    assert main(["info", str(path), "--scene", "first"]) == 2
+    assert "--scene first" in one_error_line(capsys)

@@ -185,3 +185,33 @@ def test_option_errors():
         WriteOptions(ngff="0.3")
     with pytest.raises(InputError, match="at least 1"):
         WriteOptions(levels=0)
+
+
+@pytest.mark.parametrize("ngff", ["0.4", "0.5"])
+def test_several_scenes_use_the_bioformats2raw_layout(ngff, tmp_path):
+    from ome_zarr_models.v04 import BioFormats2Raw as Bf2Raw04
+    from ome_zarr_models.v05 import BioFormats2Raw as Bf2Raw05
+
+    from ngff_fuse.writer import SceneImage, write_scenes
+
+    first = fuse(in_memory_tileset(synthetic_mosaic(grid=(2, 2), tile_shape=(40, 50), channels=2)))
+    second = fuse(in_memory_tileset(synthetic_mosaic(grid=(1, 3), tile_shape=(30, 30), seed=5)))
+    out = tmp_path / "scenes.ome.zarr"
+    shapes = write_scenes(
+        [SceneImage(first, ("00FF00", None), {"scene": "A"}), SceneImage(second, (), {"scene": "B"})],
+        out, WriteOptions(ngff=ngff, chunk=32),
+    )
+    group = zarr.open_group(out, mode="r")
+    (Bf2Raw04 if ngff == "0.4" else Bf2Raw05).from_zarr(group)
+    attrs = dict(group.attrs)
+    assert (attrs.get("ome") or attrs)["bioformats2raw.layout"] == 3
+    series = dict(zarr.open_group(out / "OME", mode="r").attrs)
+    assert (series.get("ome") or series)["series"] == ["0", "1"]
+    for index, (mosaic, scene) in enumerate(((first, "A"), (second, "B"))):
+        validate_models(out / str(index), ngff)
+        levels, _ = read_with_ome_zarr(out / str(index))
+        assert np.array_equal(levels[0], mosaic.values)
+        assert [lv.shape for lv in levels] == shapes[index]
+        assert multiscale(out / str(index))["metadata"]["scene"] == scene
+    # each scene is a standard image that single-image readers open by its path
+    assert read_with_bioio(out / "1").dims.X == second.sizes["x"]

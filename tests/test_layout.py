@@ -1,0 +1,46 @@
+"""Stage axes that disagree with the image: flips and swaps re-arrange tiles, not pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ngff_fuse.fuse.core import fuse
+from ngff_fuse.layout import Orientation, reorient
+from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
+
+
+@pytest.mark.parametrize("orientation", [
+    Orientation(flip_x=True), Orientation(flip_y=True), Orientation(flip_x=True, flip_y=True),
+    Orientation(swap_xy=True),
+])
+def test_reorient_undoes_a_mirrored_stage(orientation):
+    mosaic = synthetic_mosaic(grid=(3, 3), tile_shape=(40, 40), overlap=0.2, jitter=0)
+    truth = in_memory_tileset(mosaic)
+    wrong = reorient(truth, orientation)  # what a stage counting the other way records
+    fixed = reorient(wrong, orientation)  # each of these orientations is its own inverse
+    for a, b in zip(truth.tiles, fixed.tiles):
+        assert np.allclose(a.affine, b.affine, atol=1e-9)
+    assert np.array_equal(fuse(fixed).values, fuse(truth).values)
+    assert not np.array_equal(fuse(wrong).values, fuse(truth).values)
+    assert "re-oriented" in fixed.notes[-1]
+
+
+def test_flip_keeps_the_mosaic_in_place_and_pixels_untouched():
+    mosaic = synthetic_mosaic(grid=(2, 3), tile_shape=(30, 40), jitter=0, origin=(0.0, -500.0, 900.0))
+    tileset = in_memory_tileset(mosaic)
+    flipped = reorient(tileset, Orientation(flip_x=True))
+    low, high = tileset.bounds()
+    flow, fhigh = flipped.bounds()
+    assert np.allclose(low, flow) and np.allclose(high, fhigh)
+    xs = [t.origin[2] for t in tileset.tiles]
+    fxs = [t.origin[2] for t in flipped.tiles]
+    assert np.argmin(fxs) == np.argmax(xs)  # the leftmost tile became the rightmost
+    assert all(np.array_equal(a.data.values, b.data.values) for a, b in zip(tileset.tiles, flipped.tiles))
+    assert np.allclose(flipped.tiles[0].data.coords["x"][0], flipped.tiles[0].origin[2])
+
+
+def test_orientation_matrix_and_text():
+    assert str(Orientation()) == "as recorded"
+    assert str(Orientation(flip_x=True, swap_xy=True)) == "--swap-xy --flip-x"
+    assert np.allclose(Orientation(swap_xy=True).matrix() @ [1, 2, 3], [1, 3, 2])
