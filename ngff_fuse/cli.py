@@ -134,13 +134,16 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill", type=float, default=0, metavar="VALUE",
                         help="value of pixels no tile covers (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted conversion into the same OUTPUT (same inputs "
+                             "and options), skipping the chunks already written")
 
 
 def _write_options(args: argparse.Namespace) -> WriteOptions:
     return WriteOptions(
         ngff=args.ngff, chunk=args.chunk, chunk_z=args.chunk_z, shard=args.shard, levels=args.levels,
         downsample=Downsample(args.downsample), codec=args.codec, fill=args.fill,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, resume=args.resume,
     )
 
 
@@ -224,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         errors.print(f"ngff-fuse: error: {exc}", markup=False)
         return exc.exit_code
     except KeyboardInterrupt:
-        errors.print("ngff-fuse: interrupted", markup=False)
+        hint = " (the output is marked incomplete: run the same command with --resume to finish it)" \
+            if args.command == "convert" else ""
+        errors.print(f"ngff-fuse: interrupted{hint}", markup=False)
         return 130
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:

@@ -47,6 +47,36 @@ def open_input(
     return reader, tilesets
 
 
+def _file_record(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
+
+
+def build_request(
+    input_path: Path, tilesets: list[TileSet], read_options: ReadOptions,
+    write_options: WriteOptions, blend: str, blend_width: float | None, orientation: Orientation,
+) -> dict:
+    """What was asked, recorded in the output: a resume must ask exactly the same."""
+    files = {input_path.resolve()} if input_path.is_file() else set()
+    for tileset in tilesets:
+        for tile in tileset.tiles:
+            candidate = Path(tile.source.split(" series ")[0])
+            if candidate.is_file():
+                files.add(candidate.resolve())
+    return {
+        "inputs": [_file_record(f) for f in sorted(files)],
+        "input": str(input_path.resolve()),
+        "read": {"pixel_size": read_options.pixel_size and list(read_options.pixel_size),
+                 "scenes": read_options.scenes and list(read_options.scenes),
+                 "orientation": str(orientation)},
+        "fuse": {"blend": BlendMode(blend).value, "blend_width": blend_width},
+        "write": {"ngff": write_options.ngff, "chunk": write_options.chunk,
+                  "chunk_z": write_options.chunk_z, "shard": write_options.shard,
+                  "levels": write_options.levels, "downsample": write_options.downsample.value,
+                  "codec": str(write_options.codec), "fill": write_options.fill},
+    }
+
+
 def check_size(tileset: TileSet, input_path: Path) -> None:
     size = output_size_bytes(output_grid(tileset), tileset)
     if size > MAX_OUTPUT_BYTES:
@@ -77,6 +107,9 @@ def convert(
         check_size(tileset, input_path)
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
+    request = build_request(input_path, tilesets, read_options, write_options, blend, blend_width,
+                            orientation)
+    write_options = replace(write_options, request=request)
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
     scenes = []

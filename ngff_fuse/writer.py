@@ -16,13 +16,13 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
-from dask.callbacks import Callback
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, level_transform
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, build_pyramid, level_factors
+from ngff_fuse.store import block_done, block_regions, store_blocks
 
 STATUS_KEY = "ngff_fuse"
 _SPATIAL = ("z", "y", "x")
@@ -39,6 +39,8 @@ class WriteOptions:
     codec: Codec = field(default_factory=lambda: Codec.parse(DEFAULT_CODEC))
     fill: float = 0
     overwrite: bool = False
+    resume: bool = False  # continue an interrupted write of the same request
+    request: dict | None = None  # what was asked (inputs, options): recorded, compared on resume
     extra_metadata: dict | None = None
 
     def __post_init__(self) -> None:
@@ -53,6 +55,8 @@ class WriteOptions:
                 raise InputError(f"--shard {self.shard}: must be a multiple of --chunk {self.chunk}")
         if self.levels is not None and self.levels < 1:
             raise InputError(f"--levels {self.levels}: must be at least 1")
+        if self.resume and self.overwrite:
+            raise InputError("--resume continues an output and --overwrite replaces it: pick one")
 
     def block_edge(self) -> int:
         """y/x edge of one write task: a whole shard, so no two tasks share one."""
@@ -64,32 +68,59 @@ class WriteOptions:
         return max(1, min(depth, (4 << 20) // (self.chunk * self.chunk)))
 
 
-def prepare_output(path: Path, overwrite: bool) -> None:
-    """Refuse to clobber an existing output unless asked, and never delete a non-zarr folder."""
+def prepare_output(path: Path, options: WriteOptions) -> bool:
+    """Make way for the output; True when an interrupted write is to be continued.
+
+    An existing output is an error unless --overwrite (which only ever deletes a zarr store)
+    or --resume (which needs the same request and an output left incomplete).
+    """
     if not path.exists():
-        return
-    if not overwrite:
+        return False
+    is_store = path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))
+    if options.resume:
+        if not is_store:
+            raise InputError(f"{path}: not a zarr store ngff-fuse wrote, so there is nothing to resume")
+        check_resumable(path, options.request)
+        return True
+    if not options.overwrite:
         raise InputError(f"{path}: output exists; pass --overwrite or choose another path")
-    markers = ("zarr.json", ".zgroup", ".zattrs", ".zarray")
-    if path.is_dir() and any((path / m).exists() for m in markers):
-        shutil.rmtree(path)
-    else:
+    if not is_store:
         raise InputError(
             f"{path}: exists and is not a zarr store, so --overwrite will not delete it; "
             "remove it yourself or choose another path"
         )
+    shutil.rmtree(path)
+    return False
 
 
-class _BlockCounter(Callback):
-    """Counts finished store tasks, in-process, for the progress display."""
+def status(path: Path) -> dict:
+    """ngff-fuse's own record in a store: status and request ({} for foreign stores)."""
+    try:
+        return dict(zarr.open_group(path, mode="r").attrs.get(STATUS_KEY) or {})
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        return {}
 
-    def __init__(self, progress: Progress, label: str) -> None:
-        super().__init__()
-        self.progress, self.label = progress, label
 
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        if isinstance(key, tuple) and str(key[0]).startswith("store-map"):
-            self.progress.advance(self.label)
+def check_resumable(path: Path, request: dict | None) -> None:
+    """Refuse to resume into an output written for something else, saying what differs."""
+    recorded = status(path)
+    if not recorded:
+        raise InputError(f"{path}: not written by ngff-fuse, so it cannot be resumed; choose another output")
+    differences = _differences(recorded.get("request") or {}, request or {})
+    if differences:
+        raise InputError(
+            f"{path}: cannot resume, the request differs from the interrupted one "
+            f"({'; '.join(differences[:5])}); run it as before, or use --overwrite to start again"
+        )
+
+
+def _differences(old, new, where: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            found += _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+        return found
+    return [] if old == new else [f"{where}: {old!r} then, {new!r} now"]
 
 
 def write_ngff(
@@ -121,19 +152,29 @@ def write_ngff(
                                    options.downsample)
     ]
 
-    prepare_output(path, options.overwrite)
-    group = _new_group(path, fmt.zarr_format)
-    targets = [_create_array(group, str(i), level, dims, options) for i, level in enumerate(levels)]
-    total = sum(int(np.prod(level.numblocks)) for level in levels)
-    progress.start("writing chunks", total, "chunks")
+    resuming = prepare_output(path, options)
+    if resuming and status(path).get("status") == "complete":
+        progress.note(f"{path}: already complete")
+        return [level.shape for level in levels]
+    group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    targets = [
+        _existing_array(group, str(i), level) if resuming else _create_array(group, str(i), level, dims, options)
+        for i, level in enumerate(levels)
+    ]
+    pending = [
+        [j for j, region in enumerate(block_regions(level)) if not (resuming and block_done(array, region))]
+        for level, array in zip(levels, targets)
+    ]
+    if resuming:
+        done = sum(int(np.prod(lv.numblocks)) for lv in levels) - sum(map(len, pending))
+        progress.note(f"{path}: resuming, {done} blocks already written")
     try:
-        with _BlockCounter(progress, "writing chunks"):
-            da.store(levels, targets, lock=False, compute=True)
+        store_blocks(levels, targets, pending, progress)
     except OSError as exc:
         raise NgffFuseError(
-            f"{path}: writing failed ({exc.strerror or exc}); the store is marked incomplete"
+            f"{path}: writing failed ({exc.strerror or exc}); the output is marked incomplete: "
+            "fix the cause, then run the same command with --resume"
         ) from None
-    progress.finish("writing chunks")
 
     unit = mosaic.attrs.get("units")
     meta = ImageMetadata(
@@ -150,7 +191,7 @@ def write_ngff(
         extra=options.extra_metadata,
     )
     attributes = fmt.attributes(meta)
-    attributes[STATUS_KEY] = {"status": "complete"}
+    attributes[STATUS_KEY] = {"status": "complete", "request": options.request}
     group.attrs.put(attributes)
     return [level.shape for level in levels]
 
@@ -177,28 +218,40 @@ def write_scenes(
     progress = progress or NoProgress()
     path = Path(path)
     fmt = FORMATS[options.ngff]
-    prepare_output(path, options.overwrite)
-    root = _new_group(path, fmt.zarr_format)
+    resuming = prepare_output(path, options)
+    root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     shapes = []
     for index, scene in enumerate(scenes):
         progress.note(f"scene {index}: {scene.mosaic.name}")
-        scene_options = replace(options, overwrite=False, extra_metadata=scene.extra_metadata)
+        scene_resume = resuming and (path / str(index)).exists()
+        scene_options = replace(options, overwrite=False, resume=scene_resume,
+                                extra_metadata=scene.extra_metadata)
         shapes.append(write_ngff(scene.mosaic, path / str(index), scene_options,
                                  scene.channel_colors, progress))
     series = root.create_group("OME")
     series.attrs.put(fmt.collection_series([str(i) for i in range(len(scenes))]))
-    root.attrs.put({**fmt.collection_root(), STATUS_KEY: {"status": "complete"}})
+    root.attrs.put({**fmt.collection_root(), STATUS_KEY: {"status": "complete", "request": options.request}})
     return shapes
 
 
-def _new_group(path: Path, zarr_format: int):
-    """A new group, marked incomplete until its metadata is written last."""
+def _new_group(path: Path, zarr_format: int, request: dict | None):
+    """A new group, marked incomplete (with what was asked) until its metadata comes last."""
     try:
         group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
     except OSError as exc:
         raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None
-    group.attrs[STATUS_KEY] = {"status": "incomplete"}
+    group.attrs[STATUS_KEY] = {"status": "incomplete", "request": request}
     return group
+
+
+def _existing_array(group, name: str, level: da.Array):
+    array = group[name]
+    if array.shape != level.shape or array.dtype != level.dtype:
+        raise InputError(
+            f"{group.store_path}: level {name} is {array.shape} {array.dtype} but this run makes "
+            f"{level.shape} {level.dtype}; use --overwrite to start again"
+        )
+    return array
 
 
 def _grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:
@@ -214,8 +267,11 @@ def _clip(block: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
 def _create_array(group, name: str, level: da.Array, dims, options: WriteOptions):
     shape = dict(zip(dims, level.shape))
     chunks = _grid_shape(dims, shape, options.chunk, options)
+    # Every chunk is written, even where no tile reaches: a missing chunk then always means an
+    # unfinished write, which `validate` and --resume rely on.
     common = dict(name=name, shape=level.shape, dtype=level.dtype, chunks=chunks,
-                  fill_value=np.array(options.fill).astype(level.dtype).item(), overwrite=True)
+                  fill_value=np.array(options.fill).astype(level.dtype).item(), overwrite=True,
+                  config={"write_empty_chunks": True})
     if group.metadata.zarr_format == 2:
         return group.create_array(
             **common, compressors=options.codec.zarr_v2(),

@@ -1,0 +1,113 @@
+"""A conversion killed part-way resumes into exactly what an uninterrupted run writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+from ngff_fuse.cli import main
+from ngff_fuse.store import KILL_AFTER_ENV
+from ngff_fuse.testing import synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+
+@pytest.fixture(scope="module")
+def acquisition(tmp_path_factory):
+    path = tmp_path_factory.mktemp("resume") / "tiles.ome.tif"
+    write_ome_tiff(synthetic_mosaic(grid=(3, 3), tile_shape=(90, 110), channels=2), path)
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    code = "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def arrays(path) -> dict[str, np.ndarray]:
+    group = zarr.open_group(path, mode="r")
+    return {name: array[:] for name, array in group.arrays()}
+
+
+def marker(path) -> str:
+    return dict(zarr.open_group(path, mode="r").attrs)["ngff_fuse"]["status"]
+
+
+@pytest.mark.parametrize("layout", [["--ngff", "0.4"], ["--ngff", "0.5", "--shard", "64"]],
+                         ids=["0.4", "0.5-sharded"])
+def test_kill_and_resume_three_times_gives_the_same_bytes(acquisition, tmp_path, layout):
+    options = ["--chunk", "32", "--quiet", *layout]
+    reference = tmp_path / "reference.ome.zarr"
+    assert main(["convert", str(acquisition), str(reference), *options]) == 0
+    out = tmp_path / "out.ome.zarr"
+    first = run_cli("convert", str(acquisition), str(out), *options, env={KILL_AFTER_ENV: "4"})
+    assert first.returncode == -signal.SIGKILL
+    assert marker(out) == "incomplete"
+    assert "multiscales" not in str(dict(zarr.open_group(out, mode="r").attrs))
+    for cycle in range(2):  # killed again while resuming
+        again = run_cli("convert", str(acquisition), str(out), *options, "--resume",
+                        env={KILL_AFTER_ENV: "3"})
+        assert again.returncode == -signal.SIGKILL, again.stderr
+        assert marker(out) == "incomplete"
+    done = run_cli("convert", str(acquisition), str(out), *options, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert marker(out) == "complete"
+    expected, got = arrays(reference), arrays(out)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert np.array_equal(expected[name], got[name]), name
+    attrs, reference_attrs = (dict(zarr.open_group(p, mode="r").attrs) for p in (out, reference))
+    assert attrs == reference_attrs
+
+
+def test_resume_refuses_a_different_request_and_skips_a_complete_one(acquisition, tmp_path, capsys):
+    out = tmp_path / "out.ome.zarr"
+    killed = run_cli("convert", str(acquisition), str(out), "--chunk", "32", "--quiet",
+                     env={KILL_AFTER_ENV: "2"})
+    assert killed.returncode == -signal.SIGKILL
+    assert main(["convert", str(acquisition), str(out), "--chunk", "64", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "request differs" in err and "write.chunk: 32 then, 64 now" in err
+    assert main(["convert", str(acquisition), str(out), "--chunk", "32", "--resume", "--quiet"]) == 0
+    assert main(["convert", str(acquisition), str(out), "--chunk", "32", "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert main(["convert", str(acquisition), str(out), "--resume", "--overwrite"]) == 2
+
+
+def test_changed_input_is_refused(acquisition, tmp_path, capsys):
+    copy = tmp_path / "copy.ome.tif"
+    copy.write_bytes(acquisition.read_bytes())
+    out = tmp_path / "out.ome.zarr"
+    killed = run_cli("convert", str(copy), str(out), "--chunk", "32", "--quiet", env={KILL_AFTER_ENV: "2"})
+    assert killed.returncode == -signal.SIGKILL
+    os.utime(copy, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert main(["convert", str(copy), str(out), "--chunk", "32", "--resume"]) == 2
+    assert "modified_ns" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(acquisition, tmp_path):
+    out = tmp_path / "out.ome.zarr"
+    code = "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"
+    # chunk 16: hundreds of blocks, so the run is still writing when the signal arrives
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "convert", str(acquisition), str(out), "--chunk", "16"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("writing chunks: 0/"):
+            break
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    assert marker(out) == "incomplete"
+    assert main(["convert", str(acquisition), str(out), "--chunk", "16", "--resume", "--quiet"]) == 0
+    assert marker(out) == "complete"
