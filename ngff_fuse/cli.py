@@ -21,6 +21,7 @@ from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation
 from ngff_fuse.readers import ReadOptions
+from ngff_fuse.validate import validate_store
 from ngff_fuse.writer import WriteOptions
 
 EXAMPLES = """examples:
@@ -107,7 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output", type=Path, help="the OME-Zarr to write; the OME-TIFF goes beside it")
     demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
-    for p in (conv, info, demo):
+    check = sub.add_parser("validate", help="check a written OME-Zarr: metadata, levels, chunks",
+                           epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
+    check.add_argument("store", type=Path, help="the OME-Zarr to check")
+    check.add_argument("--schemas", type=Path, metavar="DIR",
+                       help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
+    check.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    for p in (conv, info, demo, check):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
@@ -212,7 +220,22 @@ def _run_demo(args, console: Console) -> int:
     return _run_convert(build_parser().parse_args(argv), console)
 
 
-COMMANDS = {"convert": _run_convert, "info": _run_info, "demo": _run_demo}
+def _run_validate(args, console: Console) -> int:
+    report = validate_store(args.store, args.schemas)
+    if args.json:
+        print(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
+                          "failed": report.failed}, indent=2))
+    else:
+        for line in report.passed:
+            console.print(f"  ok    {line}", markup=False)
+        for line in report.failed:
+            console.print(f"  FAIL  {line}", markup=False)
+        verdict = "valid" if report.ok else f"{len(report.failed)} check(s) failed"
+        console.print(f"{args.store}: {verdict}", markup=False)
+    return 0 if report.ok else 1
+
+
+COMMANDS = {"convert": _run_convert, "info": _run_info, "demo": _run_demo, "validate": _run_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,31 +3,18 @@ the readers napari (ome-zarr-py) and bioio use."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import zarr
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
-
-def _schema_registry(folder: Path) -> Registry:
-    resources = []
-    for file in sorted(folder.glob("*.schema")):
-        schema = json.loads(file.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012)))
-    return Registry().with_resources(resources)
+from ngff_fuse.validate import schema_errors
 
 
 def validate_json_schema(attrs: dict, version: str, spec_dir: Path) -> None:
     """Validate image attributes against the NGFF spec's own strict image schema."""
-    folder = spec_dir / version / "schemas"
-    schema = json.loads((folder / "strict_image.schema").read_text())
-    validator = Draft202012Validator(schema, registry=_schema_registry(folder))
-    errors = sorted(validator.iter_errors(attrs), key=lambda e: list(e.path))
-    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+    errors = schema_errors(attrs, version, spec_dir)
+    assert not errors, errors
 
 
 def validate_models(path: Path, version: str):
