@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,10 +33,15 @@ class ConvertResult:
 
 
 def check_output_path(input_path: Path, output: Path) -> None:
+    """The output may not be, or lie inside, the input, and its folder must be writable."""
     resolved_in, resolved_out = input_path.resolve(), output.resolve()
-    folder = resolved_in if resolved_in.is_dir() else resolved_in.parent
-    if resolved_out == resolved_in or (resolved_in.is_dir() and folder in resolved_out.parents):
+    if resolved_out == resolved_in or (resolved_in.is_dir() and resolved_in in resolved_out.parents):
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
+    parent = resolved_out.parent
+    if not parent.is_dir():
+        raise InputError(f"{output}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{output}: folder {parent} is not writable; choose another output")
 
 
 def open_input(

@@ -78,6 +78,15 @@ class TileSet:
                     f"{tile.source}: position {tile.origin.tolist()} is not a finite number; "
                     "fix the tile's stage position"
                 )
+        seen: dict[bytes, Tile] = {}
+        for tile in self.tiles:
+            key = np.round(tile.affine, 6).tobytes()
+            if key in seen:
+                raise InputError(
+                    f"{tile.source}: same position as {seen[key].source} "
+                    f"({tile.origin.tolist()}); give each tile its own position"
+                )
+            seen[key] = tile
         first = self.tiles[0]
         for tile in self.tiles[1:]:
             if tile.data.dtype != first.data.dtype:

@@ -21,6 +21,8 @@ import numpy as np
 import tifffile
 from dask.base import tokenize
 
+from ngff_fuse.errors import InputError
+
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
 
@@ -57,9 +59,16 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
         if tuple(sizes.get(ax, 1) for ax in "TCZ") + tuple(s.shape[-2:]) != tuple(shape):
             return None
         pages, offsets = [], []
+        size = tif.filehandle.size
         for page in s.pages:
             if page is None or page.parent.filehandle.path != tif.filehandle.path:
                 return None
+            end = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts)), default=0)
+            if end > size:
+                raise InputError(
+                    f"{tif.filehandle.path}: truncated, its pixels run to byte {end} but the file "
+                    f"has {size}; copy the file again from the microscope"
+                )
             pages.append(int(page.index))
             keyframe = page.keyframe if hasattr(page, "keyframe") else page
             contiguous = keyframe.is_memmappable and len(page.dataoffsets) >= 1
