@@ -15,6 +15,7 @@ memory figures never mix. The input OME-TIFF is written once, before any timing.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import resource
 import shutil
@@ -176,6 +177,9 @@ def job(spec: dict) -> Callable[[], int | None]:
     """The child's work as one call, its imports done, so the clock sees only the work."""
     if spec["kind"] == "floor":
         return lambda: io_floor(spec["input"], spec["offsets"], spec["output"], spec["codec"])
+    if spec["kind"] == "call":  # another benchmark's baseline: module.function(**kwargs)
+        module = importlib.import_module(spec["module"])
+        return lambda: getattr(module, spec["function"])(**spec["kwargs"])
     from ngff_fuse.cli import main
 
     return lambda: main(spec["argv"])
@@ -207,9 +211,11 @@ def child(spec_json: str) -> None:
     }))
 
 
-def measure(run: Run) -> Result:
-    """Run one job in a fresh interpreter; its output is deleted first, outside the clock."""
-    remove(Path(run.spec["output"]))
+def measure(run: Run, fresh: bool = True) -> Result:
+    """Run one job in a fresh interpreter; its output is deleted first, outside the clock,
+    unless the job continues it (`fresh=False`)."""
+    if fresh:
+        remove(Path(run.spec["output"]))
     code = CHILD.format(here=str(Path(__file__).resolve().parent))
     done = subprocess.run([sys.executable, "-c", code, json.dumps(run.spec)],
                           capture_output=True, text=True)
