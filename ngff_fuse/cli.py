@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ngff_fuse import __version__
+from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
 from ngff_fuse.convert import ConvertResult, convert, open_input
@@ -142,6 +143,10 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill", type=float, default=0, metavar="VALUE",
                         help="value of pixels no tile covers (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="run on a local dask.distributed cluster of N worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a running dask.distributed scheduler (e.g. tcp://host:8786)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted conversion into the same OUTPUT (same inputs "
                              "and options), skipping the chunks already written")
@@ -170,11 +175,14 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
 
 def _run_convert(args, console: Console) -> int:
     started = time.monotonic()
-    result = convert(
-        args.input, args.output, _read_options(args), _write_options(args),
-        blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
-        progress=ConsoleProgress(console, quiet=args.quiet),
-    )
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    with compute_on(args.workers, args.scheduler) as engine:
+        progress.note(f"computing on {engine}")
+        result = convert(
+            args.input, args.output, _read_options(args), _write_options(args),
+            blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
+            progress=progress,
+        )
     if not args.quiet:
         _summary(console, result, time.monotonic() - started)
     return 0
