@@ -17,8 +17,11 @@ __all__ = ["Reader", "ReadOptions", "available_readers", "read_input", "reader_f
 
 @cache
 def available_readers() -> tuple[Reader, ...]:
-    """Instances of every registered reader, in entry-point order."""
-    readers = tuple(ep.load()() for ep in entry_points(group=ENTRY_POINT_GROUP))
+    """Instances of every registered reader, in the order they are asked to claim a path:
+    highest `priority` first (0 when a reader sets none), then by entry-point name."""
+    points = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    loaded = [ep.load()() for ep in points]
+    readers = tuple(sorted(loaded, key=lambda reader: -getattr(reader, "priority", 0)))
     if not readers:
         raise InputError(
             "no ngff-fuse readers are registered; install the package (pip install -e .)"

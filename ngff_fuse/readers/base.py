@@ -23,6 +23,9 @@ class Reader(Protocol):
 
     `can_open` must be cheap (suffix, a few header bytes); `read` builds lazy tiles and reads
     no pixels. Register an implementation under the `ngff_fuse.readers` entry point group.
+    An optional integer class attribute `priority` (default 0) orders the claims: a reader for
+    a layout inside a common format (a vendor's TIFF export, multi-file OME-TIFF) sets a higher
+    one, so it sees such paths before the generic reader of that format.
     """
 
     name: str

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import tifffile
 
@@ -82,38 +84,41 @@ class OmeTiffReader:
         from bioio_ome_tiff import Reader
 
         image = open_bioimage(path, Reader)
-        ome = image.ome_metadata
-        tiles = []
-        spacings = []
-        for series, data in enumerate(_series_pixels(path, image)):
-            pixels = ome.images[series].pixels
-            spacing = _pixel_size(pixels, path, options)
-            origin = _first_plane_position(pixels, path, series)
-            names = tuple(ch.name or f"Channel {i}" for i, ch in enumerate(pixels.channels))
-            name = ome.images[series].name or f"series {series}"
-            tiles.append(
-                Tile(
-                    data=tile_array(data, spacing, origin, name, names),
-                    affine=transforms.placement(spacing, origin),
-                    name=name,
-                    source=f"{path} series {series}",
-                )
+        return [ome_tileset(image.ome_metadata, _series_pixels(path, image), path, options)]
+
+
+def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOptions) -> TileSet:
+    """One mosaic from OME-XML images, one tile per image: `pixels[i]` holds image i's lazy
+    (t, c, z, y, x) planes; Plane PositionX/Y/Z place it. Shared by every OME-XML input."""
+    tiles = []
+    spacings = []
+    for series, data in enumerate(pixels):
+        image_pixels = ome.images[series].pixels
+        spacing = _pixel_size(image_pixels, path, options)
+        origin = _first_plane_position(image_pixels, path, series)
+        names = tuple(ch.name or f"Channel {i}" for i, ch in enumerate(image_pixels.channels))
+        name = ome.images[series].name or f"series {series}"
+        tiles.append(
+            Tile(
+                data=tile_array(data, spacing, origin, name, names),
+                affine=transforms.placement(spacing, origin),
+                name=name,
+                source=f"{path} series {series}",
             )
-            spacings.append(spacing)
-        _check_same_spacing(spacings, tiles)
-        channels = ome.images[0].pixels.channels
-        return [
-            TileSet(
-                tiles=tuple(tiles),
-                spacing=spacings[0],
-                dims=present_dims(tiles[0].data.shape),
-                name=path.name.split(".")[0],
-                unit=MICROMETER,
-                channel_names=tuple(ch.name or f"Channel {i}" for i, ch in enumerate(channels)),
-                channel_colors=tuple(_color_hex(ch.color) for ch in channels),
-                position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
-            )
-        ]
+        )
+        spacings.append(spacing)
+    _check_same_spacing(spacings, tiles)
+    channels = ome.images[0].pixels.channels
+    return TileSet(
+        tiles=tuple(tiles),
+        spacing=spacings[0],
+        dims=present_dims(tiles[0].data.shape),
+        name=path.name.split(".")[0],
+        unit=MICROMETER,
+        channel_names=tuple(ch.name or f"Channel {i}" for i, ch in enumerate(channels)),
+        channel_colors=tuple(_color_hex(ch.color) for ch in channels),
+        position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
+    )
 
 
 def _series_pixels(path: Path, image) -> list:

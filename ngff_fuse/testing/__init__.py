@@ -62,7 +62,7 @@ def ground_truth(
                 # a blur wider than the image would leave a constant: cap it per axis
                 sig = tuple(min(sigma, max(n / 4, 0.5)) for n in (z, y, x))
                 layer = ndimage.gaussian_filter(rng.standard_normal((z, y, x)), sig, mode="wrap")
-                layer /= layer.std() or 1.0
+                layer = (layer - layer.mean()) / (layer.std() or 1.0)  # unit variance, zero mean
                 field += weight * layer
             field = np.clip(field + 1.0, 0, None) ** 2
             field = field / field.max() * top + top * 0.05 * (ci + 1)
