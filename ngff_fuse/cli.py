@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -246,8 +248,22 @@ def _run_validate(args, console: Console) -> int:
 COMMANDS = {"convert": _run_convert, "info": _run_info, "demo": _run_demo, "validate": _run_validate}
 
 
+# Libraries whose log lines (a parse error inside a damaged file, version notes) would bury
+# ngff-fuse's one-line message; --debug lets them through.
+_CHATTY_LOGGERS = ("tifffile", "bioio", "bioio_base", "ome_zarr", "ome_types", "xmlschema",
+                   "aicspylibczi", "nd2", "readlif", "distributed")
+
+
+def _quiet_libraries() -> None:
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_libraries()
     console = stdout_console()
     errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:
