@@ -21,6 +21,7 @@ from ngff_fuse.convert import ConvertResult, convert, open_input
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fuse.blend import BlendMode
+from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation
 from ngff_fuse.readers import ReadOptions
@@ -111,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output", type=Path, help="the OME-Zarr to write; the OME-TIFF goes beside it")
     demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
+    preview = sub.add_parser("preview", help="write a PNG thumbnail of an OME-Zarr image",
+                             epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
+    preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
+    preview.add_argument("png", type=Path, help="the PNG to write")
+    preview.add_argument("--size", type=int, default=768, help="longer edge to aim for, in pixels")
+
     check = sub.add_parser("validate", help="check a written OME-Zarr: metadata, levels, chunks",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
     check.add_argument("store", type=Path, help="the OME-Zarr to check")
@@ -118,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    for p in (conv, info, demo, check):
+    for p in (conv, info, demo, preview, check):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
@@ -145,6 +152,8 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill", type=float, default=0, metavar="VALUE",
                         help="value of pixels no tile covers (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--preview", type=Path, metavar="PNG",
+                        help="also write a thumbnail of the result (channel colours, scale bar)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="run on a local dask.distributed cluster of N worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -185,8 +194,19 @@ def _run_convert(args, console: Console) -> int:
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
             progress=progress,
         )
+    if args.preview:
+        write_preview(result.output, args.preview)
     if not args.quiet:
         _summary(console, result, time.monotonic() - started)
+        if args.preview:
+            console.print(f"preview: {args.preview}")
+    return 0
+
+
+def _run_preview(args, console: Console) -> int:
+    write_preview(args.store, args.png, args.size)
+    if not args.quiet:
+        console.print(f"wrote {args.png}")
     return 0
 
 
@@ -245,7 +265,10 @@ def _run_validate(args, console: Console) -> int:
     return 0 if report.ok else 1
 
 
-COMMANDS = {"convert": _run_convert, "info": _run_info, "demo": _run_demo, "validate": _run_validate}
+COMMANDS = {
+    "convert": _run_convert, "info": _run_info, "demo": _run_demo, "preview": _run_preview,
+    "validate": _run_validate,
+}
 
 
 # Libraries whose log lines (a parse error inside a damaged file, version notes) would bury

@@ -8,8 +8,8 @@ import tifffile
 
 from ngff_fuse.testing import SyntheticMosaic
 
-# OME colours (signed RGBA int) for the demo's emission wavelengths: green, yellow, red, blue.
-_OME_COLORS = (0x00FF00FF, 0xFFFF00FF, 0xFF0000FF, 0x0000FFFF)
+# OME colours (signed RGBA int), one per channel: green, magenta, cyan, red.
+_OME_COLORS = (0x00FF00FF, 0xFF00FFFF, 0x00FFFFFF, 0xFF0000FF)
 
 
 def write_ome_tiff(

@@ -1,0 +1,102 @@
+"""A thumbnail of an OME-Zarr image: each channel in its colour, a sensible contrast window,
+and a scale bar in physical units, from a low pyramid level (a few MB read at most)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from ngff_fuse.errors import InputError
+
+_NICE = (1, 2, 5)
+
+
+def _image_group(path: Path):
+    try:
+        group = zarr.open_group(path, mode="r")
+    except Exception:
+        raise InputError(f"{path}: not an OME-Zarr; give the path of a fused image") from None
+    attrs = dict(group.attrs)
+    meta = attrs.get("ome", attrs)
+    if "multiscales" not in meta:
+        if "bioformats2raw.layout" in meta:
+            return _image_group(path / "0")
+        raise InputError(f"{path}: has no multiscales metadata (incomplete or not an image)")
+    return group, meta
+
+
+def pick_level(shapes: list[tuple[int, ...]], size: int) -> int:
+    """The smallest level whose longer y/x edge is still at least `size` (else level 0)."""
+    for index in range(len(shapes) - 1, -1, -1):
+        if max(shapes[index][-2:]) >= size:
+            return index
+    return 0
+
+
+def nice_length(span: float) -> float:
+    """A round scale-bar length near a fifth of `span`: 1, 2 or 5 times a power of ten."""
+    target = span / 5
+    power = 10 ** np.floor(np.log10(target))
+    return max(m * power for m in _NICE if m * power <= target) if target >= power else power
+
+
+def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
+    """RGB float image in [0, 1], the physical size of one of its pixels, and the unit."""
+    group, meta = _image_group(Path(path))
+    multiscale = meta["multiscales"][0]
+    axes = [a["name"] for a in multiscale["axes"]]
+    datasets = multiscale["datasets"]
+    shapes = [group[d["path"]].shape for d in datasets]
+    level = pick_level(shapes, size)
+    array = group[datasets[level]["path"]]
+    index = tuple(
+        slice(None) if ax in ("c", "y", "x") else (array.shape[i] // 2 if ax == "z" else 0)
+        for i, ax in enumerate(axes)
+    )
+    pixels = np.asarray(array[index], dtype=np.float64)
+    kept = [ax for ax in axes if ax in ("c", "y", "x")]
+    if "c" not in kept:
+        pixels = pixels[None]
+    channels = meta.get("omero", {}).get("channels", [])
+    rgb = np.zeros((*pixels.shape[1:], 3))
+    for c, plane in enumerate(pixels):
+        info = channels[c] if c < len(channels) else {}
+        window = info.get("window", {})
+        start, end = window.get("start"), window.get("end")
+        if start is None or end is None or end <= start:
+            start, end = np.percentile(plane, (0.1, 99.9))
+        scaled = np.clip((plane - start) / max(end - start, 1e-12), 0, 1)
+        color = info.get("color") or ("FFFFFF" if len(pixels) == 1 else "00FF00")
+        rgb += scaled[..., None] * (np.array([int(color[i:i + 2], 16) for i in (0, 2, 4)]) / 255)
+    scale = datasets[level]["coordinateTransformations"][0]["scale"][axes.index("x")]
+    unit = next((a.get("unit") for a in multiscale["axes"] if a["name"] == "x"), None) or "pixel"
+    return np.clip(rgb, 0, 1), float(scale), unit
+
+
+def write_preview(path: Path, png: Path, size: int = 768) -> Path:
+    """Write the thumbnail with a scale bar; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rgb, pixel, unit = render(path, size)
+    height, width = rgb.shape[:2]
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(rgb, interpolation="nearest")
+    ax.set_axis_off()
+    length = nice_length(width * pixel)
+    bar = length / pixel
+    x0, y0 = width * 0.04, height * 0.95
+    ax.plot([x0, x0 + bar], [y0, y0], color="white", linewidth=max(2, height / 120),
+            solid_capstyle="butt")
+    symbol = {"micrometer": "µm", "millimeter": "mm", "nanometer": "nm"}.get(unit, unit)
+    ax.text(x0 + bar / 2, y0 - height * 0.02, f"{length:g} {symbol}", color="white",
+            ha="center", va="bottom", fontsize=max(8, height / 50))
+    png = Path(png)
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png

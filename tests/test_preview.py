@@ -1,0 +1,44 @@
+"""Thumbnails: channel colours, contrast window, scale bar, a low pyramid level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from ngff_fuse.cli import main
+from ngff_fuse.preview import nice_length, pick_level, render
+from ngff_fuse.testing import synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+
+def test_preview_of_a_two_channel_mosaic(tmp_path):
+    source = write_ome_tiff(synthetic_mosaic(grid=(2, 3), tile_shape=(200, 240), channels=2),
+                            tmp_path / "t.ome.tif")
+    out = tmp_path / "o.ome.zarr"
+    png = tmp_path / "o.png"
+    assert main(["convert", str(source), str(out), "--chunk", "128", "--quiet", "--preview", str(png)]) == 0
+    picture = imread(png)[..., :3]
+    rgb, pixel, unit = render(out)  # the mosaic (374 x 649) is below 768 px: level 0
+    assert picture.shape[:2] == rgb.shape[:2] == (374, 649)
+    assert unit == "micrometer" and pixel == pytest.approx(0.65)
+    assert render(out, size=200)[1] == pytest.approx(0.65 * 2)  # level 1 is the last >= 200 px
+    # green (channel 0) and magenta (channel 1) both show: red and green are both present
+    assert picture[..., 0].mean() > 0.05 and picture[..., 1].mean() > 0.05
+    # the window is not saturated: most pixels are neither black nor clipped white
+    assert 0.05 < rgb.mean() < 0.9
+    # the scale bar: a run of pure white pixels near the bottom left
+    bottom = picture[int(picture.shape[0] * 0.9):, : picture.shape[1] // 2]
+    assert (bottom.min(axis=-1) > 0.99).sum() > 20
+
+
+def test_preview_command_and_errors(tmp_path, capsys):
+    assert main(["preview", str(tmp_path / "missing.zarr"), str(tmp_path / "p.png")]) == 2
+    assert "not an OME-Zarr" in capsys.readouterr().err
+
+
+def test_scale_bar_lengths_and_level_choice():
+    assert nice_length(1000) == 200 and nice_length(37) == 5 and nice_length(3.3) == 0.5
+    assert pick_level([(4000, 4000), (2000, 2000), (1000, 1000), (500, 500)], 768) == 2
+    assert pick_level([(300, 300), (150, 150)], 768) == 0
+    assert np.isclose(nice_length(0.07), 0.01)
