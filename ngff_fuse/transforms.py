@@ -39,8 +39,9 @@ def is_translation(matrix: Affine, atol: float = 1e-9) -> bool:
     return bool(np.allclose(matrix[:3, :3], np.eye(3), atol=atol))
 
 
-def box_corners(shape: Sequence[int]) -> np.ndarray:
-    """The 8 corner pixel indices of a (z, y, x) box, shape (8, 3)."""
+def box_corners(shape: Sequence[int], margin: float = 0.0) -> np.ndarray:
+    """The 8 corners of a (z, y, x) box of pixel centres, shape (8, 3); `margin` 0.5 gives the
+    corners of the pixels' area instead."""
     last = [max(n - 1, 0) for n in shape]
-    grid = np.meshgrid(*[[0, n] for n in last], indexing="ij")
+    grid = np.meshgrid(*[[-margin, n + margin] for n in last], indexing="ij")
     return np.stack([g.ravel() for g in grid], axis=-1).astype(float)

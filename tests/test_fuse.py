@@ -38,7 +38,8 @@ def truth_on_grid(mosaic: SyntheticMosaic, fused) -> tuple[np.ndarray, np.ndarra
         inside = np.ones(shape, dtype=bool)
         for a in range(3):
             off, n = tile.pixel_offset[a], tile.data.shape[2 + a]
-            inside &= (coords[a] >= off - 1e-6) & (coords[a] <= off + n - 1 + 1e-6)
+            # a tile covers the output pixels whose centres fall in its pixels' area
+            inside &= (coords[a] >= off - 0.5 - 1e-6) & (coords[a] < off + n - 0.5 - 1e-6)
         covered |= inside
     t, c = mosaic.truth.shape[:2]
     truth = np.empty((t, c, *shape))
@@ -171,7 +172,7 @@ def test_rotated_tiles_take_the_general_path():
     covered = np.zeros(grid.shape[1:], bool)
     for t in mosaic.tiles:
         ty, tx = points[:, 1] - t.pixel_offset[1], points[:, 2] - t.pixel_offset[2]
-        covered |= ((ty >= 0) & (ty <= 59) & (tx >= 0) & (tx <= 59)).reshape(grid.shape[1:])
+        covered |= ((ty >= -0.5) & (ty < 59.5) & (tx >= -0.5) & (tx < 59.5)).reshape(grid.shape[1:])
     inner = ndimage.binary_erosion(covered, iterations=2)
     assert not all(p.offset is not None for p in plan_fusion(tileset, (1, 32, 32)).placements)
     assert np.abs(fused.values.astype(float) - expected)[inner].max() <= 1.0

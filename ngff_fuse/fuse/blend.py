@@ -29,8 +29,8 @@ def edge_ramp(coord: np.ndarray, length: int, width: float) -> np.ndarray:
     """
     if width <= 0 or length <= 1:
         return np.ones_like(coord, dtype=np.float32)
-    distance = np.minimum(coord, (length - 1) - coord)
-    t = np.clip((distance + 0.5) / (width + 0.5), 0.0, 1.0)
+    distance = np.minimum(coord, (length - 1) - coord)  # down to -1/2 at the footprint's edge
+    t = np.clip((distance + 1.0) / (width + 1.0), 0.0, 1.0)
     return (0.5 - 0.5 * np.cos(np.pi * t)).astype(np.float32)
 
 

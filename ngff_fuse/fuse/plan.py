@@ -3,6 +3,11 @@
 Grid pixel index g and tile pixel index p (both (z, y, x)) relate through
     g = grid_from_tile @ p,   grid_from_tile = inv(grid.affine) @ tile.affine,
 so for a pure translation g = p + offset, and output pixel g samples the tile at g - offset.
+
+A pixel is an area: tile pixel p covers [p - 1/2, p + 1/2) on each axis, so a tile reaches the
+output pixels whose centres sample it at s in [-1/2, n - 1/2); within half a pixel beyond the
+outermost pixel centres the edge value holds. Integer offsets are unaffected; a tile at a
+fractional offset covers exactly the output pixels that its footprint mostly covers.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ def output_grid(tileset: TileSet) -> OutputGrid:
     spacing = np.asarray(tileset.spacing, dtype=float)
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
         raise InputError(f"{tileset.name}: tile positions are not finite numbers; fix them")
-    shape = np.floor((high - low) / spacing + _EPS).astype(np.int64) + 1
+    # every grid pixel whose centre lies inside some tile's footprint (up to half a pixel
+    # beyond the outermost tile pixel centre, exclusive)
+    shape = np.floor((high - low) / spacing + 0.5 - _EPS).astype(np.int64) + 1
     if not tileset.is_3d:
         shape[0] = 1
     return OutputGrid(
@@ -62,9 +69,9 @@ def place(tileset: TileSet, grid: OutputGrid) -> tuple[TilePlacement, ...]:
     placements = []
     for index, tile in enumerate(tileset.tiles):
         matrix = grid_inverse @ tile.affine
-        corners = transforms.apply(matrix, transforms.box_corners(tile.spatial_shape))
+        corners = transforms.apply(matrix, transforms.box_corners(tile.spatial_shape, margin=0.5))
         low = np.ceil(corners.min(axis=0) - _EPS).astype(np.int64)
-        stop = np.floor(corners.max(axis=0) + _EPS).astype(np.int64) + 1
+        stop = np.ceil(corners.max(axis=0) - _EPS).astype(np.int64)
         offset = matrix[:3, 3].copy() if transforms.is_translation(matrix, 1e-9) else None
         placements.append(
             TilePlacement(index, tile.spatial_shape, matrix, offset, np.maximum(low, 0), stop)

@@ -21,10 +21,11 @@ _EPS = 1e-6
 
 
 def _axis_samples(start: int, stop: int, offset: float, length: int):
-    """For output pixels [start, stop) along one axis: which of them the tile covers, and the
-    tile coordinates they sample (s = g - offset), as (first, last+1, s) or None."""
-    first = max(start, int(np.ceil(offset - _EPS)))
-    last = min(stop, int(np.floor(offset + length - 1 + _EPS)) + 1)
+    """For output pixels [start, stop) along one axis: which of them the tile covers (their
+    centres sample it at s = g - offset in [-1/2, length - 1/2)), and those s, as
+    (first, last+1, s) or None."""
+    first = max(start, int(np.ceil(offset - 0.5 - _EPS)))
+    last = min(stop, int(np.ceil(offset + length - 0.5 - _EPS)))
     if last <= first:
         return None
     return first, last, np.arange(first, last) - offset
@@ -50,7 +51,7 @@ def sample_translation(
     for (first, last, s), n in zip(axes, placement.shape):
         lo = int(np.floor(s[0] + _EPS))
         hi = min(int(np.ceil(s[-1] - _EPS)), n - 1) + 1
-        region.append(slice(max(lo, 0), hi))
+        region.append(slice(min(max(lo, 0), n - 1), hi))
     values = read(tuple(region)).astype(acc, copy=False)
     for a, ((first, last, s), box) in enumerate(zip(axes, region)):
         values = _resample_axis(values, a, s - box.start, placement.shape[a] - box.start)
@@ -65,12 +66,14 @@ def sample_translation(
 
 
 def _resample_axis(values: np.ndarray, axis: int, coords: np.ndarray, length: int) -> np.ndarray:
-    """Linear interpolation along one axis at region-relative `coords`; a slice when integer."""
+    """Linear interpolation along one axis at region-relative `coords`, holding the edge value
+    up to half a pixel beyond it; a plain slice when the coordinates are integer."""
     base = np.floor(coords + _EPS).astype(np.int64)
     frac = coords - base
     if np.all(np.abs(frac) < _EPS):
         return values  # the region is exactly the needed run of pixels
-    base = np.clip(base, 0, max(values.shape[axis] - 2, 0))
+    coords = np.clip(coords, 0, values.shape[axis] - 1)
+    base = np.clip(np.floor(coords).astype(np.int64), 0, max(values.shape[axis] - 2, 0))
     frac = coords - base
     shape = [1, 1, 1]
     shape[axis] = -1
@@ -98,11 +101,11 @@ def sample_affine(
     points = np.stack(grids, axis=-1).astype(np.float64)
     coords = points @ tile_from_grid[:3, :3].T + tile_from_grid[:3, 3]
     shape = np.asarray(placement.shape)
-    mask = np.all((coords >= -_EPS) & (coords <= shape - 1 + _EPS), axis=-1)
+    mask = np.all((coords >= -0.5 - _EPS) & (coords < shape - 0.5 - _EPS), axis=-1)
     if not mask.any():
         return None
-    inside = coords[mask]
-    region_lo = np.maximum(np.floor(inside.min(axis=0)).astype(int), 0)
+    inside = np.clip(coords[mask], 0, shape - 1)
+    region_lo = np.floor(inside.min(axis=0)).astype(int)
     region_hi = np.minimum(np.ceil(inside.max(axis=0)).astype(int) + 1, shape)
     region = read(tuple(slice(lo, hi) for lo, hi in zip(region_lo, region_hi))).astype(acc)
     values = ndimage.map_coordinates(
