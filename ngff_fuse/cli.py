@@ -17,14 +17,15 @@ from ngff_fuse import __version__
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
-from ngff_fuse.convert import ConvertResult, convert, open_input
+from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
-from ngff_fuse.layout import Orientation
+from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.readers import ReadOptions
+from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
 from ngff_fuse.writer import WriteOptions
 
@@ -102,10 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("output", type=Path, help="the OME-Zarr to write (e.g. mosaic.ome.zarr)")
     _add_write_options(conv)
 
+    reg = sub.add_parser("register", help="refine tile positions from the overlaps and save them",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
+                                "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
+                                "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json")
+    _add_read_options(reg)
+    reg.add_argument("--out", type=Path, required=True, metavar="FILE",
+                     help=".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
+    _add_register_options(reg)
+
     info = sub.add_parser("info", help="show what would be fused: tiles, positions, extent",
                           epilog="example:\n  ngff-fuse info TileConfiguration.txt --json")
     _add_read_options(info)
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.add_argument("--no-orientation-check", action="store_true",
+                      help="skip matching overlaps under flipped/swapped stage axes (reads overlaps)")
 
     demo = sub.add_parser("demo", help="write a synthetic acquisition (OME-TIFF) and convert it",
                           epilog="example:\n  ngff-fuse demo demo.ome.zarr && napari demo.ome.zarr")
@@ -125,10 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    for p in (conv, info, demo, preview, check):
+    for p in (conv, reg, info, demo, preview, check):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
+
+
+def _add_register_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--register-channel", default="0", metavar="C",
+                        help="reference channel for registration, index or name (default 0)")
+    parser.add_argument("--max-shift", type=float, metavar="PX",
+                        help="largest correction of a link, in pixels (default: 10%% of the tile, >= 50)")
+    parser.add_argument("--qc-plot", type=Path, metavar="PNG",
+                        help="draw the layout, links coloured by quality, tiles by residual")
+
+
+def _register_options(args: argparse.Namespace) -> RegisterOptions:
+    channel = args.register_channel
+    return RegisterOptions(
+        register=getattr(args, "register", True), channel=int(channel) if channel.isdigit() else channel,
+        max_shift_px=args.max_shift, qc_plot=args.qc_plot, positions=getattr(args, "positions", None),
+    )
 
 
 def _add_write_options(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +182,11 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill", type=float, default=0, metavar="VALUE",
                         help="value of pixels no tile covers (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--register", action="store_true",
+                        help="refine the stage positions from the tile overlaps before fusing")
+    parser.add_argument("--positions", type=Path, metavar="FILE",
+                        help="use positions saved by `ngff-fuse register` (.txt or .json)")
+    _add_register_options(parser)
     parser.add_argument("--preview", type=Path, metavar="PNG",
                         help="also write a thumbnail of the result (channel colours, scale bar)")
     parser.add_argument("--workers", type=int, metavar="N",
@@ -192,7 +227,7 @@ def _run_convert(args, console: Console) -> int:
         result = convert(
             args.input, args.output, _read_options(args), _write_options(args),
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
-            progress=progress,
+            refine=_register_options(args), progress=progress,
         )
     if args.preview:
         write_preview(result.output, args.preview)
@@ -210,9 +245,36 @@ def _run_preview(args, console: Console) -> int:
     return 0
 
 
+def _run_register(args, console: Console) -> int:
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    for index, tileset in enumerate(tilesets):
+        registration = register(tileset, _register_options(args).channel, args.max_shift,
+                                progress=progress)
+        out = write_positions(registration, scene_path(args.out, index, len(tilesets)))
+        if args.qc_plot:
+            qc_plot(registration, scene_path(args.qc_plot, index, len(tilesets)))
+        if not args.quiet:
+            console.print(f"{tileset.name}: {registration.accepted_links} of {len(registration.links)} "
+                          f"links accepted, {registration.unlinked_tiles} tiles without links; "
+                          f"wrote {out}", markup=False)
+    return 0
+
+
+def _orientation_report(tileset) -> dict:
+    try:
+        check = check_orientation(tileset)
+    except InputError as exc:  # rotated tiles: orientation is the affine's business
+        return {"verdict": f"not checked: {exc}", "scores": {}, "pairs": 0}
+    return {"verdict": check.verdict(), "scores": check.scores, "pairs": check.pairs}
+
+
 def _run_info(args, console: Console) -> int:
     reader, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     summary = describe(str(args.input), reader.name, tilesets)
+    if not args.no_orientation_check:
+        for scene, tileset in zip(summary["scenes"], tilesets):
+            scene["orientation"] = _orientation_report(tileset)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -229,6 +291,8 @@ def _run_info(args, console: Console) -> int:
                       f"{mosaic['bytes'] / 1e6:.1f} MB uncompressed")
         for note in scene["notes"]:
             console.print(f"  note: {note}", markup=False)
+        if "orientation" in scene:
+            console.print(f"  stage orientation: {scene['orientation']['verdict']}", markup=False)
         table = Table("#", "tile", *[f"{ax} ({unit})" for ax in scene["pixel_size"]], "source")
         for i, tile in enumerate(scene["tile_positions"]):
             table.add_row(str(i), tile["name"], *[f"{v:.3f}" for v in tile["position"].values()], tile["source"])
@@ -266,7 +330,7 @@ def _run_validate(args, console: Console) -> int:
 
 
 COMMANDS = {
-    "convert": _run_convert, "info": _run_info, "demo": _run_demo, "preview": _run_preview,
+    "convert": _run_convert, "register": _run_register, "info": _run_info, "demo": _run_demo, "preview": _run_preview,
     "validate": _run_validate,
 }
 

@@ -14,10 +14,26 @@ from ngff_fuse.model import TileSet
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.layout import Orientation, reorient
 from ngff_fuse.readers import Reader, ReadOptions, reader_for
+from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_ngff, write_scenes
 
 #: Refuse outputs beyond this size before writing anything (a wrong unit or a stray position).
 MAX_OUTPUT_BYTES = 1 << 50  # 1 PiB
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    """Refining stage positions before fusing: from image content, or from a saved file."""
+
+    register: bool = False
+    channel: int | str = 0
+    max_shift_px: float | None = None
+    qc_plot: Path | None = None
+    positions: Path | None = None  # a positions file written by `ngff-fuse register`
+
+    def __post_init__(self) -> None:
+        if self.register and self.positions is not None:
+            raise InputError("--register measures positions and --positions reads them: pick one")
 
 
 @dataclass(frozen=True)
@@ -61,9 +77,12 @@ def _file_record(path: Path) -> dict:
 def build_request(
     input_path: Path, tilesets: list[TileSet], read_options: ReadOptions,
     write_options: WriteOptions, blend: str, blend_width: float | None, orientation: Orientation,
+    refine: RegisterOptions,
 ) -> dict:
     """What was asked, recorded in the output: a resume must ask exactly the same."""
     files = {input_path.resolve()} if input_path.is_file() else set()
+    if refine.positions is not None:
+        files.add(Path(refine.positions).resolve())
     for tileset in tilesets:
         for tile in tileset.tiles:
             candidate = Path(tile.source.split(" series ")[0])
@@ -76,11 +95,44 @@ def build_request(
                  "scenes": read_options.scenes and list(read_options.scenes),
                  "orientation": str(orientation)},
         "fuse": {"blend": BlendMode(blend).value, "blend_width": blend_width},
+        "register": {"register": refine.register, "channel": refine.channel,
+                     "max_shift_px": refine.max_shift_px,
+                     "positions": refine.positions and str(Path(refine.positions).resolve())},
         "write": {"ngff": write_options.ngff, "chunk": write_options.chunk,
                   "chunk_z": write_options.chunk_z, "shard": write_options.shard,
                   "levels": write_options.levels, "downsample": write_options.downsample.value,
                   "codec": str(write_options.codec), "fill": write_options.fill},
     }
+
+
+def refine_positions(
+    tilesets: list[TileSet], options: RegisterOptions, progress: Progress
+) -> tuple[list[TileSet], list[dict | None]]:
+    """Apply a positions file or register each scene; returns the tile sets to fuse and, per
+    scene, the registration report for the output's metadata."""
+    if options.positions is not None:
+        if len(tilesets) > 1:
+            raise InputError(f"{options.positions}: a positions file describes one scene; pick it with --scene N")
+        return [apply_positions(tilesets[0], options.positions)], [None]
+    if not options.register:
+        return tilesets, [None] * len(tilesets)
+    refined, reports = [], []
+    for index, tileset in enumerate(tilesets):
+        registration = register(tileset, options.channel, options.max_shift_px, progress=progress)
+        progress.note(
+            f"{tileset.name}: {registration.accepted_links} of {len(registration.links)} links "
+            f"accepted, {registration.unlinked_tiles} tiles placed by the stage model"
+        )
+        if options.qc_plot is not None:
+            qc_plot(registration, scene_path(options.qc_plot, index, len(tilesets)))
+        refined.append(registration.tileset)
+        reports.append(registration.to_metadata())
+    return refined, reports
+
+
+def scene_path(path: Path, index: int, scenes: int) -> Path:
+    """`path` itself for one scene, `name-<index>.suffix` for each of several."""
+    return path if scenes == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
 
 
 def check_size(tileset: TileSet, input_path: Path) -> None:
@@ -100,6 +152,7 @@ def convert(
     blend: BlendMode | str = BlendMode.FEATHER,
     blend_width: float | None = None,
     orientation: Orientation = Orientation(),
+    refine: RegisterOptions = RegisterOptions(),
     progress: Progress | None = None,
 ) -> ConvertResult:
     """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
@@ -109,12 +162,13 @@ def convert(
     check_output_path(input_path, output)
     reader, tilesets = open_input(input_path, read_options, orientation)
     progress.note(f"read {input_path} ({reader.description}): {len(tilesets)} scene(s)")
+    request = build_request(input_path, tilesets, read_options, write_options, blend, blend_width,
+                            orientation, refine)
+    tilesets, registrations = refine_positions(tilesets, refine, progress)
     for tileset in tilesets:
         check_size(tileset, input_path)
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
-    request = build_request(input_path, tilesets, read_options, write_options, blend, blend_width,
-                            orientation)
     write_options = replace(write_options, request=request)
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
@@ -128,8 +182,9 @@ def convert(
     images = [
         SceneImage(mosaic, tileset.channel_colors,
                    {**provenance, "position_source": tileset.position_source,
+                    **({"registration": report} if report else {}),
                     **(write_options.extra_metadata or {})})
-        for mosaic, tileset in scenes
+        for (mosaic, tileset), report in zip(scenes, registrations)
     ]
     if len(images) == 1:
         options = replace(write_options, extra_metadata=images[0].extra_metadata)

@@ -57,3 +57,66 @@ def reorient(tileset: TileSet, orientation: Orientation) -> TileSet:
         tileset, tiles=tuple(tiles),
         notes=(*tileset.notes, f"stage axes re-oriented as asked: {orientation}"),
     )
+
+
+#: Every way a stage's x/y can disagree with the camera's: swaps and mirrors.
+ORIENTATIONS = tuple(
+    Orientation(flip_x=fx, flip_y=fy, swap_xy=sw)
+    for sw in (False, True) for fx in (False, True) for fy in (False, True)
+)
+#: How much better (in overlap NCC) another orientation must match to be suggested.
+_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class OrientationCheck:
+    """How well the tile overlaps match under each orientation of the stage axes."""
+
+    scores: dict[str, float]  # str(orientation) -> median best NCC of the sampled overlaps
+    pairs: int  # overlapping pairs sampled (as recorded)
+
+    @property
+    def recorded(self) -> float:
+        return self.scores[str(Orientation())]
+
+    @property
+    def best(self) -> str:
+        return max(self.scores, key=lambda k: self.scores[k])
+
+    def verdict(self) -> str:
+        if not self.pairs:
+            return "not checked: no tiles overlap"
+        best, top = self.best, self.scores[self.best]
+        if top < self.recorded + _MARGIN or best == str(Orientation()):
+            return f"as recorded (overlaps match with NCC {self.recorded:.2f})"
+        return (f"overlaps match far better with {best} (NCC {top:.2f} vs {self.recorded:.2f} "
+                "as recorded): pass it if the stage counts that way")
+
+
+def check_orientation(tileset: TileSet, channel: int = 0, max_pairs: int = 8) -> OrientationCheck:
+    """Score every orientation by the best-match NCC of up to `max_pairs` overlaps each;
+    reads only those overlap regions, and changes nothing."""
+    from ngff_fuse.register.pairs import overlapping_pairs, padding_px, regions, stage_pixels
+    from ngff_fuse.register.pairwise import measure
+    from ngff_fuse.register.registration import default_max_shift, read_region
+
+    spacing = np.asarray(tileset.spacing, dtype=float)
+    axis_scale = spacing / spacing[2]
+    max_shift = default_max_shift(tileset)
+    scores, sampled = {}, 0
+    for orientation in ORIENTATIONS:
+        candidate = reorient(tileset, orientation)
+        positions, shapes = stage_pixels(candidate)
+        pairs = overlapping_pairs(positions, shapes)
+        pairs = pairs[:: max(1, len(pairs) // max_pairs)][:max_pairs]
+        found = []
+        for pair in pairs:
+            box = regions(pair, shapes[pair.a], shapes[pair.b], padding_px(max_shift, spacing))
+            a = read_region(candidate.tiles[pair.a], channel, box.box_a())
+            b = read_region(candidate.tiles[pair.b], channel, box.box_b())
+            match = measure(a, b, box.expected, max_shift, axis_scale, box.overlap)
+            found.append(match.score if match.within_limit and not match.failure else 0.0)
+        scores[str(orientation)] = float(np.median(found)) if found else 0.0
+        if orientation.is_identity:
+            sampled = len(pairs)
+    return OrientationCheck(scores=scores, pairs=sampled)

@@ -44,3 +44,17 @@ def test_orientation_matrix_and_text():
     assert str(Orientation()) == "as recorded"
     assert str(Orientation(flip_x=True, swap_xy=True)) == "--swap-xy --flip-x"
     assert np.allclose(Orientation(swap_xy=True).matrix() @ [1, 2, 3], [1, 3, 2])
+
+
+def test_orientation_check_finds_a_mirrored_stage():
+    from ngff_fuse.layout import check_orientation
+
+    mosaic = synthetic_mosaic(grid=(3, 3), tile_shape=(100, 120), overlap=0.2, jitter=3)
+    truth = in_memory_tileset(mosaic)
+    assert check_orientation(truth).verdict().startswith("as recorded")
+    for wrong_way in (Orientation(flip_x=True), Orientation(swap_xy=True),
+                      Orientation(flip_y=True, flip_x=True)):
+        check = check_orientation(reorient(truth, wrong_way))
+        assert check.best == str(wrong_way), check.scores
+        assert "far better with " + str(wrong_way) in check.verdict()
+        assert check.scores[str(wrong_way)] > 0.9 > check.recorded

@@ -1,0 +1,123 @@
+"""Which tiles overlap by their stage positions, and which region of each to compare.
+
+All geometry here is in pixels of the tile grid: a tile's stage position in pixels is its
+origin (um) divided by the pixel size, so tile b's first pixel sits at index
+`stage_offset = position_b - position_a` of tile a's pixel frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ngff_fuse.errors import InputError
+from ngff_fuse.model import TileSet
+
+#: A pair is compared when its stage overlap holds at least this fraction of the smaller tile:
+#: face neighbours in a grid from 2 % overlap (so a stage error may eat most of a 10 %
+#: overlap), corner (diagonal) neighbours once the overlap exceeds ~14 %.
+MIN_OVERLAP_FRACTION = 0.02
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two tiles that overlap by the stage, a < b in tile order."""
+
+    a: int
+    b: int
+    stage_offset: np.ndarray  # (z, y, x) px: b's first pixel in a's pixel frame, by the stage
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The equal-shape boxes cut from both tiles of a pair for measuring their offset.
+
+    The stage predicts b[j] ~ a[j + expected] between the two regions (indices within them).
+    """
+
+    start_a: tuple[int, int, int]
+    start_b: tuple[int, int, int]
+    shape: tuple[int, int, int]
+    expected: np.ndarray  # (z, y, x) px
+    overlap: int  # pixels the stage overlap holds
+
+    def box_a(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(s, s + n) for s, n in zip(self.start_a, self.shape))
+
+    def box_b(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(s, s + n) for s, n in zip(self.start_b, self.shape))
+
+
+def stage_pixels(tileset: TileSet) -> tuple[np.ndarray, np.ndarray]:
+    """Stage positions (n, 3) in pixels and tile shapes (n, 3), for translated tiles only."""
+    spacing = np.asarray(tileset.spacing, dtype=float)
+    positions, shapes = [], []
+    for tile in tileset.tiles:
+        if not np.allclose(tile.affine[:3, :3], np.diag(spacing), rtol=1e-9, atol=0):
+            raise InputError(
+                f"{tile.source}: the tile is rotated, skewed or scaled differently from the "
+                "others; registration refines translations only, so fuse without --register"
+            )
+        positions.append(tile.origin / spacing)
+        shapes.append(tile.spatial_shape)
+    return np.array(positions), np.array(shapes, dtype=np.int64)
+
+
+def overlapping_pairs(positions: np.ndarray, shapes: np.ndarray) -> list[Pair]:
+    """Every pair whose stage boxes overlap by MIN_OVERLAP_FRACTION of the smaller tile.
+
+    A k-d tree over the tile centres finds the candidates within one tile diagonal (the
+    farthest two overlapping tiles can be), in O(n log n) for n tiles, never all n^2 pairs.
+    """
+    if len(positions) < 2:
+        return []
+    centres = positions + (shapes - 1) / 2
+    reach = float(np.linalg.norm(shapes.max(axis=0)))
+    candidates = cKDTree(centres).query_pairs(reach, output_type="ndarray")
+    pairs = []
+    for a, b in sorted(map(tuple, candidates.tolist())):
+        low = np.maximum(positions[a], positions[b])
+        high = np.minimum(positions[a] + shapes[a], positions[b] + shapes[b])
+        overlap = np.clip(high - low, 0, None)
+        if np.prod(overlap) >= MIN_OVERLAP_FRACTION * min(np.prod(shapes[a]), np.prod(shapes[b])):
+            pairs.append(Pair(a=a, b=b, stage_offset=positions[b] - positions[a]))
+    return pairs
+
+
+def regions(pair: Pair, shape_a, shape_b, padding) -> Regions:
+    """Boxes around the stage overlap, grown by `padding` px per axis into each tile.
+
+    Phase correlation sees shifts of at most half its window and needs the shared content
+    inside both windows, so along an axis where the overlap is w px the window is grown to
+    w + 2 * padding (at most the smaller tile), each tile's box extending into its own interior
+    (ASHLAR's padded intersection). Integer offset d = round(stage_offset); in a's frame the
+    overlap is [lo, hi) = [max(0, d), min(Na, d + Nb)), in b's frame [lo - d, hi - d).
+    """
+    d = np.round(pair.stage_offset).astype(np.int64)
+    na, nb = np.asarray(shape_a), np.asarray(shape_b)
+    lo, hi = np.maximum(0, d), np.minimum(na, d + nb)
+    width = hi - lo
+    size = np.minimum(width + 2 * np.asarray(padding, dtype=np.int64), np.minimum(na, nb))
+    size = np.maximum(size, width)
+    grow = size - width
+    start_a = np.clip(lo - grow, 0, na - size)
+    start_b = np.clip(lo - d - grow, 0, nb - size)
+    # b[j] shows b's pixel start_b + j = a's pixel start_b + j + offset, i.e. a's region index
+    # start_b + j + offset - start_a.
+    expected = pair.stage_offset - start_a + start_b
+    return Regions(
+        start_a=tuple(int(v) for v in start_a),
+        start_b=tuple(int(v) for v in start_b),
+        shape=tuple(int(v) for v in size),
+        expected=expected,
+        overlap=int(np.prod(width)),
+    )
+
+
+def padding_px(max_shift_px: float, spacing) -> np.ndarray:
+    """The maximum shift (x pixels) as whole pixels along each axis (z is often coarser)."""
+    spacing = np.asarray(spacing, dtype=float)
+    return np.array([math.ceil(max_shift_px * spacing[2] / s) for s in spacing], dtype=np.int64)

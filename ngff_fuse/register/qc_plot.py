@@ -1,0 +1,103 @@
+"""A one-page picture of a registration, to judge it at a glance (PNG, SVG or PDF by suffix).
+
+Tiles are drawn at their refined positions in the (y, x) plane (3-D mosaics are projected),
+filled by the RMS residual of their links; links join tile centres, coloured by score when
+accepted and dashed grey when rejected; arrows go from each tile's stage position to its refined
+one, magnified by a stated factor so that corrections of a few pixels are visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ngff_fuse.register.registration import Registration
+
+#: The longest correction arrow is drawn this fraction of the smaller tile edge long.
+_ARROW_REACH = 0.4
+
+
+def _centres(tileset) -> np.ndarray:
+    """(n, 2) tile centres (y, x) in the tile set's unit."""
+    return np.array([np.mean(tile.physical_bounds(), axis=0)[1:] for tile in tileset.tiles])
+
+
+def qc_plot(registration: Registration, path: str | Path) -> Path:
+    """Draw the registration to `path`; returns the path."""
+    # A bare Figure renders with Agg and leaves pyplot and the caller's backend alone.
+    from matplotlib import colormaps
+    from matplotlib.collections import LineCollection, PatchCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    path = Path(path)
+    refined, stage = registration.tileset, registration.stage
+    unit = "µm" if refined.unit == "micrometer" else (refined.unit or "px")
+    spacing = np.asarray(refined.spacing, dtype=float)
+    low, high = refined.bounds()
+    extent = np.maximum(high - low, spacing)[1:]
+    width = 9.0
+    height = float(np.clip(width * extent[0] / extent[1], 3.0, 12.0)) + 1.6
+    figure = Figure(figsize=(width + 2.4, height), layout="constrained")
+    axes = figure.add_subplot()
+
+    residuals = np.array([
+        np.nan if t.residual_px is None else t.residual_px for t in registration.tiles
+    ])
+    boxes = [
+        Rectangle((tile.origin[2], tile.origin[1]), tile.spatial_shape[2] * spacing[2],
+                  tile.spatial_shape[1] * spacing[1])
+        for tile in refined.tiles
+    ]
+    finite = residuals[np.isfinite(residuals)]
+    tiles = PatchCollection(
+        boxes, cmap=colormaps["magma_r"].with_extremes(bad="lightgrey"), edgecolor="black",
+        linewidth=0.6, alpha=0.55,
+    )
+    tiles.set_array(np.ma.masked_invalid(residuals))
+    tiles.set_clim(0, max(1.0, float(finite.max()) if finite.size else 1.0))
+    axes.add_collection(tiles)
+    figure.colorbar(tiles, ax=axes, label="tile residual (px); grey: no accepted link", shrink=0.8)
+
+    centres, before = _centres(refined), _centres(stage)
+    accepted = [link for link in registration.links if link.accepted]
+    rejected = [link for link in registration.links if not link.accepted]
+    if rejected:
+        axes.add_collection(LineCollection(
+            [centres[[link.a, link.b], ::-1] for link in rejected],
+            colors="0.45", linestyles="dashed", linewidths=0.8,
+        ))
+    links = LineCollection(
+        [centres[[link.a, link.b], ::-1] for link in accepted], cmap="viridis", linewidths=2.0,
+    )
+    links.set_array(np.array([link.score for link in accepted]))
+    links.set_clim(registration.score_threshold, 1.0)
+    axes.add_collection(links)
+    figure.colorbar(links, ax=axes, label="link score (NCC); dashed: rejected", shrink=0.8)
+
+    moves = centres - before
+    longest = float(np.max(np.linalg.norm(moves, axis=1))) if len(moves) else 0.0
+    reach = _ARROW_REACH * min(min(t.spatial_shape[1:]) for t in refined.tiles) * float(spacing[2])
+    magnify = max(1.0, reach / longest) if longest > 0 else 1.0
+    axes.quiver(
+        before[:, 1], before[:, 0], moves[:, 1] * magnify, moves[:, 0] * magnify,
+        angles="xy", scale_units="xy", scale=1.0, color="tab:red", width=0.003,
+    )
+
+    pad = 0.03 * extent
+    axes.set_xlim(low[2] - pad[1], high[2] + pad[1])
+    axes.set_ylim(high[1] + pad[0], low[1] - pad[0])  # y down, as in the image
+    axes.set_aspect("equal")
+    axes.set_xlabel(f"x ({unit})")
+    axes.set_ylabel(f"y ({unit})")
+    projected = ", projected on y-x" if refined.is_3d else ""
+    axes.set_title(
+        f"{refined.name}: {registration.accepted_links} of {len(registration.links)} links "
+        f"accepted (score >= {registration.score_threshold:.2f}), "
+        f"{registration.unlinked_tiles} tiles without links{projected}\n"
+        f"red arrows: stage -> refined position, magnified x{magnify:.0f}",
+        fontsize=10,
+    )
+    figure.savefig(path, dpi=110)
+    return path
