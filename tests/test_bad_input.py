@@ -3,6 +3,7 @@ for bad input and 1 for a failure while running, no traceback, nothing that look
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -138,14 +139,23 @@ def test_unreadable_input(tmp_path, monkeypatch, capsys):
     assert "tile_001.tif" in line and "permission" in line.lower()
 
 
+@contextlib.contextmanager
+def tmpfs(options: str):
+    """A small file system of its own, mounted for the test: read-only, or one that fills up."""
+    mount = Path(tempfile.mkdtemp(prefix="ngff-fuse-tmpfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        shutil.rmtree(mount, ignore_errors=True)
+
+
 @pytest.fixture
 def read_only_folder():
     """A read-only file system: not even root may write there."""
-    mount = Path(tempfile.mkdtemp(prefix="ngff-fuse-ro-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-    shutil.rmtree(mount, ignore_errors=True)
+    with tmpfs("ro,size=1m") as mount:
+        yield mount
 
 
 def test_read_only_output_folder(read_only_folder, tmp_path, capsys):
@@ -156,12 +166,9 @@ def test_read_only_output_folder(read_only_folder, tmp_path, capsys):
 
 @pytest.fixture
 def tiny_disk():
-    """An 8 MiB tmpfs: a disk that fills up mid-write."""
-    mount = Path(tempfile.mkdtemp(prefix="ngff-fuse-disk-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-    shutil.rmtree(mount, ignore_errors=True)
+    """An 8 MiB file system: a disk that fills up mid-write."""
+    with tmpfs("size=8m") as mount:
+        yield mount
 
 
 def test_full_disk_stops_clearly_and_resume_finishes(tiny_disk, tmp_path, capsys):

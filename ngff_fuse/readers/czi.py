@@ -60,6 +60,7 @@ from ngff_fuse.readers._bioio_mosaic import (
 )
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.tiff_planes import index_ranges
 
 # ZISRAW layout (CZI file format specification): every segment starts with a 32-byte header
 # (16-byte id, allocated size, used size). The file header segment says where the subblock
@@ -429,14 +430,7 @@ class CziTilePlanes:
         self.ndim = 5
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (5 - len(key))
-        ranges, squeeze = [], []
-        for axis, (k, n) in enumerate(zip(key, self.shape)):
-            if isinstance(k, (int, np.integer)):
-                k = slice(int(k), int(k) + 1)
-                squeeze.append(axis)
-            ranges.append(range(*k.indices(n)))
+        ranges, squeeze = index_ranges(key, self.shape)
         out = np.empty([len(r) for r in ranges], dtype=self.dtype)
         samples, depth = self.layout.samples, self.shape[2]
         file_channels = self.shape[1] // samples

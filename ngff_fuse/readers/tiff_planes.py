@@ -80,6 +80,20 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
                             counts, tuple(pages), tuple(offsets))
 
 
+def index_ranges(key, shape: tuple[int, ...]) -> tuple[list[range], list[int]]:
+    """A numpy basic index (ints and slices, possibly short) as one range per axis, and the
+    axes an integer index removes: what lazy plane readers need to answer `array[key]`."""
+    key = key if isinstance(key, tuple) else (key,)
+    key = key + (slice(None),) * (len(shape) - len(key))
+    ranges, squeeze = [], []
+    for axis, (k, n) in enumerate(zip(key, shape)):
+        if isinstance(k, (int, np.integer)):
+            k = slice(int(k), int(k) + 1)
+            squeeze.append(axis)
+        ranges.append(range(*k.indices(n)))
+    return ranges, squeeze
+
+
 class TiffPlanes:
     """A lazy (t, c, z, y, x) array over a TIFF series; indexing reads just that region."""
 
@@ -90,14 +104,7 @@ class TiffPlanes:
         self.ndim = 5
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (5 - len(key))
-        ranges, squeeze = [], []
-        for axis, (k, n) in enumerate(zip(key, self.shape)):
-            if isinstance(k, (int, np.integer)):
-                k = slice(int(k), int(k) + 1)
-                squeeze.append(axis)
-            ranges.append(range(*k.indices(n)))
+        ranges, squeeze = index_ranges(key, self.shape)
         out = np.empty([len(r) for r in ranges], dtype=self.dtype.newbyteorder("="))
         rows, cols = ranges[3], ranges[4]
         for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
