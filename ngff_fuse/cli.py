@@ -24,6 +24,7 @@ from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
+from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
@@ -125,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output", type=Path, help="the OME-Zarr to write; the OME-TIFF goes beside it")
     demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
+    layout = sub.add_parser("layout", help="draw the tile layout (outlines, indices, overlaps) to a PNG",
+                            epilog="example:\n  ngff-fuse layout slide.czi layout.png --scene 0")
+    _add_read_options(layout)
+    layout.add_argument("png", type=Path, help="the picture to write (.png, .svg or .pdf)")
+
     preview = sub.add_parser("preview", help="write a PNG thumbnail of an OME-Zarr image",
                              epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
     preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
@@ -138,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    for p in (conv, reg, info, demo, preview, check):
+    for p in (conv, reg, info, demo, layout, preview, check):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
@@ -238,6 +244,15 @@ def _run_convert(args, console: Console) -> int:
     return 0
 
 
+def _run_layout(args, console: Console) -> int:
+    _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    for index, tileset in enumerate(tilesets):
+        out = layout_plot(tileset, scene_path(args.png, index, len(tilesets)))
+        if not args.quiet:
+            console.print(f"wrote {out}")
+    return 0
+
+
 def _run_preview(args, console: Console) -> int:
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
@@ -330,7 +345,8 @@ def _run_validate(args, console: Console) -> int:
 
 
 COMMANDS = {
-    "convert": _run_convert, "register": _run_register, "info": _run_info, "demo": _run_demo, "preview": _run_preview,
+    "convert": _run_convert, "register": _run_register, "info": _run_info, "demo": _run_demo,
+    "layout": _run_layout, "preview": _run_preview,
     "validate": _run_validate,
 }
 

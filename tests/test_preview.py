@@ -42,3 +42,15 @@ def test_scale_bar_lengths_and_level_choice():
     assert pick_level([(4000, 4000), (2000, 2000), (1000, 1000), (500, 500)], 768) == 2
     assert pick_level([(300, 300), (150, 150)], 768) == 0
     assert np.isclose(nice_length(0.07), 0.01)
+
+
+def test_layout_picture_of_each_scene(tmp_path, capsys):
+    source = write_ome_tiff(synthetic_mosaic(grid=(2, 2), tile_shape=(60, 80)), tmp_path / "t.ome.tif")
+    png = tmp_path / "layout.png"
+    assert main(["layout", str(source), str(png)]) == 0
+    assert f"wrote {png}" in capsys.readouterr().out
+    picture = imread(png)
+    assert picture.shape[0] > 200 and picture.shape[1] > 600
+    # the shaded overlaps are the only blue-ish pixels of the picture
+    rgb = picture[..., :3]
+    assert ((rgb[..., 2] > rgb[..., 0] + 0.1) & (rgb[..., 2] > 0.5)).sum() > 500

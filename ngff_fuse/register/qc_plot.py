@@ -12,44 +12,27 @@ from pathlib import Path
 
 import numpy as np
 
+from ngff_fuse.layout_plot import tile_boxes, tile_centres, tile_figure
 from ngff_fuse.register.registration import Registration
 
 #: The longest correction arrow is drawn this fraction of the smaller tile edge long.
 _ARROW_REACH = 0.4
 
 
-def _centres(tileset) -> np.ndarray:
-    """(n, 2) tile centres (y, x) in the tile set's unit."""
-    return np.array([np.mean(tile.physical_bounds(), axis=0)[1:] for tile in tileset.tiles])
-
-
 def qc_plot(registration: Registration, path: str | Path) -> Path:
     """Draw the registration to `path`; returns the path."""
-    # A bare Figure renders with Agg and leaves pyplot and the caller's backend alone.
     from matplotlib import colormaps
     from matplotlib.collections import LineCollection, PatchCollection
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
 
     path = Path(path)
     refined, stage = registration.tileset, registration.stage
-    unit = "µm" if refined.unit == "micrometer" else (refined.unit or "px")
     spacing = np.asarray(refined.spacing, dtype=float)
-    low, high = refined.bounds()
-    extent = np.maximum(high - low, spacing)[1:]
-    width = 9.0
-    height = float(np.clip(width * extent[0] / extent[1], 3.0, 12.0)) + 1.6
-    figure = Figure(figsize=(width + 2.4, height), layout="constrained")
-    axes = figure.add_subplot()
+    figure, axes = tile_figure(refined)
 
     residuals = np.array([
         np.nan if t.residual_px is None else t.residual_px for t in registration.tiles
     ])
-    boxes = [
-        Rectangle((tile.origin[2], tile.origin[1]), tile.spatial_shape[2] * spacing[2],
-                  tile.spatial_shape[1] * spacing[1])
-        for tile in refined.tiles
-    ]
+    boxes = tile_boxes(refined)
     finite = residuals[np.isfinite(residuals)]
     tiles = PatchCollection(
         boxes, cmap=colormaps["magma_r"].with_extremes(bad="lightgrey"), edgecolor="black",
@@ -60,7 +43,7 @@ def qc_plot(registration: Registration, path: str | Path) -> Path:
     axes.add_collection(tiles)
     figure.colorbar(tiles, ax=axes, label="tile residual (px); grey: no accepted link", shrink=0.8)
 
-    centres, before = _centres(refined), _centres(stage)
+    centres, before = tile_centres(refined), tile_centres(stage)
     accepted = [link for link in registration.links if link.accepted]
     rejected = [link for link in registration.links if not link.accepted]
     if rejected:
@@ -85,12 +68,6 @@ def qc_plot(registration: Registration, path: str | Path) -> Path:
         angles="xy", scale_units="xy", scale=1.0, color="tab:red", width=0.003,
     )
 
-    pad = 0.03 * extent
-    axes.set_xlim(low[2] - pad[1], high[2] + pad[1])
-    axes.set_ylim(high[1] + pad[0], low[1] - pad[0])  # y down, as in the image
-    axes.set_aspect("equal")
-    axes.set_xlabel(f"x ({unit})")
-    axes.set_ylabel(f"y ({unit})")
     projected = ", projected on y-x" if refined.is_3d else ""
     axes.set_title(
         f"{refined.name}: {registration.accepted_links} of {len(registration.links)} links "
