@@ -72,7 +72,12 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
         rgb += scaled[..., None] * (np.array([int(color[i:i + 2], 16) for i in (0, 2, 4)]) / 255)
     scale = datasets[level]["coordinateTransformations"][0]["scale"][axes.index("x")]
     unit = next((a.get("unit") for a in multiscale["axes"] if a["name"] == "x"), None) or "pixel"
-    return np.clip(rgb, 0, 1), float(scale), unit
+    # a pyramid may stop well above `size`: average blocks down to it
+    factor = max(1, int(np.ceil(max(rgb.shape[:2]) / size)))
+    if factor > 1:
+        h, w = (n // factor * factor for n in rgb.shape[:2])
+        rgb = rgb[:h, :w].reshape(h // factor, factor, w // factor, factor, 3).mean(axis=(1, 3))
+    return np.clip(rgb, 0, 1), float(scale) * factor, unit
 
 
 def write_preview(path: Path, png: Path, size: int = 768) -> Path:

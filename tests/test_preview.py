@@ -22,7 +22,8 @@ def test_preview_of_a_two_channel_mosaic(tmp_path):
     rgb, pixel, unit = render(out)  # the mosaic (374 x 649) is below 768 px: level 0
     assert picture.shape[:2] == rgb.shape[:2] == (374, 649)
     assert unit == "micrometer" and pixel == pytest.approx(0.65)
-    assert render(out, size=200)[1] == pytest.approx(0.65 * 2)  # level 1 is the last >= 200 px
+    # level 1 (325 px wide) is the last >= 200 px, then averaged 2 x 2 down to 163 px
+    assert render(out, size=200)[1] == pytest.approx(0.65 * 2 * 2)
     # green (channel 0) and magenta (channel 1) both show: red and green are both present
     assert picture[..., 0].mean() > 0.05 and picture[..., 1].mean() > 0.05
     # the window is not saturated: most pixels are neither black nor clipped white
@@ -54,3 +55,11 @@ def test_layout_picture_of_each_scene(tmp_path, capsys):
     # the shaded overlaps are the only blue-ish pixels of the picture
     rgb = picture[..., :3]
     assert ((rgb[..., 2] > rgb[..., 0] + 0.1) & (rgb[..., 2] > 0.5)).sum() > 500
+
+
+def test_preview_is_reduced_to_the_size_asked(tmp_path):
+    source = write_ome_tiff(synthetic_mosaic(grid=(2, 3), tile_shape=(200, 240)), tmp_path / "t.ome.tif")
+    out = tmp_path / "o.ome.zarr"
+    assert main(["convert", str(source), str(out), "--quiet"]) == 0  # one level: 374 x 649
+    rgb, pixel, _ = render(out, size=200)
+    assert max(rgb.shape[:2]) <= 200 and pixel == pytest.approx(0.65 * 4)
