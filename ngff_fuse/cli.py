@@ -20,6 +20,7 @@ from ngff_fuse.console import ConsoleProgress, stdout_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
@@ -218,8 +219,13 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
     for index, scene in enumerate(result.scenes):
         tileset = scene.tileset
         where = f"image {index} " if len(result.scenes) > 1 else ""
+        grid = output_grid(tileset)
+        unit = "µm" if tileset.unit == "micrometer" else "px"
+        spans = [(ax, grid.origin[i], grid.origin[i] + (grid.shape[i] - 1) * grid.spacing[i])
+                 for i, ax in enumerate("zyx") if ax in tileset.dims]
         console.print(f"  {where}{tileset.name}: {len(tileset.tiles)} tiles, pixel size "
-                      f"{tileset.spacing[-1]:g} {tileset.unit or 'pixel'}")
+                      f"{tileset.spacing[-1]:g} {unit}; extent "
+                      + ", ".join(f"{ax} {lo:.2f} to {hi:.2f}" for ax, lo, hi in spans) + f" {unit}")
         for level, shape in enumerate(scene.level_shapes):
             console.print(f"    level {level}: {' x '.join(map(str, shape))}")
     console.print(f"open it: napari --plugin napari-ome-zarr {result.output}")
@@ -300,6 +306,7 @@ def _run_info(args, console: Console) -> int:
         console.print(f"  {scene['tiles']} tiles of {' x '.join(map(str, scene['tile_shape']))} "
                       f"({', '.join(scene['dims'])}), {scene['dtype']}, channels: {', '.join(scene['channels'])}")
         console.print(f"  pixel size: " + ", ".join(f"{k} {v:g}" for k, v in scene["pixel_size"].items()) + f" {unit}")
+        console.print(f"  {len(scene['overlaps'])} overlapping tile pairs")
         console.print(f"  positions from: {scene['position_source']}")
         console.print(f"  mosaic: {' x '.join(str(v) for v in mosaic['shape'].values())} px, from "
                       f"{tuple(mosaic['origin'].values())} to {tuple(mosaic['end'].values())} {unit}, "

@@ -1,13 +1,31 @@
-"""Terminal output for the CLI: rich progress bars on a terminal, plain lines otherwise."""
+"""Terminal output for the CLI: rich progress bars on a terminal, a few plain lines otherwise."""
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBars
+
+
+@dataclass
+class _Task:
+    total: int
+    pixels_per_item: float
+    bar: int | None = None  # rich task id on a terminal
+    done: int = 0
+    quarter: int = 0  # plain lines printed so far, one per quarter
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> str:
+        """MPix/s so far, where items are chunks of known size."""
+        seconds = time.monotonic() - self.started
+        if not self.pixels_per_item or seconds <= 0:
+            return ""
+        return f"{self.done * self.pixels_per_item / 1e6 / seconds:.1f} MPix/s"
 
 
 class ConsoleProgress:
@@ -16,48 +34,51 @@ class ConsoleProgress:
     def __init__(self, console: Console, quiet: bool = False) -> None:
         self.console = console
         self.quiet = quiet
-        self.live = console.is_terminal and not quiet
         self.bars = RichBars(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-        ) if self.live else None
-        self.tasks: dict[str, tuple] = {}
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console,
+        ) if console.is_terminal and not quiet else None
+        self.tasks: dict[str, _Task] = {}
 
-    def start(self, label: str, total: int, unit: str = "") -> None:
+    def start(self, label: str, total: int, unit: str = "", pixels_per_item: float = 0) -> None:
         if self.quiet:
             return
+        task = _Task(total, pixels_per_item)
         if self.bars is not None:
             if not self.tasks:
                 self.bars.start()
-            self.tasks[label] = (self.bars.add_task(label, total=total), total)
+            task.bar = self.bars.add_task(label, total=total, rate="")
         else:
-            self.tasks[label] = [0, total, 0, time.monotonic()]
             self.console.print(f"{label}: 0/{total} {unit}".rstrip())
+        self.tasks[label] = task
 
     def advance(self, label: str, amount: int = 1) -> None:
-        if self.quiet or label not in self.tasks:
+        task = self.tasks.get(label)
+        if self.quiet or task is None:
             return
+        task.done += amount
         if self.bars is not None:
-            self.bars.advance(self.tasks[label][0], amount)
+            self.bars.update(task.bar, advance=amount, rate=task.rate())
             return
-        state = self.tasks[label]
-        state[0] += amount
-        quarter = state[0] * 4 // max(state[1], 1)
-        if quarter > state[2] and state[0] < state[1]:
-            state[2] = quarter
-            self.console.print(f"{label}: {state[0]}/{state[1]}")
+        quarter = task.done * 4 // max(task.total, 1)
+        if quarter > task.quarter and task.done < task.total:
+            task.quarter = quarter
+            self.console.print(f"{label}: {task.done}/{task.total} {task.rate()}".rstrip())
 
     def finish(self, label: str) -> None:
-        if self.quiet or label not in self.tasks:
+        task = self.tasks.pop(label, None)
+        if self.quiet or task is None:
             return
+        task.done = task.total
         if self.bars is not None:
-            task, total = self.tasks.pop(label)
-            self.bars.update(task, completed=total)
+            self.bars.update(task.bar, completed=task.total, rate=task.rate())
             if not self.tasks:
                 self.bars.stop()
             return
-        state = self.tasks.pop(label)
-        self.console.print(f"{label}: {state[1]}/{state[1]} done in {time.monotonic() - state[3]:.1f} s")
+        rate = f", {task.rate()}" if task.rate() else ""
+        self.console.print(f"{label}: {task.total}/{task.total} done in "
+                           f"{time.monotonic() - task.started:.1f} s{rate}")
 
     def note(self, message: str) -> None:
         if not self.quiet:

@@ -6,12 +6,29 @@ from typing import Any
 
 import numpy as np
 
+from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.plan import output_grid, output_size_bytes
 from ngff_fuse.model import TileSet
 
 
 def _round(values, digits: int = 6) -> list[float]:
     return [round(float(v), digits) for v in values]
+
+
+def _overlaps(tileset: TileSet) -> list[dict[str, Any]]:
+    """Pairs of tiles whose stage boxes overlap, with the overlap's extent in pixels."""
+    from ngff_fuse.register.pairs import overlapping_pairs, stage_pixels
+
+    try:
+        positions, shapes = stage_pixels(tileset)
+    except InputError:  # rotated tiles: overlaps are not boxes
+        return []
+    found = []
+    for pair in overlapping_pairs(positions, shapes):
+        low = np.maximum(positions[pair.a], positions[pair.b])
+        high = np.minimum(positions[pair.a] + shapes[pair.a], positions[pair.b] + shapes[pair.b])
+        found.append({"tiles": [pair.a, pair.b], "extent_px": _round(high - low, 2)})
+    return found
 
 
 def describe_tileset(tileset: TileSet) -> dict[str, Any]:
@@ -39,6 +56,7 @@ def describe_tileset(tileset: TileSet) -> dict[str, Any]:
             "end": dict(zip(spatial, _round(high[pick]))),
             "bytes": output_size_bytes(grid, tileset),
         },
+        "overlaps": _overlaps(tileset),
         "tile_positions": [
             {
                 "name": tile.name,

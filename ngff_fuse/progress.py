@@ -6,7 +6,9 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def start(self, label: str, total: int, unit: str = "") -> None: ...
+    """`pixels_per_item` (output pixels one item stands for) lets a display show MPix/s."""
+
+    def start(self, label: str, total: int, unit: str = "", pixels_per_item: float = 0) -> None: ...
 
     def advance(self, label: str, amount: int = 1) -> None: ...
 
@@ -18,7 +20,7 @@ class Progress(Protocol):
 class NoProgress:
     """The library default: report nothing."""
 
-    def start(self, label: str, total: int, unit: str = "") -> None:
+    def start(self, label: str, total: int, unit: str = "", pixels_per_item: float = 0) -> None:
         pass
 
     def advance(self, label: str, amount: int = 1) -> None:

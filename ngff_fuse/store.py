@@ -63,15 +63,15 @@ def _write_block(block: np.ndarray, array, region: tuple[slice, ...]) -> int:
 
 
 class _Counter(Callback):
-    """Advances the progress display as write tasks finish (in-process schedulers)."""
+    """Advances each level's progress as its write tasks finish (in-process schedulers)."""
 
-    def __init__(self, progress: Progress, label: str, prefix: str) -> None:
+    def __init__(self, progress: Progress, labels: list[str], prefix: str) -> None:
         super().__init__()
-        self.progress, self.label, self.prefix = progress, label, prefix
+        self.progress, self.labels, self.prefix = progress, labels, prefix
 
     def _posttask(self, key, result, dsk, state, worker_id) -> None:
         if isinstance(key, tuple) and key[0] == self.prefix:
-            self.progress.advance(self.label)
+            self.progress.advance(self.labels[key[1]])
 
 
 def store_blocks(
@@ -79,7 +79,6 @@ def store_blocks(
     arrays: list,
     pending: list[list[int]],
     progress: Progress,
-    label: str = "writing chunks",
 ) -> None:
     """Compute and write block `pending[k][j]` of `levels[k]` into `arrays[k]`, all levels in
     one graph so level k+1 reuses the level-k blocks it is made from."""
@@ -93,7 +92,12 @@ def store_blocks(
     final = name + "-done"
     layer[final] = (sum, list(layer))
     graph = HighLevelGraph.from_collections(final, layer, dependencies=levels)
-    progress.start(label, len(layer) - 1, "chunks")
-    with _Counter(progress, label, name):
+    labels = [f"writing level {k}" for k in range(len(levels))]
+    for k, (label, level, indices) in enumerate(zip(labels, levels, pending)):
+        # level 0's rate is the fusion speed; the others follow it, their rate says nothing
+        per_block = float(np.prod(level.shape) / np.prod(level.numblocks)) if k == 0 else 0.0
+        progress.start(label, len(indices), "chunks", pixels_per_item=per_block)
+    with _Counter(progress, labels, name):
         Delayed(final, graph).compute()
-    progress.finish(label)
+    for label in labels:
+        progress.finish(label)

@@ -95,13 +95,18 @@ def test_info_json_lists_tiles_positions_and_extent(acquisition, capsys):
     positions = np.array([t.position for t in mosaic.tiles])
     assert scene["mosaic"]["origin"]["x"] == pytest.approx(positions[:, 2].min())
     assert "Plane Position" in scene["position_source"]
+    # a 2 x 3 grid: 7 neighbours across its seams (a jittered corner may add a diagonal one),
+    # each overlap a strip of 15 % of a tile edge
+    assert 7 <= len(scene["overlaps"]) <= 9
+    assert all(min(o["extent_px"][1:]) < 20 for o in scene["overlaps"])
 
 
 def test_info_table_for_people(acquisition, capsys):
     _, path = acquisition
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "6 tiles of 60 x 70" in out and "pixel size" in out and "micrometer" in out
+    assert "6 tiles of 60 x 70" in out and "overlapping tile pairs" in out
+    assert "pixel size" in out and "micrometer" in out
 
 
 def test_pixel_size_override(acquisition, capsys):

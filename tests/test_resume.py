@@ -101,7 +101,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(acquisition, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     for line in process.stdout:
-        if line.startswith("writing chunks: 0/"):
+        if line.startswith("writing level 0: 0/"):
             break
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
