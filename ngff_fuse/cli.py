@@ -33,10 +33,14 @@ from ngff_fuse.writer import WriteOptions
 
 EXAMPLES = """examples:
   ngff-fuse demo demo.ome.zarr
-  ngff-fuse info slide.ome.tif
-  ngff-fuse convert slide.ome.tif slide.ome.zarr
-  ngff-fuse convert TileConfiguration.txt fused.ome.zarr --pixel-size 0.65
+  ngff-fuse info slide.czi
+  ngff-fuse layout slide.czi layout.png
+  ngff-fuse convert slide.ome.tif slide.ome.zarr --preview slide.png
+  ngff-fuse convert TileConfiguration.txt fused.ome.zarr --pixel-size 0.65 --register
   ngff-fuse convert tiles.json fused.ome.zarr --ngff 0.4 --blend max --chunk 512
+  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png
+  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json --resume
+  ngff-fuse validate slide.ome.zarr
 """
 
 

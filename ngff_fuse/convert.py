@@ -160,8 +160,11 @@ def convert(
     progress = progress or NoProgress()
     input_path, output = Path(input_path), Path(output)
     check_output_path(input_path, output)
+    progress.start(f"reading {input_path.name}", 1, "input")
     reader, tilesets = open_input(input_path, read_options, orientation)
-    progress.note(f"read {input_path} ({reader.description}): {len(tilesets)} scene(s)")
+    progress.finish(f"reading {input_path.name}")
+    progress.note(f"read {input_path} ({reader.description}): {len(tilesets)} scene(s), "
+                  f"{sum(len(ts.tiles) for ts in tilesets)} tiles")
     request = build_request(input_path, tilesets, read_options, write_options, blend, blend_width,
                             orientation, refine)
     tilesets, registrations = refine_positions(tilesets, refine, progress)
@@ -173,12 +176,15 @@ def convert(
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
     scenes = []
+    progress.start("planning", len(tilesets), "scenes")
     for tileset in tilesets:
         edge = write_options.block_edge()
         z = write_options.z_chunk(output_grid(tileset).shape[0])
         mosaic = fuse(tileset, blend=blend, chunk_size=(z, edge, edge), fill=write_options.fill,
                       blend_width=blend_width)
         scenes.append((mosaic, tileset))
+        progress.advance("planning")
+    progress.finish("planning")
     images = [
         SceneImage(mosaic, tileset.channel_colors,
                    {**provenance, "position_source": tileset.position_source,
