@@ -183,7 +183,8 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
                         help="y/x edge of a zarr chunk in pixels (default: 1024)")
     parser.add_argument("--chunk-z", type=int, metavar="N", help="z edge of a chunk (default: ~4 Mvoxel chunks)")
     parser.add_argument("--shard", type=int, metavar="N",
-                        help="y/x edge of a zarr v3 shard, a multiple of --chunk (NGFF 0.5 only)")
+                        help="y/x edge of a zarr v3 shard, a multiple of --chunk (NGFF 0.5 only; "
+                             "default 2 x --chunk, 0 for none)")
     parser.add_argument("--levels", type=int, metavar="N",
                         help="number of pyramid levels (default: down to about one chunk)")
     parser.add_argument("--downsample", choices=[m.value for m in Downsample], default="mean",

@@ -25,6 +25,10 @@ from ngff_fuse.pyramid import Downsample, build_pyramid, level_factors
 from ngff_fuse.store import block_done, block_regions, store_blocks
 
 STATUS_KEY = "ngff_fuse"
+#: Default shard edge of NGFF 0.5 outputs, in chunks. Measured on 7 x 7 tiles of 2048^2 (172
+#: MPix): 2 x 2 chunks of 1024^2 per shard wrote 15 % faster than unsharded (7.1 vs 8.3 s),
+#: with 77 instead of 245 files and 550 MB peak memory; 4 x 4 was slower (7.4 s) at 970 MB.
+SHARD_CHUNKS = 2
 _SPATIAL = ("z", "y", "x")
 
 
@@ -33,7 +37,9 @@ class WriteOptions:
     ngff: str = "0.5"
     chunk: int = 1024  # y/x edge of a zarr chunk
     chunk_z: int | None = None  # None: about 4 Mvoxel per chunk
-    shard: int | None = None  # y/x edge of a zarr v3 shard (a multiple of `chunk`)
+    # y/x edge of a zarr v3 shard, a multiple of `chunk`; None: SHARD_CHUNKS chunks for NGFF
+    # 0.5 and none for 0.4; 0: no sharding.
+    shard: int | None = None
     levels: int | None = None
     downsample: Downsample = Downsample.MEAN
     codec: Codec = field(default_factory=lambda: Codec.parse(DEFAULT_CODEC))
@@ -48,6 +54,10 @@ class WriteOptions:
             raise InputError(f"--ngff {self.ngff}: choose one of {', '.join(FORMATS)}")
         if self.chunk < 1:
             raise InputError(f"--chunk {self.chunk}: must be a positive number of pixels")
+        if self.shard is None and FORMATS[self.ngff].zarr_format == 3:
+            object.__setattr__(self, "shard", SHARD_CHUNKS * self.chunk)
+        if self.shard == 0:
+            object.__setattr__(self, "shard", None)
         if self.shard is not None:
             if FORMATS[self.ngff].zarr_format != 3:
                 raise InputError("--shard needs zarr v3: use it with --ngff 0.5")

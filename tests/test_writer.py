@@ -215,3 +215,17 @@ def test_several_scenes_use_the_bioformats2raw_layout(ngff, tmp_path):
         assert multiscale(out / str(index))["metadata"]["scene"] == scene
     # each scene is a standard image that single-image readers open by its path
     assert read_with_bioio(out / "1").dims.X == second.sizes["x"]
+
+
+def test_sharding_defaults(tmp_path):
+    fused = fuse(in_memory_tileset(synthetic_mosaic(grid=(2, 3), tile_shape=(70, 80))))
+    cases = {"default-0.5": WriteOptions(chunk=32), "off": WriteOptions(chunk=32, shard=0),
+             "0.4": WriteOptions(ngff="0.4", chunk=32)}
+    shards = {}
+    for name, options in cases.items():
+        write_ngff(fused, tmp_path / name, options)
+        array = zarr.open_array(tmp_path / name / "0", mode="r")
+        assert array.chunks[-2:] == (32, 32)
+        shards[name] = array.shards
+    assert shards["default-0.5"][-2:] == (64, 64)
+    assert shards["off"] is None and shards["0.4"] is None
