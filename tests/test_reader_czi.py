@@ -167,7 +167,7 @@ def test_reading_metadata_reads_no_pixels_and_regions_read_their_rows(shared_dir
     def refuse(*args, **kwargs):
         raise AssertionError("pixels read while placing tiles")
 
-    monkeypatch.setattr("ngff_fuse.readers.czi.read_region", refuse)
+    monkeypatch.setattr("ngff_fuse.readers.czi_file.read_region", refuse)
     monkeypatch.setattr(aicspylibczi.CziFile, "read_image", refuse)
     (tiles,) = read_input(path)
     monkeypatch.undo()

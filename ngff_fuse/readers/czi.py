@@ -30,7 +30,7 @@ the whole mosaic, by a sign convention the format does not document. Bgr pixels 
 channels R, G, B.
 
 How it reads. The subblock directory and subblock metadata are read straight from the file
-(the ZISRAW layout below): aicspylibczi and bioio-czi read a whole subblock, pixels included,
+(czi_file.py, the ZISRAW layout): aicspylibczi and bioio-czi read a whole subblock, pixels included,
 to return its metadata, and placing a mosaic must not read its pixels. bioio-czi opens the
 file and provides the document metadata. A region read of a tile reads one subblock: for an
 uncompressed one just the rows it needs (os.pread); a compressed one is decoded whole by
@@ -40,7 +40,6 @@ aicspylibczi, the backend of bioio-czi.
 from __future__ import annotations
 
 import os
-import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,169 +59,21 @@ from ngff_fuse.readers._bioio_mosaic import (
 )
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
-from ngff_fuse.readers.tiff_planes import index_ranges
+from ngff_fuse.readers.czi_file import (
+    KNOWN_DIMS,
+    PIXEL_TYPES,
+    PLANE_AXES,
+    CziTilePlanes,
+    PlaneLayout,
+    Subblock,
+    check_complete,
+    read_directory,
+    subblock_tags,
+    tag_number,
+)
 
-# ZISRAW layout (CZI file format specification): every segment starts with a 32-byte header
-# (16-byte id, allocated size, used size). The file header segment says where the subblock
-# directory, the document metadata and the attachment directory are; the directories hold one
-# entry per subblock / attachment; a subblock segment holds its sizes, a copy of its entry
-# padded to at least 256 bytes, then its metadata XML, then its pixels.
-_SEGMENT = struct.Struct("<16sqq")
-# version, reserved, guids, file part, then where the subblock directory, the document
-# metadata and the attachment directory are
-_FILE_HEADER = struct.Struct("<iiii16s16siqqiq")
-_ATTACHMENT_HEAD = struct.Struct("<i252x")  # entry count
-_ATTACHMENT = struct.Struct("<2s10xq108x")  # schema, offset (then part, guid, type, name)
-_DIRECTORY_HEAD = struct.Struct("<i124x")  # entry count
-_ENTRY = struct.Struct("<2siqiiB5xi")  # schema, pixel type, offset, file part, compression,
-#                                        pyramid type, dimension count
-_DIMENSION = struct.Struct("<4siifi")  # name, start, size, start coordinate, stored size
-_SUBBLOCK_SIZES = struct.Struct("<iiq")  # metadata, attachment and data size
-# CZI pixel type -> (numpy dtype, samples per pixel); Bgr types store blue first.
-_PIXEL_TYPES = {0: ("u1", 1), 1: ("<u2", 1), 2: ("<f4", 1), 3: ("u1", 3), 4: ("<u2", 3)}
-_UNCOMPRESSED = 0
-_PLANE_AXES = ("T", "C", "Z")
-_KNOWN_DIMS = ("S", "M", "T", "C", "Z")
 # A stage position farther than this (fraction of the tile) from the pixel-box layout is broken.
 _DISAGREE = 0.1
-
-
-@dataclass(frozen=True)
-class Subblock:
-    """One subblock as the file's directory lists it."""
-
-    index: dict[str, int]  # start per dimension (S, M, T, C, Z, and any other), without X, Y
-    box: tuple[int, int, int, int]  # x, y, width, height of its rectangle in the file's pixels
-    stored: tuple[int, int]  # stored width, height: smaller than the box in pyramid levels
-    pixel_type: int
-    compression: int
-    file_part: int
-    offset: int  # where its segment starts in the file
-    dimensions: int  # number of dimension entries, which sets where its metadata starts
-
-    @property
-    def layer0(self) -> bool:
-        return self.stored == self.box[2:]
-
-    @property
-    def metadata_offset(self) -> int:
-        entry = _ENTRY.size + self.dimensions * _DIMENSION.size
-        return self.offset + _SEGMENT.size + max(256, _SUBBLOCK_SIZES.size + entry)
-
-
-def read_directory(path: Path) -> list[Subblock]:
-    """Every subblock the directory lists, reading only the file header and the directory."""
-    with open(path, "rb") as fh:
-        head = _read(fh, 0, _SEGMENT.size + _FILE_HEADER.size, path, "the file header")
-        if not head.startswith(b"ZISRAWFILE"):
-            raise InputError(f"{path}: not a CZI file (no ZISRAWFILE header); check the input")
-        directory = _FILE_HEADER.unpack_from(head, _SEGMENT.size)[7]
-        segment = _read(fh, max(directory, 0), _SEGMENT.size, path, "the subblock directory")
-        name, _, used = _SEGMENT.unpack(segment)
-        if directory <= 0 or not name.startswith(b"ZISRAWDIRECTORY") or used <= 0:
-            raise InputError(f"{path}: its subblock directory is missing or damaged; copy the file again")
-        body = _read(fh, directory + _SEGMENT.size, used, path, "the subblock directory")
-    try:
-        return _parse_directory(body)
-    except struct.error:
-        raise InputError(f"{path}: its subblock directory is damaged; copy the file again") from None
-
-
-def _parse_directory(body: bytes) -> list[Subblock]:
-    (count,) = _DIRECTORY_HEAD.unpack_from(body)
-    blocks, at = [], _DIRECTORY_HEAD.size
-    for _ in range(count):
-        _, pixel_type, offset, part, compression, _, ndim = _ENTRY.unpack_from(body, at)
-        at += _ENTRY.size
-        index, box, stored = {}, {}, {}
-        for _ in range(ndim):
-            name, start, size, _, stored_size = _DIMENSION.unpack_from(body, at)
-            at += _DIMENSION.size
-            name = name.rstrip(b"\0").decode("ascii", "replace")
-            if name in ("X", "Y"):
-                box[name], stored[name] = (start, size), stored_size
-            else:
-                index[name] = start
-        if "X" not in box or "Y" not in box:
-            continue  # not an image subblock
-        blocks.append(Subblock(
-            index, (box["X"][0], box["Y"][0], box["X"][1], box["Y"][1]),
-            (stored["X"], stored["Y"]), pixel_type, compression, part, offset, ndim,
-        ))
-    return blocks
-
-
-def _read(fh, offset: int, size: int, path: Path, what: str) -> bytes:
-    fh.seek(offset)
-    data = fh.read(size)
-    if len(data) != size:
-        raise InputError(
-            f"{path}: the file ends inside {what}; it is truncated or damaged, copy it again"
-        )
-    return data
-
-
-def check_complete(path: Path, blocks: Sequence[Subblock]) -> None:
-    """The segment that starts last (a subblock, an attachment, a directory) must end inside
-    the file: a truncated copy fails here rather than in the middle of fusing."""
-    if not blocks:
-        raise InputError(f"{path}: the CZI holds no image subblocks")
-    with open(path, "rb") as fh:
-        head = _read(fh, 0, _SEGMENT.size + _FILE_HEADER.size, path, "the file header")
-        fields = _FILE_HEADER.unpack_from(head, _SEGMENT.size)
-        starts = [fields[7], fields[8], max(b.offset for b in blocks)]
-        if fields[10] > 0:
-            starts += [fields[10], *_attachment_offsets(fh, fields[10], path)]
-        last = max(starts)
-        header = _read(fh, last, _SEGMENT.size, path, "its last segment")
-        if not header.startswith(b"ZISRAW"):
-            raise InputError(f"{path}: a directory points where no CZI segment is; the file is damaged")
-        if last + _SEGMENT.size + _SEGMENT.unpack(header)[2] > os.fstat(fh.fileno()).st_size:
-            raise InputError(
-                f"{path}: the file ends inside its last segment; it is truncated, copy it again"
-            )
-
-
-def _attachment_offsets(fh, directory: int, path: Path) -> list[int]:
-    used = _SEGMENT.unpack(_read(fh, directory, _SEGMENT.size, path, "the attachment directory"))[2]
-    body = _read(fh, directory + _SEGMENT.size, used, path, "the attachment directory")
-    try:
-        (count,) = _ATTACHMENT_HEAD.unpack_from(body)
-        return [
-            _ATTACHMENT.unpack_from(body, _ATTACHMENT_HEAD.size + i * _ATTACHMENT.size)[1]
-            for i in range(count)
-        ]
-    except struct.error:
-        raise InputError(f"{path}: its attachment directory is damaged; copy the file again") from None
-
-
-def subblock_tags(path: Path, blocks: Sequence[Subblock]) -> list[dict[str, str]]:
-    """The <Tags> of each subblock's metadata XML (StageXPosition, FocusPosition, ...), read
-    on their own: a few hundred bytes per subblock, no pixels."""
-    tags = []
-    with open(path, "rb") as fh:
-        for block in blocks:
-            sizes = _read(fh, block.offset + _SEGMENT.size, _SUBBLOCK_SIZES.size, path, "a subblock")
-            length = _SUBBLOCK_SIZES.unpack(sizes)[0]
-            text = _read(fh, block.metadata_offset, length, path, "a subblock's metadata")
-            tags.append(_tags(text))
-    return tags
-
-
-def _tags(text: bytes) -> dict[str, str]:
-    try:
-        root = ET.fromstring(text.rstrip(b"\0")) if text.strip(b"\0 ") else None
-    except ET.ParseError:
-        return {}
-    found = root.find("Tags") if root is not None else None
-    return {child.tag: (child.text or "").strip() for child in found} if found is not None else {}
-
-
-def _number(tags: dict[str, str], key: str) -> float:
-    try:
-        return float(tags[key])
-    except (KeyError, ValueError):
-        return float("nan")
 
 
 @dataclass(frozen=True)
@@ -256,18 +107,18 @@ def group_scene(path: Path, blocks: Sequence[Subblock], s: int) -> CziScene:
     Dimensions other than S, M, T, C, Z (phase, view, ...) keep their first index."""
     mine = [b for b in blocks if b.index.get("S", 0) == s and b.layer0]
     notes = []
-    others = sorted({d for b in mine for d in b.index} - set(_KNOWN_DIMS))
+    others = sorted({d for b in mine for d in b.index} - set(KNOWN_DIMS))
     for dim in others:
         values = sorted({b.index.get(dim, 0) for b in mine})
         if len(values) > 1:
             notes.append(f"dimension {dim} has {len(values)} indices; read {dim}={values[0]} only")
             mine = [b for b in mine if b.index.get(dim, 0) == values[0]]
-    values = [sorted({b.index.get(ax, 0) for b in mine}) for ax in _PLANE_AXES]
+    values = [sorted({b.index.get(ax, 0) for b in mine}) for ax in PLANE_AXES]
     where = [{v: i for i, v in enumerate(vs)} for vs in values]
     by_tile: dict[int, dict[tuple[int, int, int], Subblock]] = {}
     unnumbered: dict[tuple[int, int, int], int] = {}
     for b in mine:
-        plane = tuple(where[k][b.index.get(ax, 0)] for k, ax in enumerate(_PLANE_AXES))
+        plane = tuple(where[k][b.index.get(ax, 0)] for k, ax in enumerate(PLANE_AXES))
         m = b.index.get("M")
         if m is None:  # no M index: the plane's subblocks are its tiles, in directory order
             m = unnumbered[plane] = unnumbered.get(plane, -1) + 1
@@ -291,8 +142,8 @@ def group_scene(path: Path, blocks: Sequence[Subblock], s: int) -> CziScene:
 def with_tags(scene: CziScene, tags: Sequence[dict[str, str]]) -> CziScene:
     """The scene with each tile's stage position and focus from its first plane's tags."""
     tiles = tuple(
-        CziTile(t.m, t.box, (_number(tg, "StageXPosition"), _number(tg, "StageYPosition")),
-                _number(tg, "FocusPosition"), t.planes)
+        CziTile(t.m, t.box, (tag_number(tg, "StageXPosition"), tag_number(tg, "StageYPosition")),
+                tag_number(tg, "FocusPosition"), t.planes)
         for t, tg in zip(scene.tiles, tags)
     )
     return CziScene(scene.s, tiles, scene.shape, scene.channels, scene.notes)
@@ -409,93 +260,10 @@ def scene_names(meta: ET.Element, scenes: Sequence[int]) -> list[str]:
     return [named.get(str(s)) or f"scene {s}" for s in scenes]
 
 
-@dataclass(frozen=True)
-class PlaneLayout:
-    """Where the planes of one tile are: enough to read any region of them in any process."""
-
-    path: str
-    shape: tuple[int, int, int, int, int]  # t, c, z, y, x (c counts RGB samples as channels)
-    dtype: str
-    samples: int  # 3: Bgr pixels, channels 0, 1, 2 are R, G, B
-    planes: tuple[Subblock, ...]  # t-major, then c, then z (c over the file's channels)
-
-
-class CziTilePlanes:
-    """A lazy (t, c, z, y, x) array over one tile; indexing reads only the planes asked for."""
-
-    def __init__(self, layout: PlaneLayout) -> None:
-        self.layout = layout
-        self.shape = layout.shape
-        self.dtype = np.dtype(layout.dtype).newbyteorder("=")
-        self.ndim = 5
-
-    def __getitem__(self, key) -> np.ndarray:
-        ranges, squeeze = index_ranges(key, self.shape)
-        out = np.empty([len(r) for r in ranges], dtype=self.dtype)
-        samples, depth = self.layout.samples, self.shape[2]
-        file_channels = self.shape[1] // samples
-        for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
-            # Bgr pixels: channel c is sample 2 - c of the file's only channel
-            block = self.layout.planes[(t * file_channels + (c if samples == 1 else 0)) * depth + z]
-            region = read_region(self.layout, block, ranges[3], ranges[4])
-            out[i, j, k] = region if samples == 1 else region[..., 2 - c]
-        return out.squeeze(axis=tuple(squeeze)) if squeeze else out
-
-
-def read_region(layout: PlaneLayout, block: Subblock, rows: range, cols: range) -> np.ndarray:
-    """Rows x cols of one subblock: (rows, cols), or (rows, cols, 3) for Bgr pixels."""
-    dtype = np.dtype(layout.dtype)
-    shape = (block.box[3], block.box[2]) + ((3,) if layout.samples == 3 else ())
-    if not rows or not cols:
-        return np.empty((len(rows), len(cols), *shape[2:]), dtype=dtype)
-    band = _uncompressed_band(layout.path, block, rows, dtype, shape)
-    if band is None:
-        band, first = _decoded(layout.path, block).reshape(shape), 0
-    else:
-        band, first = band
-    picked = band[[r - first for r in rows]] if rows.step != 1 else band[rows.start - first:rows.stop - first]
-    return picked[:, cols.start:cols.stop:cols.step]
-
-
-def _uncompressed_band(path: str, block: Subblock, rows: range, dtype: np.dtype, shape):
-    """(band, first row): the rows from min(rows) to max(rows) of an uncompressed subblock,
-    read with os.pread; None when the subblock is compressed or not the plain bitmap its
-    size implies."""
-    if block.compression != _UNCOMPRESSED:
-        return None
-    row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
-    first, last = min(rows[0], rows[-1]), max(rows[0], rows[-1])
-    count = (last - first + 1) * row_bytes
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        metadata, _, data = _SUBBLOCK_SIZES.unpack(
-            os.pread(fd, _SUBBLOCK_SIZES.size, block.offset + _SEGMENT.size)
-        )
-        if data != row_bytes * shape[0]:
-            return None
-        raw = os.pread(fd, count, block.metadata_offset + metadata + first * row_bytes)
-    finally:
-        os.close(fd)
-    if len(raw) != count:
-        raise OSError(f"{path}: the file ends inside the subblock at byte {block.offset}; it is truncated")
-    return np.frombuffer(raw, dtype=dtype).reshape(-1, *shape[1:]), first
-
-
-def _decoded(path: str, block: Subblock) -> np.ndarray:
-    """One whole subblock decoded by aicspylibczi (JPEG-XR, zstd, ...)."""
-    from aicspylibczi import CziFile
-
-    with open(path, "rb") as fh:
-        czi = CziFile(fh)
-        wanted = {d: v for d, v in block.index.items() if d in czi.dims and d not in "XYAB"}
-        data, _ = czi.read_image(**wanted)
-    return np.asarray(data)
-
-
 def tile_dask(path: Path, tile: CziTile, scene: CziScene, rgb: bool) -> da.Array:
     """The tile's lazy pixels, one dask chunk per plane; dask fuses region slicing into reads."""
     first = tile.planes[(0, 0, 0)]
-    dtype, samples = _PIXEL_TYPES[first.pixel_type]
+    dtype, samples = PIXEL_TYPES[first.pixel_type]
     t, c, z = scene.shape
     ordered = tuple(tile.planes[p] for p in product(range(t), range(c), range(z)))
     layout = PlaneLayout(
@@ -546,7 +314,7 @@ class CziReader:
         scene = group_scene(path, blocks, s)
         firsts = [tile.planes[(0, 0, 0)] for tile in scene.tiles]
         pixel_types = {b.pixel_type for tile in scene.tiles for b in tile.planes.values()}
-        if len(pixel_types) > 1 or not pixel_types <= set(_PIXEL_TYPES):
+        if len(pixel_types) > 1 or not pixel_types <= set(PIXEL_TYPES):
             raise InputError(
                 f"{path}: scene {name} has CZI pixel types {sorted(pixel_types)}; ngff-fuse reads "
                 "one of Gray8, Gray16, Gray32Float, Bgr24, Bgr48 per scene"
@@ -554,7 +322,7 @@ class CziReader:
         if {b.file_part for tile in scene.tiles for b in tile.planes.values()} != {0}:
             raise InputError(f"{path}: scene {name} lies in other files of a multi-part CZI; "
                              "save it as one file in ZEN")
-        rgb = _PIXEL_TYPES[pixel_types.pop()][1] == 3
+        rgb = PIXEL_TYPES[pixel_types.pop()][1] == 3
         if rgb and scene.shape[1] > 1:
             raise InputError(f"{path}: scene {name} has colour (Bgr) pixels in several channels; "
                              "export one channel per scene")
