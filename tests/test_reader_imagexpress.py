@@ -14,7 +14,8 @@ from ngff_fuse import fuse
 from ngff_fuse.cli import main
 from ngff_fuse.errors import InputError
 from ngff_fuse.readers import ReadOptions, read_input, reader_for
-from ngff_fuse.readers.imagexpress import parse_name, read_metaseries
+from ngff_fuse.readers.imagexpress import read_metaseries
+from ngff_fuse.readers.metaseries import parse_name
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.imagexpress import WAVELENGTHS, stage_centre, write_imagexpress
 

@@ -34,7 +34,6 @@ the first site's z: their differing autofocus heights are not part of the sample
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -46,90 +45,18 @@ import numpy as np
 import tifffile
 
 from ngff_fuse import transforms
-from ngff_fuse._axes import MICROMETER, is_length_unit, length_in_um, present_dims
+from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.readers._bioio_mosaic import wavelength_color
 from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.metaseries import MetaSeriesPlane, PlaneName, metaseries_plane, parse_name
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout
 
-_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-# The GUID has a fixed length, so the site or channel number before it is never ambiguous; the
-# plate name is the shortest prefix that leaves a well (upper case, as MetaXpress writes it).
-_NAME = re.compile(
-    rf"(?P<plate>.+?)_(?P<well>[A-Z]{{1,2}}\d{{1,2}})(?:_s(?P<site>\d+))?(?:_w(?P<channel>\d+))?"
-    rf"(?P<thumb>_thumb)?(?:{_GUID})?(?i:\.tiff?)"
-)
 _TIMEPOINT = re.compile(r"TimePoint_(\d+)", re.IGNORECASE)
 _ZSTEP = re.compile(r"ZStep_(\d+)", re.IGNORECASE)
 _SEARCH_DEPTH = 3  # date / plate-id folders MetaXpress nests an export in
 _SEARCH_FOLDERS = 200  # folders looked into at most when searching for exports
-
-
-@dataclass(frozen=True)
-class PlaneName:
-    """What a MetaXpress file name says: plate, well, site and channel (both from 1)."""
-
-    plate: str
-    well: str  # e.g. "E07"
-    site: int
-    channel: int
-    thumbnail: bool
-
-
-def parse_name(name: str) -> PlaneName | None:
-    """The parts of a MetaXpress TIFF name, or None for any other name."""
-    match = _NAME.fullmatch(name)
-    if match is None:
-        return None
-    return PlaneName(
-        plate=match.group("plate"),
-        well=match.group("well"),
-        site=int(match.group("site") or 1),
-        channel=int(match.group("channel") or 1),
-        thumbnail=match.group("thumb") is not None,
-    )
-
-
-@dataclass(frozen=True)
-class MetaSeriesPlane:
-    """What one TIFF's MetaSeries XML says about its plane; None where it says nothing."""
-
-    stage_x: float | None  # um, centre of the field
-    stage_y: float | None
-    z_position: float | None  # um
-    pixel_size: tuple[float, float] | None  # (y, x) um; None: uncalibrated
-    wavelength: float | None  # nm
-    illumination: str | None
-    projection: str | None  # e.g. "Maximum" when the plane is a projection of a z stack
-    projection_step: float | None  # um between the planes that were projected
-
-
-def metaseries_plane(meta: dict) -> MetaSeriesPlane:
-    """The plane's facts from tifffile's parsed MetaSeries metadata."""
-    info = meta.get("PlaneInfo", {})
-
-    def number(key: str) -> float | None:
-        value = info.get(key)
-        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-    def text(key: str) -> str | None:
-        return str(info.get(key) or "").strip() or None
-
-    pixel_size = None
-    units = str(info.get("spatial-calibration-units", "")).strip()
-    sx, sy = number("spatial-calibration-x"), number("spatial-calibration-y")
-    if info.get("spatial-calibration-state") and sx and sy and is_length_unit(units):
-        pixel_size = (sy * length_in_um(units), sx * length_in_um(units))
-    return MetaSeriesPlane(
-        stage_x=number("stage-position-x"),
-        stage_y=number("stage-position-y"),
-        z_position=number("z-position"),
-        pixel_size=pixel_size,
-        wavelength=number("wavelength"),
-        illumination=text("_IllumSetting_"),
-        projection=text("Z Projection Method"),
-        projection_step=number("Z Projection Step Size"),
-    )
 
 
 def read_metaseries(path: Path) -> MetaSeriesPlane:
@@ -444,7 +371,7 @@ def _well_tileset(export: _Export, selection: _Selection, well: str, by_site, fl
         name=f"{selection.plate}_{well}",
         unit=MICROMETER,
         channel_names=names,
-        channel_colors=tuple(_wavelength_color(meta.wavelength) for meta in first.channel_meta),
+        channel_colors=tuple(wavelength_color(meta.wavelength) for meta in first.channel_meta),
         position_source=(
             "MetaSeries stage-position-x/y (um, field centre) in the first plane's TIFF of each "
             "site, rounded to whole pixels; stage y grows with image rows"
@@ -578,22 +505,3 @@ def _channel_name(meta: MetaSeriesPlane, channel: int) -> str:
     if meta.illumination:
         return meta.illumination
     return f"{meta.wavelength:g} nm" if meta.wavelength else f"w{channel}"
-
-
-def _wavelength_color(nm: float | None) -> str | None:
-    """Hex RGB of visible light of this wavelength (Bruton's approximation), None outside it."""
-    if nm is None or not 380 <= nm <= 780:
-        return None
-    if nm < 440:
-        rgb = ((440 - nm) / 60, 0.0, 1.0)
-    elif nm < 490:
-        rgb = (0.0, (nm - 440) / 50, 1.0)
-    elif nm < 510:
-        rgb = (0.0, 1.0, (510 - nm) / 20)
-    elif nm < 580:
-        rgb = ((nm - 510) / 70, 1.0, 0.0)
-    elif nm < 645:
-        rgb = (1.0, (645 - nm) / 65, 0.0)
-    else:
-        rgb = (1.0, 0.0, 0.0)
-    return "".join(f"{round(255 * v):02X}" for v in rgb)
