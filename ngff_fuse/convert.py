@@ -11,8 +11,8 @@ from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid, output_size_bytes
 from ngff_fuse.model import TileSet
-from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.layout import Orientation, reorient
+from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, reader_for
 from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_ngff, write_scenes
@@ -167,9 +167,10 @@ def convert(
                   f"{sum(len(ts.tiles) for ts in tilesets)} tiles")
     request = build_request(input_path, tilesets, read_options, write_options, blend, blend_width,
                             orientation, refine)
+    for tileset in tilesets:  # before registration reads any pixels
+        check_size(tileset, input_path)
     tilesets, registrations = refine_positions(tilesets, refine, progress)
     for tileset in tilesets:
-        check_size(tileset, input_path)
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
     write_options = replace(write_options, request=request)
