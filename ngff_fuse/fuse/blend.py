@@ -1,8 +1,9 @@
 """Blending: per-pixel tile weights and the fusers that combine tiles into one chunk.
 
-Contract of a fuser: `add(box, values, weights, mask)` takes float `values` for the sub-box
-`box` (a tuple of slices into the chunk), optional `weights` (broadcastable to values, > 0
-where the tile counts) and an optional boolean `mask` of valid pixels (None: all valid);
+Contract of a fuser: `add(box, values, weights, mask)` takes float `values` (its own to
+overwrite) for the sub-box `box` (a tuple of slices into the chunk), optional `weights` (the
+shape of values, > 0 where the tile counts) and an optional boolean `mask` of valid pixels
+(None: all valid);
 `result(fill, dtype)` returns the fused chunk, `fill` where no tile contributed, rounded and
 clipped into `dtype`.
 """
@@ -40,11 +41,15 @@ def accumulator_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def cast_to(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round (integers) and clip into the output dtype's range."""
+    """Round (integers) and clip into the output dtype's range; `values` may be overwritten."""
     dtype = np.dtype(dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        if not values.flags.writeable or values.dtype.kind != "f":
+            values = values.astype(np.float64)
+        np.rint(values, out=values)
+        np.clip(values, info.min, info.max, out=values)
+        return values.astype(dtype)
     if dtype.kind == "b":
         return values > 0.5
     return values.astype(dtype)
@@ -62,7 +67,7 @@ class _Fuser:
 
 
 class WeightedFuser(_Fuser):
-    """feather and mean: sum(w * v) / sum(w)."""
+    """feather and mean: sum(w * v) / sum(w); a pixel is covered where sum(w) > 0."""
 
     def __init__(self, shape, acc) -> None:
         super().__init__(shape, acc)
@@ -70,18 +75,21 @@ class WeightedFuser(_Fuser):
         self.weight = np.zeros(shape, dtype=acc)
 
     def add(self, box, values, weights=None, mask=None) -> None:
-        w = np.ones(values.shape, dtype=self.acc) if weights is None else np.broadcast_to(
-            np.asarray(weights, dtype=self.acc), values.shape
-        )
+        if weights is None and mask is None:  # mean of whole regions: no weight array at all
+            self.total[box] += values
+            self.weight[box] += 1
+            return
+        w = np.ones(values.shape, dtype=self.acc) if weights is None else np.asarray(weights, dtype=self.acc)
         if mask is not None:
             w = np.where(mask, w, 0)
-        self.total[box] += w * values
+        values = np.multiply(values, w, out=values)  # samplers hand in arrays of their own
+        self.total[box] += values
         self.weight[box] += w
-        self.covered[box] |= w > 0
 
     def result(self, fill, dtype) -> np.ndarray:
+        self.covered = self.weight > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            values = self.total / self.weight
+            values = np.divide(self.total, self.weight, out=self.total)
         return self._final(values, fill, dtype)
 
 

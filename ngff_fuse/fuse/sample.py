@@ -52,7 +52,7 @@ def sample_translation(
         lo = int(np.floor(s[0] + _EPS))
         hi = min(int(np.ceil(s[-1] - _EPS)), n - 1) + 1
         region.append(slice(min(max(lo, 0), n - 1), hi))
-    values = read(tuple(region)).astype(acc, copy=False)
+    values = read(tuple(region)).astype(acc)  # a copy the fuser may overwrite
     for a, ((first, last, s), box) in enumerate(zip(axes, region)):
         values = _resample_axis(values, a, s - box.start, placement.shape[a] - box.start)
     box_in_chunk = tuple(
