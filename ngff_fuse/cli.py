@@ -310,7 +310,7 @@ def _run_info(args, console: Console) -> int:
         console.print(f"[bold]{summary['input']}[/bold] ({summary['reader']}), scene {scene['name']}")
         console.print(f"  {scene['tiles']} tiles of {' x '.join(map(str, scene['tile_shape']))} "
                       f"({', '.join(scene['dims'])}), {scene['dtype']}, channels: {', '.join(scene['channels'])}")
-        console.print(f"  pixel size: " + ", ".join(f"{k} {v:g}" for k, v in scene["pixel_size"].items()) + f" {unit}")
+        console.print("  pixel size: " + ", ".join(f"{k} {v:g}" for k, v in scene["pixel_size"].items()) + f" {unit}")
         console.print(f"  {len(scene['overlaps'])} overlapping tile pairs")
         console.print(f"  positions from: {scene['position_source']}")
         console.print(f"  mosaic: {' x '.join(str(v) for v in mosaic['shape'].values())} px, from "

@@ -17,7 +17,7 @@ def _round(values, digits: int = 6) -> list[float]:
 
 def _overlaps(tileset: TileSet) -> list[dict[str, Any]]:
     """Pairs of tiles whose stage boxes overlap, with the overlap's extent in pixels."""
-    from ngff_fuse.register.pairs import overlapping_pairs, stage_pixels
+    from ngff_fuse.register.pairs import overlap_box, overlapping_pairs, stage_pixels
 
     try:
         positions, shapes = stage_pixels(tileset)
@@ -25,8 +25,7 @@ def _overlaps(tileset: TileSet) -> list[dict[str, Any]]:
         return []
     found = []
     for pair in overlapping_pairs(positions, shapes):
-        low = np.maximum(positions[pair.a], positions[pair.b])
-        high = np.minimum(positions[pair.a] + shapes[pair.a], positions[pair.b] + shapes[pair.b])
+        low, high = overlap_box(pair.a, pair.b, positions, shapes)
         found.append({"tiles": [pair.a, pair.b], "extent_px": _round(high - low, 2)})
     return found
 

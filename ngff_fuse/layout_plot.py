@@ -57,7 +57,7 @@ def layout_plot(tileset: TileSet, path: str | Path) -> Path:
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Rectangle
 
-    from ngff_fuse.register.pairs import overlapping_pairs, stage_pixels
+    from ngff_fuse.register.pairs import overlap_box, overlapping_pairs, stage_pixels
 
     figure, axes = tile_figure(tileset, extra_width=0.5)
     axes.add_collection(PatchCollection(tile_boxes(tileset), facecolor="none", edgecolor="black",
@@ -70,8 +70,7 @@ def layout_plot(tileset: TileSet, path: str | Path) -> Path:
         pairs = []
     overlaps = []
     for pair in pairs:
-        low = np.maximum(positions[pair.a], positions[pair.b]) * spacing
-        high = np.minimum(positions[pair.a] + shapes[pair.a], positions[pair.b] + shapes[pair.b]) * spacing
+        low, high = (corner * spacing for corner in overlap_box(pair.a, pair.b, positions, shapes))
         overlaps.append(Rectangle((low[2], low[1]), high[2] - low[2], high[1] - low[1]))
     axes.add_collection(PatchCollection(overlaps, facecolor="tab:blue", alpha=0.25, edgecolor="none"))
     for index, (y, x) in enumerate(tile_centres(tileset)):

@@ -31,6 +31,15 @@ def tile_array(data, spacing, origin, name: str, channel_names=None) -> xr.DataA
     return xr.DataArray(data, dims=AXES, coords=coords, name=name, attrs={"units": MICROMETER})
 
 
+def read_pixels(data, key: tuple) -> np.ndarray:
+    """A small region of lazy pixels, read now in this thread. Inside a dask task the slice is
+    computed synchronously, so it never goes back to the (possibly distributed) scheduler."""
+    region = data[key]
+    if isinstance(region, da.Array):
+        return region.compute(scheduler="sync")
+    return np.asarray(region)
+
+
 @dataclass(frozen=True)
 class Tile:
     """One tile: lazy pixels and the affine from its pixel index (z, y, x) to physical um."""

@@ -15,11 +15,11 @@ import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from ngff_fuse._axes import AXES, MICROMETER, SPATIAL
+from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
-from ngff_fuse.model import TileSet
+from ngff_fuse.model import TileSet, read_pixels
 
 
 class TilePixels:
@@ -29,11 +29,7 @@ class TilePixels:
         self.arrays = arrays
 
     def read(self, index: int, t: int, c: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-        region = self.arrays[index][(t, c, *box)]
-        if isinstance(region, da.Array):
-            # Inside a task: compute the small slice synchronously, never on the cluster.
-            return region.compute(scheduler="sync")
-        return np.asarray(region)
+        return read_pixels(self.arrays[index], (t, c, *box))
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,14 @@ def stage_pixels(tileset: TileSet) -> tuple[np.ndarray, np.ndarray]:
     return np.array(positions), np.array(shapes, dtype=np.int64)
 
 
+def overlap_box(a: int, b: int, positions: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and one-past-highest pixel (z, y, x) of tiles a and b's stage boxes' intersection
+    (empty where high <= low)."""
+    low = np.maximum(positions[a], positions[b])
+    high = np.minimum(positions[a] + shapes[a], positions[b] + shapes[b])
+    return low, high
+
+
 def overlapping_pairs(positions: np.ndarray, shapes: np.ndarray) -> list[Pair]:
     """Every pair whose stage boxes overlap by MIN_OVERLAP_FRACTION of the smaller tile.
 
@@ -79,8 +87,7 @@ def overlapping_pairs(positions: np.ndarray, shapes: np.ndarray) -> list[Pair]:
     candidates = cKDTree(centres).query_pairs(reach, output_type="ndarray")
     pairs = []
     for a, b in sorted(map(tuple, candidates.tolist())):
-        low = np.maximum(positions[a], positions[b])
-        high = np.minimum(positions[a] + shapes[a], positions[b] + shapes[b])
+        low, high = overlap_box(a, b, positions, shapes)
         overlap = np.clip(high - low, 0, None)
         if np.prod(overlap) >= MIN_OVERLAP_FRACTION * min(np.prod(shapes[a]), np.prod(shapes[b])):
             pairs.append(Pair(a=a, b=b, stage_offset=positions[b] - positions[a]))

@@ -27,14 +27,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import dask.array as da
 import dask.system
 import numpy as np
 
 from ngff_fuse import transforms
 from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet
+from ngff_fuse.model import Tile, TileSet, read_pixels
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.register.pairs import Pair, Regions, overlapping_pairs, padding_px, regions, stage_pixels
 from ngff_fuse.register.pairwise import Measurement, measure
@@ -149,10 +148,7 @@ def default_max_shift(tileset: TileSet) -> float:
 
 def read_region(tile: Tile, channel: int, box: tuple[slice, slice, slice]) -> np.ndarray:
     """Only this (z, y, x) box of the first timepoint, as float32."""
-    region = tile.data.data[(0, channel, *box)]
-    if isinstance(region, da.Array):
-        region = region.compute(scheduler="sync")  # small; this thread is already a worker
-    return np.asarray(region, dtype=np.float32)
+    return np.asarray(read_pixels(tile.data.data, (0, channel, *box)), dtype=np.float32)
 
 
 @dataclass(frozen=True)
