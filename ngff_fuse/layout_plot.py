@@ -3,6 +3,7 @@ and the frame the registration QC plot draws on. PNG, SVG or PDF by suffix."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +76,12 @@ def layout_plot(tileset: TileSet, path: str | Path) -> Path:
     axes.add_collection(PatchCollection(overlaps, facecolor="tab:blue", alpha=0.25, edgecolor="none"))
     for index, (y, x) in enumerate(tile_centres(tileset)):
         axes.text(x, y, str(index), ha="center", va="center", fontsize=8)
-    notes = "\n".join(f"note: {n}" for n in tileset.notes[:4])
-    axes.set_title(
-        f"{tileset.name}: {len(tileset.tiles)} tiles, {len(pairs)} overlaps (shaded); "
-        f"positions from {tileset.position_source or 'the input'}" + (f"\n{notes}" if notes else ""),
-        fontsize=9,
-    )
+    lines = [f"{tileset.name}: {len(tileset.tiles)} tiles, {len(pairs)} overlaps (shaded); "
+             f"positions from {tileset.position_source or 'the input'}",
+             *(f"note: {n}" for n in tileset.notes[:4])]
+    # long position sources and notes must wrap, not run off a narrow figure
+    width = max(40, int(figure.get_figwidth() * 11))
+    axes.set_title("\n".join(textwrap.fill(line, width) for line in lines), fontsize=9)
     path = Path(path)
     figure.savefig(path, dpi=110)
     return path
