@@ -26,6 +26,7 @@ from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
+from ngff_fuse.ngff import FORMATS
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
@@ -173,8 +174,9 @@ def _register_options(args: argparse.Namespace) -> RegisterOptions:
 
 
 def _add_write_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ngff", choices=["0.4", "0.5"], default="0.5",
-                        help="NGFF version: 0.4 (zarr v2) or 0.5 (zarr v3; default)")
+    parser.add_argument("--ngff", choices=list(FORMATS), default="0.5",
+                        help="NGFF version: 0.4 (zarr v2), 0.5 (zarr v3; default) or 0.6 "
+                             "(zarr v3, named coordinate systems)")
     parser.add_argument("--blend", choices=[m.value for m in BlendMode], default="feather",
                         help="how overlapping tiles combine (default: feather)")
     parser.add_argument("--blend-width", type=float, metavar="PX",
@@ -183,7 +185,7 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
                         help="y/x edge of a zarr chunk in pixels (default: 1024)")
     parser.add_argument("--chunk-z", type=int, metavar="N", help="z edge of a chunk (default: ~4 Mvoxel chunks)")
     parser.add_argument("--shard", type=int, metavar="N",
-                        help="y/x edge of a zarr v3 shard, a multiple of --chunk (NGFF 0.5 only; "
+                        help="y/x edge of a zarr v3 shard, a multiple of --chunk (NGFF 0.5 and 0.6 only; "
                              "default 2 x --chunk, 0 for none)")
     parser.add_argument("--levels", type=int, metavar="N",
                         help="number of pyramid levels (default: down to about one chunk)")

@@ -1,11 +1,18 @@
-"""OME-NGFF metadata, one object per version: axes, per-level transforms, omero channels."""
+"""OME-NGFF metadata, one object per version: axes or coordinate systems, per-level transforms,
+omero channels, and (0.6) scenes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ngff_fuse import __version__
+from ngff_fuse.ngff_transforms import scale_translation
+
+#: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
+#: which NGFF 0.6 outputs place the fused image, and kept tiles in a scene.
+STAGE = "stage"
 
 _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 # Colours for channels the source gives none: one channel grey, else a distinct colour each.
@@ -50,9 +57,14 @@ def axes(dims: tuple[str, ...], unit: str | None) -> list[dict[str, str]]:
     return out
 
 
-def _multiscale(meta: ImageMetadata) -> dict[str, Any]:
+def coordinate_system(name: str, dims: Sequence[str], unit: str | None) -> dict[str, Any]:
+    """A named 0.6 coordinate system over the image's axes (no unit: uncalibrated pixels)."""
+    return {"name": name, "axes": axes(tuple(dims), unit)}
+
+
+def _geometry_axes(meta: ImageMetadata) -> dict[str, Any]:
+    """0.4 / 0.5: `axes`, and per level a scale then a translation."""
     return {
-        "name": meta.name,
         "axes": axes(meta.dims, meta.unit),
         "datasets": [
             {
@@ -64,6 +76,31 @@ def _multiscale(meta: ImageMetadata) -> dict[str, Any]:
             }
             for level in meta.levels
         ],
+    }
+
+
+def _geometry_coordinate_systems(meta: ImageMetadata) -> dict[str, Any]:
+    """0.6: one named physical coordinate system, STAGE, and per level one transformation
+    from the level's array (`input.path`) to it (`output.name`)."""
+    return {
+        "coordinateSystems": [coordinate_system(STAGE, meta.dims, meta.unit)],
+        "datasets": [
+            {
+                "path": level.path,
+                "coordinateTransformations": [
+                    scale_translation(level.scale, level.translation,
+                                      input={"path": level.path}, output={"name": STAGE}),
+                ],
+            }
+            for level in meta.levels
+        ],
+    }
+
+
+def _multiscale(meta: ImageMetadata, geometry=_geometry_axes) -> dict[str, Any]:
+    return {
+        "name": meta.name,
+        **geometry(meta),
         "type": meta.method,
         "metadata": {"method": f"ngff_fuse.pyramid.{meta.method}", "version": __version__,
                      **(meta.extra or {})},
@@ -123,7 +160,56 @@ class Ngff05:
         return {"ome": {"version": self.version, "series": paths}}
 
 
-FORMATS = {"0.4": Ngff04(), "0.5": Ngff05()}
+class Ngff06(Ngff05):
+    """NGFF 0.6 (zarr v3): the 0.5 layout with named coordinate systems.
+
+    Written as the released 0.6 spec (ome/ngff-spec tag 0.6) says: version "0.6", schema
+    `$id`s under `/0.6/`. The release candidate in `ngff-spec/0.6-dev` ("0.6rc0") differs
+    from it, for what ngff-fuse writes, only in that version string and the `$id`s; its
+    schemas validate our output once "0.6rc0" is read as "0.6" (see
+    `ngff_fuse.validate.load_schemas`).
+    """
+
+    version = "0.6"
+
+    def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
+        return {"ome": {"version": self.version,
+                        "multiscales": [_multiscale(meta, _geometry_coordinate_systems)],
+                        "omero": _omero(meta)}}
+
+    def scene_root(self, entries: Sequence[SceneEntry], dims: Sequence[str], unit: str | None) -> dict[str, Any]:
+        """Root `ome` attributes of a group whose images share the STAGE coordinate system."""
+        return {"ome": {"version": self.version, "scene": scene(entries, dims, unit)}}
+
+
+FORMATS = {"0.4": Ngff04(), "0.5": Ngff05(), "0.6": Ngff06()}
+
+
+@dataclass(frozen=True)
+class SceneEntry:
+    """One image of a 0.6 scene: the image group's `path` (relative to the scene's group),
+    the `name` of its coordinate system the transform starts from, and the transformation
+    (as from `ngff_transforms.tile_transform`; its input/output are set by `scene`)."""
+
+    path: str
+    coordinate_system: str
+    transform: dict[str, Any]
+
+
+def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[str],
+          unit: str | None) -> dict[str, Any]:
+    """The `scene` object of a 0.6 root group: the STAGE coordinate system (axes `dims`,
+    `unit`; None for pixels) and, per entry, its transform from
+    {"path": entry.path, "name": entry.coordinate_system} to {"name": STAGE}."""
+    transforms = []
+    for entry in entries:
+        entry = entry if isinstance(entry, SceneEntry) else SceneEntry(*entry)
+        transform = {k: v for k, v in entry.transform.items() if k not in ("input", "output")}
+        transform["input"] = {"path": entry.path, "name": entry.coordinate_system}
+        transform["output"] = {"name": STAGE}
+        transforms.append(transform)
+    return {"coordinateSystems": [coordinate_system(STAGE, dims, unit)],
+            "coordinateTransformations": transforms}
 
 
 def level_transform(

@@ -1,13 +1,16 @@
-"""Check a written OME-Zarr: metadata, levels, chunks and pyramid consistency.
+"""Check a written OME-Zarr: metadata, levels, chunks, pyramid and physical consistency.
 
-Used by `ngff-fuse validate`; works on any NGFF 0.4/0.5 image or bioformats2raw collection,
-with extra checks where ngff-fuse wrote it (its completeness marker, its downsampling method).
+Used by `ngff-fuse validate`; works on any NGFF 0.4 / 0.5 / 0.6 image, 0.6 scene, plate or
+well, and bioformats2raw collection, with extra checks where ngff-fuse wrote it (its
+completeness marker, its downsampling method). A release candidate ("0.6rc0") is checked as
+the release it leads to, against its own schemas.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -16,8 +19,13 @@ import numpy as np
 import zarr
 
 from ngff_fuse.errors import InputError
+from ngff_fuse.ngff import FORMATS
+from ngff_fuse.ngff_transforms import transform_matrix
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.writer import STATUS_KEY
+
+#: Physical disagreement (um) tolerated between a level's pixel centre and level 0's.
+PHYSICAL_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -29,9 +37,20 @@ class Report:
         (self.passed if ok else self.failed).append(what if ok else f"{what}: {why}")
         return ok
 
+    def merge(self, prefix: str, other: Report) -> None:
+        self.passed += [f"{prefix}: {p}" for p in other.passed]
+        self.failed += [f"{prefix}: {f}" for f in other.failed]
+
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+def release_of(version: str | None) -> str | None:
+    """The release a version string belongs to ("0.6" for "0.6" and "0.6rc0"); None when it
+    is not a release or release candidate of a version ngff-fuse knows."""
+    match = re.fullmatch(r"(\d+\.\d+)(rc\d+)?", str(version))
+    return match.group(1) if match and match.group(1) in FORMATS else None
 
 
 def _attrs(group) -> tuple[dict, str | None]:
@@ -39,11 +58,35 @@ def _attrs(group) -> tuple[dict, str | None]:
     if "ome" in attrs:
         return attrs["ome"], attrs["ome"].get("version")
     multiscales = attrs.get("multiscales") or [{}]
-    return attrs, multiscales[0].get("version") or attrs.get("omero", {}).get("version")
+    version = multiscales[0].get("version") or attrs.get("omero", {}).get("version")
+    for kind in ("plate", "well"):
+        version = version or (attrs.get(kind) or {}).get("version")
+    return attrs, version
 
 
-def validate_store(path: Path, schemas: Path | None = None) -> Report:
-    """Every check on the store at `path`; a bioformats2raw collection checks each image."""
+def _schema_name(attrs: dict, strict: bool) -> str | None:
+    """The spec schema a group's metadata answers to, by what the group is."""
+    if "multiscales" in attrs:
+        kind = "label" if "image-label" in attrs else "image"
+    elif "plate" in attrs or "well" in attrs:
+        kind = "plate" if "plate" in attrs else "well"
+    elif "scene" in attrs:
+        return "scene"  # the spec has no strict scene schema
+    elif "bioformats2raw.layout" in attrs:
+        return "bf2raw"
+    elif "series" in attrs:
+        return "ome"
+    else:
+        return None
+    return f"strict_{kind}" if strict else kind
+
+
+def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = True,
+                   metadata_only: bool = False) -> Report:
+    """Every check on the store at `path`; collections, scenes, plates and wells check each
+    image they reference. `strict` validates against the spec's strict schemas (what a
+    writer should produce); `metadata_only` checks this group's metadata without opening
+    arrays or child groups (the spec's conformance hierarchies hold no arrays)."""
     if not path.exists():
         raise InputError(f"{path}: no such store; check the path")
     try:
@@ -55,39 +98,120 @@ def validate_store(path: Path, schemas: Path | None = None) -> Report:
     if marker:
         report.check(marker.get("status") == "complete", "ngff-fuse completeness marker",
                      "marked incomplete: an interrupted conversion; finish it with `convert ... --resume`")
-    attrs, _ = _attrs(group)
-    if "bioformats2raw.layout" in attrs:
-        series = _attrs(zarr.open_group(path / "OME", mode="r"))[0].get("series") or []
-        report.check(bool(series), "bioformats2raw series list", "OME/ lists no series")
-        for name in series:
-            sub = validate_store(path / name, schemas)
-            report.passed += [f"{name}: {p}" for p in sub.passed]
-            report.failed += [f"{name}: {f}" for f in sub.failed]
+    attrs, version = _attrs(group)
+    name = _schema_name(attrs, strict)
+    if name is None:
+        report.check(False, "multiscales metadata", "absent: not an NGFF image")
         return report
-    _validate_image(path, group, report, schemas)
+    release = release_of(version)
+    known = ", ".join(FORMATS)
+    if report.check(release is not None, "NGFF version", f"{version!r} is not one of {known}"):
+        if version != release:
+            report.passed.append(f"NGFF version {version}: a release candidate of {release}, "
+                                 "checked against its own schemas")
+    if schemas is not None and release is not None:
+        _check_schema(dict(group.attrs), str(version), name, schemas, report)
+    if "multiscales" in attrs:
+        _validate_image(path, group, attrs, release, report, metadata_only)
+    if "scene" in attrs:
+        _check_scene(path, attrs["scene"], report, metadata_only)
+    if metadata_only:
+        return report
+    for child in _children(path, attrs):
+        report.merge(child, validate_store(path / child, schemas, strict=strict))
     return report
 
 
-def _validate_image(path: Path, group, report: Report, schemas: Path | None) -> None:
-    attrs, version = _attrs(group)
-    if not report.check(bool(attrs.get("multiscales")), "multiscales metadata", "absent: not an NGFF image"):
-        return
-    report.check(version in ("0.4", "0.5"), "NGFF version", f"{version!r} is not 0.4 or 0.5")
+def _children(path: Path, attrs: dict) -> list[str]:
+    """Groups this group's metadata says hold images: collection series, plate wells, well
+    fields, and the images a scene places."""
+    if "bioformats2raw.layout" in attrs:
+        series = _attrs(zarr.open_group(path / "OME", mode="r"))[0].get("series") or []
+        return [str(s) for s in series]
+    if "plate" in attrs:
+        return [w["path"] for w in attrs["plate"].get("wells", [])]
+    if "well" in attrs:
+        return [i["path"] for i in attrs["well"].get("images", [])]
+    if "scene" in attrs:
+        paths = [ref["path"] for t in attrs["scene"].get("coordinateTransformations", [])
+                 for ref in (t.get("input"), t.get("output")) if isinstance(ref, dict) and ref.get("path")]
+        return list(dict.fromkeys(paths))
+    return []
+
+
+def _coordinate_system_names(attrs: dict) -> set[str]:
+    names = {cs.get("name") for cs in (attrs.get("scene") or {}).get("coordinateSystems", [])}
+    for multiscale in attrs.get("multiscales", []):
+        names |= {cs.get("name") for cs in multiscale.get("coordinateSystems", [])}
+    return names
+
+
+def _check_scene(path: Path, scene: dict, report: Report, metadata_only: bool) -> None:
+    """Every scene transformation references coordinate systems that exist: in the scene
+    itself (no path) or in the group at `path`."""
+    own = _coordinate_system_names({"scene": scene})
+    for i, transform in enumerate(scene.get("coordinateTransformations", [])):
+        for end in ("input", "output"):
+            ref = transform.get(end)
+            if not isinstance(ref, dict):
+                continue  # the schema reports it
+            where = ref.get("path")
+            if where is None:
+                report.check(ref.get("name") in own, f"scene transform {i} {end} coordinate system",
+                             f"{ref.get('name')!r} is not among the scene's {sorted(own)}")
+            elif not metadata_only:
+                target = path / where
+                names = (_coordinate_system_names(_attrs(zarr.open_group(target, mode="r"))[0])
+                         if (target / "zarr.json").exists() else set())
+                report.check(ref.get("name") in names, f"scene transform {i} {end} {where}:{ref.get('name')}",
+                             f"{where} has no coordinate system {ref.get('name')!r}")
+
+
+def _geometry(multiscale: dict, release: str | None, report: Report) -> tuple[list[str], list[np.ndarray]] | None:
+    """Axis names and, per dataset, the homogeneous matrix from array index to the physical
+    coordinate system; None (with the reason reported) when they cannot be read."""
+    if release == "0.6":
+        systems = {cs.get("name"): cs for cs in multiscale.get("coordinateSystems", [])}
+        outputs = {_ref_name(t.get("output")) for d in multiscale["datasets"]
+                   for t in d.get("coordinateTransformations", [])}
+        if not report.check(len(outputs) == 1 and outputs <= set(systems), "datasets' output coordinate system",
+                            f"outputs {sorted(map(str, outputs))} must be one of the coordinate systems {sorted(systems)}"):
+            return None
+        axes = [a.get("name") for a in systems[outputs.pop()].get("axes", [])]
+        for d in multiscale["datasets"]:
+            for t in d.get("coordinateTransformations", []):
+                report.check(_ref_path(t.get("input")) in (None, d.get("path")), f"level {d.get('path')} transform input",
+                             f"{t.get('input')!r} is not the dataset's path")
+    else:
+        axes = [a.get("name") for a in multiscale.get("axes", [])]
     try:
-        if version == "0.4":
-            from ome_zarr_models.v04 import Image
-        else:
-            from ome_zarr_models.v05 import Image
-        Image.from_zarr(group)
-        report.check(True, f"ome-zarr-models {version} image")
-    except Exception as exc:  # the validator's own exception types vary by version
-        report.check(False, f"ome-zarr-models {version} image", str(exc).splitlines()[0])
-    if schemas is not None:
-        _check_schema(dict(group.attrs), version, schemas, report)
-    multiscale = attrs["multiscales"][0]
-    axes = [a["name"] for a in multiscale.get("axes", [])]
+        return axes, [transform_matrix(d["coordinateTransformations"], len(axes)) for d in multiscale["datasets"]]
+    except (InputError, KeyError, TypeError) as exc:
+        report.check(False, "dataset transformations", str(exc))
+        return None
+
+
+def _ref_name(ref) -> str | None:
+    return ref.get("name") if isinstance(ref, dict) else ref
+
+
+def _ref_path(ref) -> str | None:
+    return ref.get("path") if isinstance(ref, dict) else ref
+
+
+def _validate_image(path: Path, group, attrs: dict, release: str | None, report: Report,
+                    metadata_only: bool) -> None:
+    multiscale = (attrs.get("multiscales") or [{}])[0]
+    if not report.check(bool(multiscale.get("datasets")), "multiscales datasets", "none listed"):
+        return
+    if release in ("0.4", "0.5") and not metadata_only:
+        _check_models(group, release, report)
+    geometry = _geometry(multiscale, release, report)
+    if geometry is None or metadata_only:
+        return
+    axes, matrices = geometry
     arrays = []
-    for dataset in multiscale["datasets"]:
+    for dataset, matrix in zip(multiscale["datasets"], matrices):
         name = dataset["path"]
         try:
             array = zarr.open_array(path / name, mode="r")
@@ -96,7 +220,9 @@ def _validate_image(path: Path, group, report: Report, schemas: Path | None) -> 
             return
         report.check(array.ndim == len(axes), f"level {name} dimensions",
                      f"{array.ndim} dims but {len(axes)} axes")
-        arrays.append((name, array, _scale(dataset)))
+        arrays.append((name, array, np.diag(matrix)[:-1]))
+    if any(array.ndim != len(axes) for _, array, _ in arrays):
+        return
     base_shape, base_scale = arrays[0][1].shape, arrays[0][2]
     for name, array, scale in arrays:
         factor = np.asarray(scale) / np.asarray(base_scale)
@@ -108,15 +234,43 @@ def _validate_image(path: Path, group, report: Report, schemas: Path | None) -> 
         missing = _missing_chunks(path / name, array)
         report.check(not missing, f"level {name} chunks all present",
                      f"{len(missing)} missing, first {missing[0] if missing else ''}")
+    for (name, array, _), matrix in list(zip(arrays, matrices))[1:]:
+        _check_alignment(name, array.shape, matrix, matrices[0], axes, report)
     if len(arrays) > 1:
         _check_downsampling(arrays[0], arrays[1], multiscale.get("type"), report)
 
 
-def _scale(dataset: dict) -> list[float]:
-    for transform in dataset.get("coordinateTransformations", []):
-        if transform["type"] == "scale":
-            return transform["scale"]
-    return []
+def _check_models(group, release: str, report: Report) -> None:
+    """ome-zarr-models' own validation (it also checks arrays against the metadata). Not for
+    0.6: ome-zarr-models 1.7's private `_v06` models an earlier 0.6 draft (`axes`, a scale
+    first) and rejects the released layout."""
+    try:
+        if release == "0.4":
+            from ome_zarr_models.v04 import Image
+        else:
+            from ome_zarr_models.v05 import Image
+        Image.from_zarr(group)
+        report.check(True, f"ome-zarr-models {release} image")
+    except Exception as exc:  # the validator's own exception types vary by version
+        report.check(False, f"ome-zarr-models {release} image", str(exc).splitlines()[0])
+
+
+def _check_alignment(name: str, shape, matrix: np.ndarray, base: np.ndarray, axes: list[str],
+                     report: Report) -> None:
+    """A level pixel stands for a block of `f` level-0 pixels per axis: its physical centre
+    must be that block's centre, index i -> level-0 index i * f + (f - 1) / 2. Checked at
+    the first and last pixel of the level on every axis."""
+    scale, base_scale = np.diag(matrix)[:-1], np.diag(base)[:-1]
+    factor = scale / base_scale
+    worst = 0.0
+    for corner in ([0] * len(shape), [n - 1 for n in shape]):
+        index = np.asarray(corner, dtype=float)
+        here = matrix @ np.append(index, 1.0)
+        there = base @ np.append(index * factor + (factor - 1) / 2, 1.0)
+        spatial = [i for i, ax in enumerate(axes) if ax not in ("t", "c")]
+        worst = max(worst, float(np.abs(here[spatial] - there[spatial]).max(initial=0.0)))
+    report.check(worst <= PHYSICAL_TOLERANCE, f"level {name} pixel centres on level 0's",
+                 f"off by up to {worst:g} (physical units) from the centres of the level-0 pixels they cover")
 
 
 def _missing_chunks(path: Path, array) -> list[str]:
@@ -157,25 +311,60 @@ def _check_downsampling(level0, level1, method: str | None, report: Report) -> N
                  f"differs by up to {worst:g}")
 
 
-def schema_errors(attrs: dict, version: str, schemas: Path) -> list[str]:
-    """Errors of image attributes against the spec's strict image schema, from a checkout of
-    the NGFF spec's schemas (`schemas/<version>/schemas/*.schema`)."""
+def schema_folder(schemas: Path, version: str) -> Path | None:
+    """Where a checkout of the spec's schemas keeps those of `version`: `<version>/schemas`,
+    else, for a release, its development copy `<release>-dev/schemas`."""
+    release = release_of(version) or version
+    for name in dict.fromkeys((version, release, f"{release}-dev")):
+        folder = schemas / name / "schemas"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def load_schemas(folder: Path, version: str) -> dict[str, dict]:
+    """The schemas in `folder` by file stem, made to answer for `version`.
+
+    A release checked against its release candidate's schemas (0.6 against the "0.6rc0" ones
+    in `ngff-spec/0.6-dev`) reads the candidate's version string as the release's, in the
+    `_version.schema` enum and in every `$id` / `$ref` (`/0.6rc0/` -> `/0.6/`): that is the
+    only difference between the 0.6rc0 and 0.6 schemas for the images and scenes ngff-fuse
+    writes."""
+    texts = {f.stem: f.read_text() for f in sorted(folder.glob("*.schema"))}
+    candidates = json.loads(texts["_version"])["enum"] if "_version" in texts else []
+    if candidates and version not in candidates:
+        for candidate in candidates:
+            if release_of(candidate) == version:
+                texts = {k: t.replace(f'"{candidate}"', f'"{version}"').replace(f"/{candidate}/", f"/{version}/")
+                         for k, t in texts.items()}
+                break
+    return {k: json.loads(t) for k, t in texts.items()}
+
+
+def schema_errors(attrs: dict, version: str, schemas: Path, schema: str = "strict_image") -> list[str]:
+    """Errors of a group's attributes against one of the spec's JSON schemas (`schema`, a
+    file stem such as "strict_image" or "scene"), from a checkout of the NGFF spec's schemas
+    (`schemas/<version>/schemas/*.schema`, or `<release>-dev` for a release)."""
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
-    folder = schemas / version / "schemas"
-    resources = []
-    for file in sorted(folder.glob("*.schema")):
-        schema = json.loads(file.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012)))
-    schema = json.loads((folder / "strict_image.schema").read_text())
-    validator = Draft202012Validator(schema, registry=Registry().with_resources(resources))
+    folder = schema_folder(schemas, version)
+    if folder is None:
+        raise InputError(f"{schemas}: no NGFF {version} schemas (looked for {version}/schemas); "
+                         "give a checkout of the ngff-spec schemas")
+    loaded = load_schemas(folder, version)
+    registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s, default_specification=DRAFT202012)) for s in loaded.values()
+    )
+    validator = Draft202012Validator(loaded[schema], registry=registry)
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(attrs)]
 
 
-def _check_schema(attrs: dict, version: str | None, schemas: Path, report: Report) -> None:
-    folder = schemas / str(version) / "schemas"
-    if report.check(folder.is_dir(), f"NGFF {version} JSON schemas", f"{folder} not found"):
-        errors = schema_errors(attrs, str(version), schemas)
-        report.check(not errors, f"NGFF {version} strict image JSON schema", "; ".join(errors[:3]))
+def _check_schema(attrs: dict, version: str, name: str, schemas: Path, report: Report) -> None:
+    folder = schema_folder(schemas, version)
+    if not report.check(folder is not None and (folder / f"{name}.schema").exists(),
+                        f"NGFF {version} JSON schemas", f"no {name}.schema for {version} under {schemas}"):
+        return
+    errors = schema_errors(attrs, version, schemas, name)
+    report.check(not errors, f"NGFF {version} {name.replace('_', ' ')} JSON schema", "; ".join(errors[:3]))

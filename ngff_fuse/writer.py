@@ -60,7 +60,8 @@ class WriteOptions:
             object.__setattr__(self, "shard", None)
         if self.shard is not None:
             if FORMATS[self.ngff].zarr_format != 3:
-                raise InputError("--shard needs zarr v3: use it with --ngff 0.5")
+                v3 = " or ".join(v for v, f in FORMATS.items() if f.zarr_format == 3)
+                raise InputError(f"--shard needs zarr v3: use it with --ngff {v3}")
             if self.shard < self.chunk or self.shard % self.chunk:
                 raise InputError(f"--shard {self.shard}: must be a multiple of --chunk {self.chunk}")
         if self.levels is not None and self.levels < 1:

@@ -1,0 +1,159 @@
+"""NGFF 0.6 coordinate transformations as JSON dicts <-> 4x4 affines over (z, y, x).
+
+ngff-fuse places everything by a 4x4 affine from pixel index (z, y, x) to physical
+micrometres (`ngff_fuse.transforms`). NGFF 0.6 writes the same geometry as transformation
+objects between named coordinate systems over all the image's axes (t, c, z, y, x as present).
+This module converts both ways, exactly where the geometry allows it: a translation or
+scale written by `tile_transform` / `scale_translation` and parsed back by
+`transform_matrix` / `transform_to_affine` gives the identical float64 values (JSON keeps
+every float64 by its shortest repr, and composing with 0 and 1 adds no rounding).
+
+Shapes follow the released 0.6 spec: `affine` is a list of N rows of N + 1 numbers (the
+homogeneous last row may be included, N + 1 rows); `rotation` is N x N; `sequence` applies its
+`transformations` in list order; `input` / `output` reference a coordinate system by `name`
+and/or a zarr node by `path`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ngff_fuse._axes import SPATIAL
+from ngff_fuse.errors import InputError
+
+#: A reference to a coordinate system or array: {"name": ...} and/or {"path": ...}.
+Ref = dict[str, str]
+Transform = dict[str, Any]
+
+
+def _with_refs(transform: Transform, input: Ref | None, output: Ref | None) -> Transform:
+    if input is not None:
+        transform["input"] = dict(input)
+    if output is not None:
+        transform["output"] = dict(output)
+    return transform
+
+
+def scale_translation(
+    scale: Sequence[float], translation: Sequence[float],
+    input: Ref | None = None, output: Ref | None = None,
+) -> Transform:
+    """The transform of one pyramid level, in the only forms a 0.6 multiscale dataset allows:
+    a `scale`, or a `sequence` of that scale then a translation when any offset is non-zero."""
+    scale_part = {"type": "scale", "scale": [float(s) for s in scale]}
+    if not any(translation):
+        return _with_refs(scale_part, input, output)
+    sequence = {"type": "sequence", "transformations": [
+        scale_part, {"type": "translation", "translation": [float(t) for t in translation]},
+    ]}
+    return _with_refs(sequence, input, output)
+
+
+def tile_transform(
+    affine: np.ndarray, dims: Sequence[str], spacing: Sequence[float],
+    input: Ref | None = None, output: Ref | None = None,
+) -> Transform:
+    """Where a tile lies in the stage coordinate system, as one 0.6 transformation from the
+    tile image's own physical coordinate system (its pixels scaled by `spacing`, origin at
+    its first pixel) to the stage.
+
+    `affine` maps the tile's pixel index (z, y, x) to stage micrometres; `spacing` is the
+    tile's pixel size (z, y, x), the scale its own multiscale writes. When the affine's linear
+    part is exactly that per-axis scale (stage positions, translation-only registration) the
+    result is a `translation`; otherwise (rotation, shear, other scale) an `affine` over all
+    `dims`, identity on t and c. Only the spatial axes in `dims` are written: a 2-D tile's z
+    row is dropped.
+    """
+    affine = np.asarray(affine, dtype=float)
+    spacing = np.asarray(spacing, dtype=float)
+    spatial = [SPATIAL.index(ax) for ax in dims if ax in SPATIAL]
+    linear = affine[np.ix_(spatial, spatial)]
+    if np.array_equal(linear, np.diag(spacing[spatial])):
+        offset = [float(affine[SPATIAL.index(ax), 3]) if ax in SPATIAL else 0.0 for ax in dims]
+        return _with_refs({"type": "translation", "translation": offset}, input, output)
+    # physical-of-tile -> stage: undo the tile's own pixel scale, then apply the affine
+    stage = affine @ np.diag([*(1.0 / spacing), 1.0])
+    n = len(dims)
+    matrix = np.eye(n + 1)
+    for row, ax in enumerate(dims):
+        if ax not in SPATIAL:
+            continue
+        i = SPATIAL.index(ax)
+        for col, other in enumerate(dims):
+            if other in SPATIAL:
+                matrix[row, col] = stage[i, SPATIAL.index(other)]
+        matrix[row, n] = stage[i, 3]
+    rows = [[float(v) for v in r] for r in matrix[:n]]
+    return _with_refs({"type": "affine", "affine": rows}, input, output)
+
+
+def transform_matrix(transform: Transform | Sequence[Transform], ndim: int) -> np.ndarray:
+    """The (ndim + 1) x (ndim + 1) homogeneous matrix of a transformation over `ndim` axes.
+
+    Accepts identity, scale, translation, affine, rotation and sequence (nested too), and a
+    list of transformations applied in order (how 0.4 / 0.5 datasets write scale then
+    translation). Anything else, or parameters stored in a zarr array (`path`), raises
+    InputError naming the transformation.
+    """
+    if isinstance(transform, (list, tuple)):
+        matrix = np.eye(ndim + 1)
+        for step in transform:
+            matrix = transform_matrix(step, ndim) @ matrix
+        return matrix
+    kind = transform.get("type")
+    if kind in ("scale", "translation", "affine", "rotation") and kind not in transform and "path" in transform:
+        raise InputError(f"{kind} transformation with parameters in an array ({transform['path']}): "
+                         "ngff-fuse reads inline parameters only; write them inline")
+    matrix = np.eye(ndim + 1)
+    if kind == "identity":
+        return matrix
+    if kind == "sequence":
+        return transform_matrix(transform.get("transformations") or [], ndim)
+    if kind == "scale":
+        matrix[:ndim, :ndim] = np.diag(_vector(transform, "scale", ndim))
+        return matrix
+    if kind == "translation":
+        matrix[:ndim, ndim] = _vector(transform, "translation", ndim)
+        return matrix
+    if kind == "rotation":
+        rotation = np.asarray(transform.get("rotation"), dtype=float)
+        if rotation.shape != (ndim, ndim):
+            raise InputError(f"rotation {rotation.shape} does not fit {ndim} axes: it must be {ndim} x {ndim}")
+        matrix[:ndim, :ndim] = rotation
+        return matrix
+    if kind == "affine":
+        affine = np.asarray(transform.get("affine"), dtype=float)
+        if affine.shape not in ((ndim, ndim + 1), (ndim + 1, ndim + 1)):
+            raise InputError(f"affine {affine.shape} does not fit {ndim} axes: it must be "
+                             f"{ndim} x {ndim + 1} (or {ndim + 1} x {ndim + 1})")
+        matrix[:ndim] = affine[:ndim]
+        return matrix
+    raise InputError(f"{kind!r} transformation: ngff-fuse handles identity, scale, translation, "
+                     "affine, rotation and sequence")
+
+
+def _vector(transform: Transform, key: str, ndim: int) -> list[float]:
+    values = transform.get(key)
+    if not isinstance(values, list) or len(values) != ndim:
+        raise InputError(f"{key} {values!r} does not fit {ndim} axes: give one number per axis")
+    return [float(v) for v in values]
+
+
+def transform_to_affine(transform: Transform | Sequence[Transform], dims: Sequence[str]) -> np.ndarray:
+    """The 4x4 affine over (z, y, x) of a transformation over `dims` (the inverse of
+    `tile_transform` and `scale_translation`). Axes absent from `dims` (z of a 2-D image)
+    map to themselves. Raises InputError when the transformation mixes t or c into space."""
+    full = transform_matrix(transform, len(dims))
+    n = len(dims)
+    spatial = [i for i, ax in enumerate(dims) if ax in SPATIAL]
+    other = [i for i, ax in enumerate(dims) if ax not in SPATIAL]
+    if np.any(full[np.ix_(spatial, other)]):
+        raise InputError("the transformation moves space along t or c: ngff-fuse places images in space only")
+    affine = np.eye(4)
+    index = [SPATIAL.index(dims[i]) for i in spatial]
+    affine[np.ix_(index, index)] = full[np.ix_(spatial, spatial)]
+    affine[index, 3] = full[spatial, n]
+    return affine
