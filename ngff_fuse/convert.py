@@ -14,6 +14,7 @@ from ngff_fuse.model import TileSet
 from ngff_fuse.layout import Orientation, reorient
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, reader_for
+from ngff_fuse import tile_store
 from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_ngff, write_scenes
 
@@ -154,9 +155,11 @@ def convert(
     orientation: Orientation = Orientation(),
     refine: RegisterOptions = RegisterOptions(),
     progress: Progress | None = None,
+    keep_tiles: bool = False,
 ) -> ConvertResult:
     """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
-    with several scenes one image per scene in the bioformats2raw layout."""
+    with several scenes one image per scene in the bioformats2raw layout. `keep_tiles` also
+    writes every tile into its image (`tile_store`), for viewing in place and re-fusing."""
     progress = progress or NoProgress()
     input_path, output = Path(input_path), Path(output)
     check_output_path(input_path, output)
@@ -170,6 +173,9 @@ def convert(
     for tileset in tilesets:  # before registration reads any pixels
         check_size(tileset, input_path)
     tilesets, registrations = refine_positions(tilesets, refine, progress)
+    if keep_tiles:  # fuse the affines the kept tiles will be read back with
+        tilesets = [tile_store.as_stored(tileset, write_options.ngff) for tileset in tilesets]
+        request["write"]["keep_tiles"] = True
     for tileset in tilesets:
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
@@ -190,12 +196,14 @@ def convert(
         SceneImage(mosaic, tileset.channel_colors,
                    {**provenance, "position_source": tileset.position_source,
                     **({"registration": report} if report else {}),
-                    **(write_options.extra_metadata or {})})
+                    **(write_options.extra_metadata or {})},
+                   tile_store.keep_tiles(tileset, write_options, progress) if keep_tiles else None)
         for (mosaic, tileset), report in zip(scenes, registrations)
     ]
     if len(images) == 1:
         options = replace(write_options, extra_metadata=images[0].extra_metadata)
-        shapes = [write_ngff(images[0].mosaic, output, options, images[0].channel_colors, progress)]
+        shapes = [write_ngff(images[0].mosaic, output, options, images[0].channel_colors, progress,
+                             images[0].amend)]
     else:
         shapes = write_scenes(images, output, write_options, progress)
     return ConvertResult(output, [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)])

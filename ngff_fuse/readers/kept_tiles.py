@@ -1,0 +1,149 @@
+"""An OME-Zarr written with `ngff-fuse convert --keep-tiles`: its kept tiles, read back as a TileSet.
+
+Each image of the store (the root, or group `i` per scene in the bioformats2raw layout) holds
+its tiles in `<image>/tiles/<j>`, each a multiscale NGFF image. A tile's affine (pixel index ->
+stage um) comes from what the store says, and reproduces the affine it was written from bit
+for bit:
+- NGFF 0.4 / 0.5: the tile's level-0 `scale` + `translation`, or, for a tile those cannot place
+  (rotated, registered affine), the full affine ngff-fuse keeps in `multiscales[0].metadata`.
+- NGFF 0.6: the tile's level-0 transform into its own coordinate system, followed by the
+  transform of the image's `scene` that maps that system to the fused image's.
+Pixels are the lazy level 0 of each tile, so re-fusing never needs the vendor file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from ngff_fuse._axes import AXES, SPATIAL
+from ngff_fuse.errors import InputError
+from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.ngff_transforms import transform_to_affine
+from ngff_fuse.readers.base import ReadOptions
+
+#: ngff-fuse's own key: its status record in a store, its provenance in the tiles group, and
+#: the full affine of a tile that NGFF 0.4 / 0.5 transforms cannot express.
+NGFF_FUSE_KEY = "ngff_fuse"
+#: Group inside an image that holds its kept tiles, and the attribute of it listing them.
+TILES_GROUP = "tiles"
+TILES_KEY = "tiles"
+#: Name of a kept tile's own coordinate system (NGFF 0.6).
+TILE_SPACE = "tile"
+_FIX = "convert the input with `ngff-fuse convert INPUT OUTPUT --keep-tiles`"
+
+
+def is_zarr_group(path: Path) -> bool:
+    return path.is_dir() and any((path / m).is_file() for m in ("zarr.json", ".zgroup", ".zattrs"))
+
+
+def attributes(path: Path) -> dict:
+    """A zarr group's attributes, zarr v2 or v3 ({} when there is no group)."""
+    try:
+        return dict(zarr.open_group(path, mode="r").attrs.asdict())
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def ome(attrs: dict) -> dict:
+    """The NGFF namespace: `ome` (0.5 and later) or the attributes themselves (0.4)."""
+    return attrs.get("ome", attrs)
+
+
+def image_axes(multiscale: dict) -> list[dict]:
+    """A multiscale's axes: `axes` (0.4 / 0.5) or those of its first coordinate system (0.6,
+    the one its levels map into)."""
+    return multiscale.get("axes") or multiscale["coordinateSystems"][0]["axes"]
+
+
+def tile_affine(tile_ome: dict, scene_transform: dict | None, dims: tuple[str, ...],
+                plane: tuple[float, float] | None) -> np.ndarray:
+    """A kept tile's affine from its stored metadata (see the module docstring).
+
+    `plane` is the z spacing and position of a 2-D tile, which its 2-D transforms leave out.
+    """
+    multiscale = tile_ome["multiscales"][0]
+    kept = (multiscale.get("metadata") or {}).get(NGFF_FUSE_KEY) or {}
+    if "affine" in kept:
+        return np.asarray(kept["affine"], dtype=float)
+    affine = transform_to_affine(multiscale["datasets"][0]["coordinateTransformations"], dims)
+    if scene_transform is not None:
+        affine = transform_to_affine(scene_transform, dims) @ affine
+    if plane is not None:
+        affine[0, 0], affine[0, 3] = plane
+    return affine
+
+
+class KeptTilesReader:
+    """The tiles an ngff-fuse OME-Zarr kept (`convert --keep-tiles`), for re-fusing."""
+
+    name = "kept-tiles"
+    description = "OME-Zarr stores with kept tiles (ngff-fuse convert --keep-tiles)"
+    priority = 20  # a store is a folder: claim it before folder readers search it for TIFFs
+
+    def can_open(self, path: Path) -> bool:
+        return is_zarr_group(path)
+
+    def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
+        root = attributes(path)
+        record = root.get(NGFF_FUSE_KEY) or {}
+        if not record:
+            raise InputError(f"{path}: not an OME-Zarr written by ngff-fuse, so it has no kept tiles; {_FIX}")
+        if record.get("status") != "complete":
+            raise InputError(f"{path}: an unfinished ngff-fuse output; finish it by running the "
+                             "same `ngff-fuse convert` command with --resume")
+        series = [str(s) for s in (attributes(path / "OME").get("series")
+                                   or ome(attributes(path / "OME")).get("series") or [])]
+        images = [path / s for s in series] if "bioformats2raw.layout" in ome(root) else [path]
+        picked = range(len(images)) if options.scenes is None else options.scenes
+        for index in picked:
+            if not 0 <= index < len(images):
+                raise InputError(f"{path}: has {len(images)} image(s), no scene {index}; "
+                                 f"pick one of 0 to {len(images) - 1}")
+        return [self._read_image(images[i]) for i in picked]
+
+    def _read_image(self, image: Path) -> TileSet:
+        listing = attributes(image / TILES_GROUP)
+        if not listing.get(TILES_KEY):
+            raise InputError(f"{image}: holds no kept tiles; {_FIX}")
+        provenance = listing.get(NGFF_FUSE_KEY, {}).get("tileset", {})
+        scene = {tr["input"].get("path"): tr for tr in
+                 ome(attributes(image)).get("scene", {}).get("coordinateTransformations", [])}
+        spacing = tuple(float(s) for s in provenance["spacing"])
+        planes = provenance.get("z_positions")
+        kept = []
+        for j, entry in enumerate(listing[TILES_KEY]):
+            folder = image / TILES_GROUP / entry["path"]
+            tile_ome = ome(attributes(folder))
+            if not tile_ome.get("multiscales"):
+                raise InputError(f"{folder}: a kept tile without NGFF metadata, the store is damaged; {_FIX}")
+            plane = (spacing[0], float(planes[j])) if planes is not None else None
+            kept.append((folder, entry, tile_ome, plane))
+        first = kept[0][2]
+        axes = image_axes(first["multiscales"][0])
+        dims = tuple(ax["name"] for ax in axes)
+        channels = (first.get("omero") or {}).get("channels", [])
+        names = tuple(str(ch.get("label")) for ch in channels)
+        tiles = []
+        for folder, entry, tile_ome, plane in kept:
+            affine = tile_affine(tile_ome, scene.get(f"{TILES_GROUP}/{entry['path']}"), dims, plane)
+            multiscale = tile_ome["multiscales"][0]
+            level0 = da.from_zarr(zarr.open_array(folder / multiscale["datasets"][0]["path"], mode="r"))
+            data = level0[tuple(slice(None) if ax in dims else None for ax in AXES)]
+            name = entry.get("name", entry["path"])
+            tiles.append(Tile(
+                data=tile_array(data, spacing, affine[:3, 3], name,
+                                names if len(names) == data.shape[1] else None),
+                affine=affine, name=name, source=str(folder),
+            ))
+        return TileSet(
+            tiles=tuple(tiles), spacing=spacing, dims=dims,
+            name=provenance.get("name", image.name.split(".")[0]),
+            unit=next((ax.get("unit") for ax in axes if ax["name"] in SPATIAL), None),
+            channel_names=names, channel_colors=tuple(ch.get("color") for ch in channels),
+            position_source=f"tiles kept in {image} ({provenance.get('position_source', 'unknown')})",
+        )
