@@ -30,14 +30,21 @@ def plain_write(input_path: str, output: str) -> None:
 
     from ngff_fuse import fuse, read_input
     from ngff_fuse.codecs import Codec, DEFAULT_CODEC
-    from ngff_fuse.pyramid import build_pyramid, level_factors
+    import numpy as np
+
+    from ngff_fuse.pyramid import level_factors
 
     tileset = read_input(input_path)[0]
     mosaic = fuse(tileset, chunk_size=(1, bench_fuse.CHUNK, bench_fuse.CHUNK))
     dims = mosaic.dims
     shape = dict(zip(dims, mosaic.shape))
     factors = level_factors(shape, dict(zip("zyx", tileset.spacing)), bench_fuse.CHUNK, None)
-    levels = build_pyramid(mosaic.data, dims, factors)
+    levels = [mosaic.data]
+    for low, high in zip(factors, factors[1:]):  # dask coarsen of the level above, edges padded
+        axes = {i: high[ax] // low[ax] for i, ax in enumerate(dims) if high.get(ax, 1) > low.get(ax, 1)}
+        level = da.pad(levels[-1], [(0, (-n) % axes.get(i, 1)) for i, n in enumerate(levels[-1].shape)],
+                       mode="edge").rechunk({i: 2 * bench_fuse.CHUNK for i in axes})
+        levels.append(da.coarsen(np.mean, level, axes).round().astype(level.dtype))
     group = zarr.open_group(output, mode="w", zarr_format=3)
     codec = Codec.parse(DEFAULT_CODEC).zarr_v3(2)
     targets = []

@@ -1,17 +1,19 @@
 """Multiscale levels from level 0: downsampling methods as an Enum plus a dispatch table.
 
 Level k+1 is level k reduced by 2 on y and x (and on z while z is not much coarser than
-y/x), so each level is computed from the blocks of the level above in the same dask graph:
-tiles are read once, for level 0 only.
+y/x). `Pyramid` says which blocks of level k make each block of level k+1, so the writer
+builds every level in the same pass as level 0 (see `ngff_fuse.store`): tiles are read once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 
-import dask.array as da
 import numpy as np
+from dask.array.chunk import coarsen
+from dask.array.core import normalize_chunks
 
 from ngff_fuse.fuse.blend import cast_to
 
@@ -69,39 +71,71 @@ def level_factors(
     return factors
 
 
-def downsample(array: da.Array, dims: tuple[str, ...], step: dict[str, int], method: Downsample) -> da.Array:
-    """Reduce `array` by `step` per named axis; edges are padded by repetition, never dropped."""
-    axes = {dims.index(ax): f for ax, f in step.items() if f > 1}
+def reduce_block(block: np.ndarray, step: tuple[int, ...], method: Downsample) -> np.ndarray:
+    """Level k+1 pixels from a piece of level k that starts on a whole step: the last, partial
+    step of an axis is padded by repeating its edge pixel, never dropped."""
+    axes = {i: f for i, f in enumerate(step) if f > 1}
     if not axes:
-        return array
-    pad = [(0, (-n) % axes.get(i, 1)) for i, n in enumerate(array.shape)]
+        return block
+    pad = [(0, (-n) % f) for n, f in zip(block.shape, step)]
     if any(after for _, after in pad):
-        array = da.pad(array, pad, mode="edge")
-    # coarsen needs every block to be a whole number of steps.
-    array = array.rechunk({i: _multiple(array.chunks[i], f) for i, f in axes.items()})
-    reduced = da.coarsen(_REDUCERS[method], array, axes, trim_excess=False)
-    return reduced.map_blocks(_cast_block, array.dtype, dtype=array.dtype)
+        block = np.pad(block, pad, mode="edge")
+    return cast_to(coarsen(_REDUCERS[method], block, axes), block.dtype)
 
 
-def _cast_block(block: np.ndarray, dtype) -> np.ndarray:
-    return cast_to(block, dtype)
+@dataclass(frozen=True)
+class Pyramid:
+    """Every level's shape and write-block grid, and how each level is made from the one
+    below it: a block of level k+1 covers whole blocks of level k (the block edge is the same
+    on every level, so 2 x 2 of them on y/x where the step is 2, and 1 where it is 1).
+
+    Each block is reduced where it is written, so the tiles are read once, for level 0, and a
+    level-k block is handed up as soon as it is written. Where the grid is `local` (every block
+    but the last starts and ends on a whole step) a block hands up its own reduced pixels, 1/4
+    of its size on y/x; otherwise (an odd --chunk or z chunk on a reduced axis) a step straddles
+    two blocks, so it hands up its pixels and the parent reduces them together.
+    """
+
+    shapes: tuple[tuple[int, ...], ...]
+    grids: tuple[tuple[tuple[int, ...], ...], ...]  # per level, dask-style chunks per axis
+    steps: tuple[tuple[int, ...], ...]  # steps[k]: level k -> k+1 factor per axis
+    method: Downsample
+
+    def blocks(self, level: int) -> tuple[int, ...]:
+        return tuple(len(c) for c in self.grids[level])
+
+    def region(self, level: int, index: tuple[int, ...]) -> tuple[slice, ...]:
+        # every block has the edge of the first, except the last, clipped to the level
+        return tuple(slice(c[0] * i, min(c[0] * (i + 1), n))
+                     for c, i, n in zip(self.grids[level], index, self.shapes[level]))
+
+    def local(self, level: int) -> bool:
+        """True when each block of `level` reduces to level+1 on its own."""
+        return all(f == 1 or len(c) == 1 or c[0] % f == 0
+                   for f, c in zip(self.steps[level], self.grids[level]))
+
+    def sources(self, level: int, index: tuple[int, ...]) -> tuple[range, ...]:
+        """Per axis, the blocks of level-1 that block `index` of `level` is made from."""
+        ranges = []
+        for region, below, f, n in zip(self.region(level, index), self.grids[level - 1],
+                                       self.steps[level - 1], self.shapes[level - 1]):
+            edge = below[0]  # level-1 pixels [start * f, stop * f) in blocks of `edge`
+            ranges.append(range(region.start * f // edge, -(-min(region.stop * f, n) // edge)))
+        return tuple(ranges)
+
+    def reduce(self, level: int, block: np.ndarray) -> np.ndarray:
+        return reduce_block(block, self.steps[level], self.method)
 
 
-def _multiple(chunks: tuple[int, ...], factor: int) -> int:
-    size = max(chunks)
-    return max(factor, size - size % factor)
-
-
-def build_pyramid(
-    level0: da.Array,
+def plan_pyramid(
+    shape: tuple[int, ...],
     dims: tuple[str, ...],
     factors: list[dict[str, int]],
+    block: tuple[int, ...],
     method: Downsample | str = Downsample.MEAN,
-) -> list[da.Array]:
-    """All levels, each derived lazily from the previous one."""
-    method = Downsample(method)
-    levels = [level0]
-    for previous, current in zip(factors, factors[1:]):
-        step = {ax: current[ax] // previous[ax] for ax in current}
-        levels.append(downsample(levels[-1], dims, step, method))
-    return levels
+) -> Pyramid:
+    """The levels `factors` asks for (see `level_factors`), written in blocks of `block`."""
+    shapes = tuple(tuple(-(-n // f.get(ax, 1)) for ax, n in zip(dims, shape)) for f in factors)
+    grids = tuple(normalize_chunks(tuple(max(1, min(b, n)) for b, n in zip(block, s)), s) for s in shapes)
+    steps = tuple(tuple(high.get(ax, 1) // low.get(ax, 1) for ax in dims) for low, high in zip(factors, factors[1:]))
+    return Pyramid(shapes, grids, steps, Downsample(method))

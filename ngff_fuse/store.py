@@ -1,7 +1,19 @@
-"""Writing pyramid blocks into zarr arrays, skipping blocks a previous run already wrote.
+"""Writing every level of the pyramid in one pass, skipping blocks a previous run already wrote.
 
 Every write block is exactly one zarr chunk, or one shard when sharding, so no two tasks
 ever write the same store key and a block is done exactly when its key decodes.
+
+How the levels are scheduled decides peak memory. Measured on 2048^2 blocks (bench_scale.py,
+2 threads): building levels 1.. as dask `coarsen` of level 0 in the same graph kept level-0
+blocks alive until the level-1 tasks that needed them ran, so the peak grew with the mosaic
+(616 MB at 127 MPix, 990 MB at 1.1 GPix). Here the task that writes a level-k block also
+reduces it and hands only that (1/4 of it on y/x) to the task writing the level-k+1 block it
+belongs to, so a fused level-0 block is freed right after it is written and the upper levels
+cost one extra pass over memory, no re-read of tiles or of level 0. Re-reading the written
+level 0 after it is complete would be flat too, but costs a decompression pass; one task per
+level-1 block fusing its 2 x 2 level-0 blocks would keep four full blocks alive per thread.
+A resumed run feeds blocks a previous run already wrote to their pending parents by reading
+them back from the store.
 """
 
 from __future__ import annotations
@@ -13,25 +25,18 @@ from itertools import product
 
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
+from dask.base import get_scheduler, tokenize
 from dask.callbacks import Callback
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse.progress import Progress
+from ngff_fuse.pyramid import Downsample, Pyramid, reduce_block
 
 #: Test hook: SIGKILL this process after writing this many blocks (a crash at a known point).
 KILL_AFTER_ENV = "NGFF_FUSE_TEST_KILL_AFTER_BLOCKS"
 _written = 0
 _written_lock = threading.Lock()
-
-
-def block_regions(level: da.Array) -> list[tuple[slice, ...]]:
-    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in level.chunks]
-    return [
-        tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index))
-        for index in product(*(range(len(c)) for c in level.chunks))
-    ]
 
 
 def block_done(array, region: tuple[slice, ...]) -> bool:
@@ -50,7 +55,9 @@ def block_done(array, region: tuple[slice, ...]) -> bool:
     return True
 
 
-def _write_block(block: np.ndarray, array, region: tuple[slice, ...]) -> int:
+def _write_block(block: np.ndarray, array, region: tuple[slice, ...],
+                 hand_up: tuple[int, ...] | None, method: Downsample) -> np.ndarray | None:
+    """Write one block; return what the level above needs of it (reduced by `hand_up`)."""
     array[region] = block
     limit = os.environ.get(KILL_AFTER_ENV)
     if limit:
@@ -59,7 +66,23 @@ def _write_block(block: np.ndarray, array, region: tuple[slice, ...]) -> int:
             _written += 1
             if _written >= int(limit):
                 os.kill(os.getpid(), signal.SIGKILL)
-    return 1
+    return None if hand_up is None else reduce_block(block, hand_up, method)
+
+
+def _read_block(array, region: tuple[slice, ...], hand_up: tuple[int, ...], method: Downsample) -> np.ndarray:
+    """A block an earlier run wrote, as its pending parent needs it."""
+    return reduce_block(array[region], hand_up, method)
+
+
+def _assemble(pieces: list[np.ndarray], counts: tuple[int, ...], step: tuple[int, ...] | None,
+              method: Downsample) -> np.ndarray:
+    """One block from the pieces its children handed up, in C order; reduced by `step` when
+    the children could not reduce themselves."""
+    nested = np.empty(counts, dtype=object)
+    for index, piece in zip(np.ndindex(*counts), pieces):
+        nested[index] = piece
+    block = np.block(nested.tolist())
+    return block if step is None else reduce_block(block, step, method)
 
 
 class _Counter(Callback):
@@ -74,30 +97,89 @@ class _Counter(Callback):
             self.progress.advance(self.labels[key[1]])
 
 
-def store_blocks(
-    levels: list[da.Array],
+def _graph(level0: da.Array, pyramid: Pyramid, arrays: list, pending: list[set[int]], name: str):
+    """Write task `(name, k, j)` for each pending block j of level k (flat C-order index); a
+    read task for each written block a pending parent is made from. Returns the tasks and the
+    keys nothing else depends on."""
+    read = name + "-read"
+    layer: dict = {}
+    consumed: set = set()
+    ndim = len(pyramid.shapes[0])
+    for k, (array, todo) in enumerate(zip(arrays, pending)):
+        blocks = pyramid.blocks(k)
+        parents = pending[k + 1] if k + 1 < len(pending) else set()
+        needed = {int(np.ravel_multi_index(c, blocks)) for p in parents
+                  for c in product(*pyramid.sources(k + 1, np.unravel_index(p, pyramid.blocks(k + 1))))}
+        # a block reduces itself where it can; otherwise its parent reduces it with its siblings
+        hand_up = pyramid.steps[k] if k + 1 < len(arrays) and pyramid.local(k) else (1,) * ndim
+        for j in sorted(todo | needed):
+            index = tuple(int(i) for i in np.unravel_index(j, blocks))
+            region = pyramid.region(k, index)
+            if j not in todo:
+                layer[(read, k, j)] = (_read_block, array, region, hand_up, pyramid.method)
+                continue
+            if k == 0:
+                block = (level0.name, *index)
+            else:
+                sources = pyramid.sources(k, index)
+                keys = [(name if c in pending[k - 1] else read, k - 1, c)
+                        for c in (int(np.ravel_multi_index(s, pyramid.blocks(k - 1))) for s in product(*sources))]
+                consumed.update(keys)
+                step = None if pyramid.local(k - 1) else pyramid.steps[k - 1]
+                block = (_assemble, keys, tuple(map(len, sources)), step, pyramid.method)
+            layer[(name, k, j)] = (_write_block, block, array, region,
+                                   hand_up if j in needed else None, pyramid.method)
+    return layer, [key for key in layer if key not in consumed]
+
+
+def _client():
+    """The dask.distributed client dask computes on now, or None for in-process schedulers."""
+    owner = getattr(get_scheduler(), "__self__", None)
+    if owner is None:
+        return None
+    from distributed import Client
+
+    return owner if isinstance(owner, Client) else None
+
+
+def store_pyramid(
+    level0: da.Array,
+    pyramid: Pyramid,
     arrays: list,
     pending: list[list[int]],
     progress: Progress,
 ) -> None:
-    """Compute and write block `pending[k][j]` of `levels[k]` into `arrays[k]`, all levels in
-    one graph so level k+1 reuses the level-k blocks it is made from."""
-    name = "ngff-fuse-write-" + tokenize([lv.name for lv in levels], pending)
-    layer: dict = {}
-    for k, (level, array, indices) in enumerate(zip(levels, arrays, pending)):
-        regions = block_regions(level)
-        keys = list(product(*(range(len(c)) for c in level.chunks)))
-        for j in indices:
-            layer[(name, k, j)] = (_write_block, (level.name, *keys[j]), array, regions[j])
-    final = name + "-done"
-    layer[final] = (sum, list(layer))
-    graph = HighLevelGraph.from_collections(final, layer, dependencies=levels)
-    labels = [f"writing level {k}" for k in range(len(levels))]
-    for k, (label, level, indices) in enumerate(zip(labels, levels, pending)):
+    """Compute and write block `pending[k][j]` of level k into `arrays[k]`, every level in one
+    graph; `level0` is chunked in level 0's write blocks."""
+    todo = [set(p) for p in pending]
+    name = "ngff-fuse-write-" + tokenize(level0.name, pyramid, todo)
+    layer, roots = _graph(level0, pyramid, arrays, todo, name)
+    labels = [f"writing level {k}" for k in range(len(arrays))]
+    for k, (label, indices) in enumerate(zip(labels, pending)):
         # level 0's rate is the fusion speed; the others follow it, their rate says nothing
-        per_block = float(np.prod(level.shape) / np.prod(level.numblocks)) if k == 0 else 0.0
+        per_block = float(np.prod(level0.shape) / np.prod(level0.numblocks)) if k == 0 else 0.0
         progress.start(label, len(indices), "chunks", pixels_per_item=per_block)
-    with _Counter(progress, labels, name):
-        Delayed(final, graph).compute()
+    client = _client()
+    if client is None:
+        # the written blocks are the result: the final task depends on the last of each chain
+        final = name + "-done"
+        layer[final] = (len, roots)
+        with _Counter(progress, labels, name):
+            Delayed(final, HighLevelGraph.from_collections(final, layer, dependencies=[level0])).compute()
+    else:
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=[level0])
+        _run_distributed(client, graph, todo, name, progress, labels)
     for label in labels:
         progress.finish(label)
+
+
+def _run_distributed(client, graph, todo: list[set[int]], name: str, progress: Progress, labels: list[str]) -> None:
+    """Every write task as a future, counted as it completes; each future is dropped once
+    counted, so the cluster frees a handed-up block as soon as its parent has used it."""
+    from distributed import as_completed
+
+    keys = [(name, k, j) for k, indices in enumerate(todo) for j in sorted(indices)]
+    for future in as_completed(client.get(graph, keys, sync=False)):
+        if future.status == "error":
+            future.result()  # raises the task's exception here
+        progress.advance(labels[future.key[1]])

@@ -22,8 +22,8 @@ from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, level_transform
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.pyramid import Downsample, build_pyramid, level_factors
-from ngff_fuse.store import block_done, block_regions, store_blocks
+from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
+from ngff_fuse.store import block_done, store_pyramid
 
 STATUS_KEY = "ngff_fuse"
 #: Default shard edge of NGFF 0.5 outputs, in chunks. Measured on 7 x 7 tiles of 2048^2 (172
@@ -166,30 +166,28 @@ def write_ngff(
     factors = level_factors(spatial_shape, spacing, options.chunk, options.levels)
     block = _grid_shape(dims, shape, options.block_edge(), options)
     data = mosaic.data if isinstance(mosaic.data, da.Array) else da.from_array(mosaic.data)
-    levels = [
-        level.rechunk(_clip(block, level.shape))
-        for level in build_pyramid(data.rechunk(_clip(block, data.shape)), dims, factors,
-                                   options.downsample)
-    ]
+    pyramid = plan_pyramid(data.shape, dims, factors, block, options.downsample)
 
     resuming = prepare_output(path, options)
     if resuming and status(path).get("status") == "complete":
         progress.note(f"{path}: already complete")
-        return [level.shape for level in levels]
+        return list(pyramid.shapes)
     group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     targets = [
-        _existing_array(group, str(i), level) if resuming else _create_array(group, str(i), level, dims, options)
-        for i, level in enumerate(levels)
+        _existing_array(group, str(i), s, data.dtype) if resuming
+        else _create_array(group, str(i), s, data.dtype, dims, options)
+        for i, s in enumerate(pyramid.shapes)
     ]
     pending = [
-        [j for j, region in enumerate(block_regions(level)) if not (resuming and block_done(array, region))]
-        for level, array in zip(levels, targets)
+        [j for j, index in enumerate(np.ndindex(*pyramid.blocks(k)))
+         if not (resuming and block_done(array, pyramid.region(k, index)))]
+        for k, array in enumerate(targets)
     ]
     if resuming:
-        done = sum(int(np.prod(lv.numblocks)) for lv in levels) - sum(map(len, pending))
+        done = sum(int(np.prod(pyramid.blocks(k))) for k in range(len(targets))) - sum(map(len, pending))
         progress.note(f"{path}: resuming, {done} blocks already written")
     try:
-        store_blocks(levels, targets, pending, progress)
+        store_pyramid(data.rechunk(pyramid.grids[0]), pyramid, targets, pending, progress)
     except OSError as exc:
         raise NgffFuseError(
             f"{path}: writing failed ({exc.strerror or exc}); the output is marked incomplete: "
@@ -215,7 +213,7 @@ def write_ngff(
         attributes = amend(path, attributes, resuming)
     attributes[STATUS_KEY] = {"status": "complete", "request": options.request}
     group.attrs.put(attributes)
-    return [level.shape for level in levels]
+    return list(pyramid.shapes)
 
 
 @dataclass(frozen=True)
@@ -267,12 +265,12 @@ def _new_group(path: Path, zarr_format: int, request: dict | None):
     return group
 
 
-def _existing_array(group, name: str, level: da.Array):
+def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):
     array = group[name]
-    if array.shape != level.shape or array.dtype != level.dtype:
+    if array.shape != shape or array.dtype != dtype:
         raise InputError(
             f"{group.store_path}: level {name} is {array.shape} {array.dtype} but this run makes "
-            f"{level.shape} {level.dtype}; use --overwrite to start again"
+            f"{shape} {dtype}; use --overwrite to start again"
         )
     return array
 
@@ -287,13 +285,13 @@ def _clip(block: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(1, min(b, n)) for b, n in zip(block, shape))
 
 
-def _create_array(group, name: str, level: da.Array, dims, options: WriteOptions):
-    shape = dict(zip(dims, level.shape))
+def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtype, dims, options: WriteOptions):
+    shape = dict(zip(dims, level_shape))
     chunks = _grid_shape(dims, shape, options.chunk, options)
     # Every chunk is written, even where no tile reaches: a missing chunk then always means an
     # unfinished write, which `validate` and --resume rely on.
-    common = dict(name=name, shape=level.shape, dtype=level.dtype, chunks=chunks,
-                  fill_value=np.array(options.fill).astype(level.dtype).item(), overwrite=True,
+    common = dict(name=name, shape=level_shape, dtype=dtype, chunks=chunks,
+                  fill_value=np.array(options.fill).astype(dtype).item(), overwrite=True,
                   config={"write_empty_chunks": True})
     if group.metadata.zarr_format == 2:
         return group.create_array(
@@ -306,7 +304,7 @@ def _create_array(group, name: str, level: da.Array, dims, options: WriteOptions
         edges = _grid_shape(dims, shape, options.shard, options)
         shards = tuple(-(-s // c) * c for s, c in zip(edges, chunks))
     return group.create_array(
-        **common, shards=shards, compressors=options.codec.zarr_v3(level.dtype.itemsize),
+        **common, shards=shards, compressors=options.codec.zarr_v3(dtype.itemsize),
         dimension_names=dims,
     )
 
