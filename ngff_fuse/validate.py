@@ -53,20 +53,20 @@ def release_of(version: str | None) -> str | None:
     return match.group(1) if match and match.group(1) in FORMATS else None
 
 
-def _attrs(group) -> tuple[dict, str | None]:
-    attrs = dict(group.attrs)
-    if "ome" in attrs:
-        return attrs["ome"], attrs["ome"].get("version")
-    multiscales = attrs.get("multiscales") or [{}]
-    version = multiscales[0].get("version") or attrs.get("omero", {}).get("version")
+def _ome(attributes: dict) -> tuple[dict, str | None]:
+    """The NGFF metadata of a group's attributes (under "ome" from 0.5 on) and its version."""
+    if "ome" in attributes:
+        return attributes["ome"], attributes["ome"].get("version")
+    multiscales = attributes.get("multiscales") or [{}]
+    version = multiscales[0].get("version") or attributes.get("omero", {}).get("version")
     for kind in ("plate", "well"):
-        version = version or (attrs.get(kind) or {}).get("version")
-    return attrs, version
+        version = version or (attributes.get(kind) or {}).get("version")
+    return attributes, version
 
 
 def _schema_name(attrs: dict, strict: bool) -> str | None:
     """The spec schema a group's metadata answers to, by what the group is."""
-    if "multiscales" in attrs:
+    if "image-label" in attrs or "multiscales" in attrs:
         kind = "label" if "image-label" in attrs else "image"
     elif "plate" in attrs or "well" in attrs:
         kind = "plate" if "plate" in attrs else "well"
@@ -81,12 +81,48 @@ def _schema_name(attrs: dict, strict: bool) -> str | None:
     return f"strict_{kind}" if strict else kind
 
 
+def validate_attributes(attributes: dict, schemas: Path | None = None, *, strict: bool = True) -> Report:
+    """The checks one group's attributes (the "attributes" of its zarr.json) allow without
+    opening anything: version, the spec's JSON schema for what the group is (an image, label,
+    scene, plate, well or collection; `strict` picks the spec's strict schemas, what a writer
+    should produce), and the coordinate systems and transformations making sense together."""
+    report = Report()
+    _check_metadata(attributes, schemas, strict, report)
+    return report
+
+
+def _check_metadata(attributes: dict, schemas: Path | None, strict: bool, report: Report):
+    """Metadata checks; returns (NGFF metadata, release, image geometry or None), or None when
+    the group is no NGFF group at all."""
+    attrs, version = _ome(attributes)
+    name = _schema_name(attrs, strict)
+    if name is None:
+        report.check(False, "multiscales metadata", "absent: not an NGFF image")
+        return None
+    release = release_of(version)
+    known = ", ".join(FORMATS)
+    if report.check(release is not None, "NGFF version", f"{version!r} is not one of {known}"):
+        if version != release:
+            report.passed.append(f"NGFF version {version}: a release candidate of {release}, "
+                                 "checked against its own schemas")
+    if schemas is not None and release is not None:
+        _check_schema(attributes, str(version), name, schemas, report)
+    geometry = None
+    if "multiscales" in attrs:
+        multiscale = (attrs.get("multiscales") or [{}])[0]
+        if report.check(bool(multiscale.get("datasets")), "multiscales datasets", "none listed"):
+            geometry = _geometry(multiscale, release, report)
+    if "scene" in attrs:
+        _check_scene(attrs["scene"], report)
+    return attrs, release, geometry
+
+
 def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = True,
                    metadata_only: bool = False) -> Report:
     """Every check on the store at `path`; collections, scenes, plates and wells check each
-    image they reference. `strict` validates against the spec's strict schemas (what a
-    writer should produce); `metadata_only` checks this group's metadata without opening
-    arrays or child groups (the spec's conformance hierarchies hold no arrays)."""
+    image they reference. `strict`: see `validate_attributes`; `metadata_only` checks this
+    group's metadata without opening arrays or child groups (the spec's conformance
+    hierarchies hold no arrays)."""
     if not path.exists():
         raise InputError(f"{path}: no such store; check the path")
     try:
@@ -98,25 +134,17 @@ def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = Tr
     if marker:
         report.check(marker.get("status") == "complete", "ngff-fuse completeness marker",
                      "marked incomplete: an interrupted conversion; finish it with `convert ... --resume`")
-    attrs, version = _attrs(group)
-    name = _schema_name(attrs, strict)
-    if name is None:
-        report.check(False, "multiscales metadata", "absent: not an NGFF image")
+    checked = _check_metadata(dict(group.attrs), schemas, strict, report)
+    if checked is None or metadata_only:
         return report
-    release = release_of(version)
-    known = ", ".join(FORMATS)
-    if report.check(release is not None, "NGFF version", f"{version!r} is not one of {known}"):
-        if version != release:
-            report.passed.append(f"NGFF version {version}: a release candidate of {release}, "
-                                 "checked against its own schemas")
-    if schemas is not None and release is not None:
-        _check_schema(dict(group.attrs), str(version), name, schemas, report)
+    attrs, release, geometry = checked
     if "multiscales" in attrs:
-        _validate_image(path, group, attrs, release, report, metadata_only)
+        if release in ("0.4", "0.5"):
+            _check_models(group, release, report)
+        if geometry is not None:
+            _check_arrays(path, attrs["multiscales"][0], geometry, report)
     if "scene" in attrs:
-        _check_scene(path, attrs["scene"], report, metadata_only)
-    if metadata_only:
-        return report
+        _check_scene_targets(path, attrs["scene"], report)
     for child in _children(path, attrs):
         report.merge(child, validate_store(path / child, schemas, strict=strict))
     return report
@@ -126,7 +154,7 @@ def _children(path: Path, attrs: dict) -> list[str]:
     """Groups this group's metadata says hold images: collection series, plate wells, well
     fields, and the images a scene places."""
     if "bioformats2raw.layout" in attrs:
-        series = _attrs(zarr.open_group(path / "OME", mode="r"))[0].get("series") or []
+        series = _ome(dict(zarr.open_group(path / "OME", mode="r").attrs))[0].get("series") or []
         return [str(s) for s in series]
     if "plate" in attrs:
         return [w["path"] for w in attrs["plate"].get("wells", [])]
@@ -146,25 +174,34 @@ def _coordinate_system_names(attrs: dict) -> set[str]:
     return names
 
 
-def _check_scene(path: Path, scene: dict, report: Report, metadata_only: bool) -> None:
-    """Every scene transformation references coordinate systems that exist: in the scene
-    itself (no path) or in the group at `path`."""
-    own = _coordinate_system_names({"scene": scene})
+def _scene_refs(scene: dict):
+    """(transform index, "input"/"output", reference) of every scene transformation end."""
     for i, transform in enumerate(scene.get("coordinateTransformations", [])):
         for end in ("input", "output"):
-            ref = transform.get(end)
-            if not isinstance(ref, dict):
-                continue  # the schema reports it
-            where = ref.get("path")
-            if where is None:
-                report.check(ref.get("name") in own, f"scene transform {i} {end} coordinate system",
-                             f"{ref.get('name')!r} is not among the scene's {sorted(own)}")
-            elif not metadata_only:
-                target = path / where
-                names = (_coordinate_system_names(_attrs(zarr.open_group(target, mode="r"))[0])
-                         if (target / "zarr.json").exists() else set())
-                report.check(ref.get("name") in names, f"scene transform {i} {end} {where}:{ref.get('name')}",
-                             f"{where} has no coordinate system {ref.get('name')!r}")
+            if isinstance(transform.get(end), dict):  # anything else, the schema reports
+                yield i, end, transform[end]
+
+
+def _check_scene(scene: dict, report: Report) -> None:
+    """Scene ends without a path name a coordinate system of the scene itself."""
+    own = _coordinate_system_names({"scene": scene})
+    for i, end, ref in _scene_refs(scene):
+        if ref.get("path") is None:
+            report.check(ref.get("name") in own, f"scene transform {i} {end} coordinate system",
+                         f"{ref.get('name')!r} is not among the scene's {sorted(own)}")
+
+
+def _check_scene_targets(path: Path, scene: dict, report: Report) -> None:
+    """Scene ends with a path name a coordinate system of the group at that path."""
+    for i, end, ref in _scene_refs(scene):
+        where = ref.get("path")
+        if where is None:
+            continue
+        target = path / where
+        names = (_coordinate_system_names(_ome(dict(zarr.open_group(target, mode="r").attrs))[0])
+                 if (target / "zarr.json").exists() else set())
+        report.check(ref.get("name") in names, f"scene transform {i} {end} {where}:{ref.get('name')}",
+                     f"{where} has no coordinate system {ref.get('name')!r}")
 
 
 def _geometry(multiscale: dict, release: str | None, report: Report) -> tuple[list[str], list[np.ndarray]] | None:
@@ -199,16 +236,9 @@ def _ref_path(ref) -> str | None:
     return ref.get("path") if isinstance(ref, dict) else ref
 
 
-def _validate_image(path: Path, group, attrs: dict, release: str | None, report: Report,
-                    metadata_only: bool) -> None:
-    multiscale = (attrs.get("multiscales") or [{}])[0]
-    if not report.check(bool(multiscale.get("datasets")), "multiscales datasets", "none listed"):
-        return
-    if release in ("0.4", "0.5") and not metadata_only:
-        _check_models(group, release, report)
-    geometry = _geometry(multiscale, release, report)
-    if geometry is None or metadata_only:
-        return
+def _check_arrays(path: Path, multiscale: dict, geometry, report: Report) -> None:
+    """Each level's array against the metadata: dimensions, shape by scale, dtype, every chunk
+    present, pixel centres on level 0's, and level 1 as level 0 downsampled."""
     axes, matrices = geometry
     arrays = []
     for dataset, matrix in zip(multiscale["datasets"], matrices):
