@@ -163,11 +163,17 @@ class Ngff05:
 class Ngff06(Ngff05):
     """NGFF 0.6 (zarr v3): the 0.5 layout with named coordinate systems.
 
-    Written as the released 0.6 spec (ome/ngff-spec tag 0.6) says: version "0.6", schema
-    `$id`s under `/0.6/`. The release candidate in `ngff-spec/0.6-dev` ("0.6rc0") differs
-    from it, for what ngff-fuse writes, only in that version string and the `$id`s; its
-    schemas validate our output once "0.6rc0" is read as "0.6" (see
-    `ngff_fuse.validate.load_schemas`).
+    Written as the released spec (ome/ngff-spec tag 0.6) says: version "0.6", schema `$id`s
+    under `/0.6/`. The release candidate kept in `ngff-spec/0.6-dev` says "0.6rc0" in both
+    places; for what ngff-fuse writes (image, bioformats2raw collection, scene) nothing else
+    differs in what could be compared: the stored copy of the tag's `scene.schema` (its first
+    ~2,000 characters) equals the rc's but for those strings, and the rc's image schema, examples and attribute-level conformance cases
+    already use the released shape (`coordinateSystems` instead of `axes`; one transform per
+    dataset, a scale or a sequence of scale then translation; `input`/`output` as objects).
+    `validate.load_schemas` therefore checks "0.6" documents against the rc schemas with the
+    version renamed. The rc's zarr conformance hierarchies for valid images still write
+    `input`/`output` as strings (the 0.6.dev drafts' form), which the rc's own image schema
+    rejects: see tests/test_ngff06.py.
     """
 
     version = "0.6"

@@ -357,9 +357,9 @@ def load_schemas(folder: Path, version: str) -> dict[str, dict]:
 
     A release checked against its release candidate's schemas (0.6 against the "0.6rc0" ones
     in `ngff-spec/0.6-dev`) reads the candidate's version string as the release's, in the
-    `_version.schema` enum and in every `$id` / `$ref` (`/0.6rc0/` -> `/0.6/`): that is the
-    only difference between the 0.6rc0 and 0.6 schemas for the images and scenes ngff-fuse
-    writes."""
+    `_version.schema` enum and in every `$id` / `$ref` (`/0.6rc0/` -> `/0.6/`), the one
+    difference found between the rc and the release for what ngff-fuse writes (see
+    `ngff_fuse.ngff.Ngff06`)."""
     texts = {f.stem: f.read_text() for f in sorted(folder.glob("*.schema"))}
     candidates = json.loads(texts["_version"])["enum"] if "_version" in texts else []
     if candidates and version not in candidates:

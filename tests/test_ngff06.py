@@ -28,9 +28,10 @@ _ZARR_CASES = sorted(p.relative_to(_RC / "tests" / "zarr").as_posix()
                      for p in (_RC / "tests" / "zarr").glob("*/*/*/*.ome.zarr")) or ["absent"]
 _ATTRIBUTE_CASES = sorted(p.relative_to(_RC / "tests" / "attributes").as_posix()
                           for p in (_RC / "tests" / "attributes").glob("*/*/*/*.json")) or ["absent"]
-#: Conformance cases marked valid that ngff-fuse's validator rejects on purpose, with why:
-#: a level-0 scale of 2 values for 3 axes defines no array-to-physical mapping, and a
-#: transform whose input names array "s1" does not place the dataset at path "1".
+#: Conformance cases marked valid (the schemas cannot see it) that break a MUST of the spec
+#: text, so ngff-fuse's validator rejects them: "Parameter values MUST be compatible with input
+#: and output space dimensionality" (a scale of 2 values for 3 axes), and "The value of `input`
+#: MUST equal the value of `path`" (input "s1" for the dataset at path "1").
 _SCALE_SHORTER = "dataset transformations: scale [0.13, 0.13] does not fit 3 axes: give one number per axis"
 DELIBERATE_REJECTIONS = {
     "zarr/spec/valid/image/mismatch_axes_units.ome.zarr": _SCALE_SHORTER,
