@@ -28,6 +28,7 @@ from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
 from ngff_fuse.readers import ReadOptions
+from ngff_fuse.readers.kept_tiles import is_zarr_group
 from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
 from ngff_fuse.writer import WriteOptions
@@ -42,6 +43,8 @@ EXAMPLES = """examples:
   ngff-fuse register slide.czi --out positions.json --qc-plot qc.png
   ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json --resume
   ngff-fuse validate slide.ome.zarr
+  ngff-fuse convert slide.czi slide.ome.zarr --ngff 0.6 --keep-tiles
+  ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max
 """
 
 
@@ -150,7 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    for p in (conv, reg, info, demo, layout, preview, check):
+    refuse = sub.add_parser("fuse-store", help="re-fuse the tiles kept in an OME-Zarr (convert --keep-tiles)",
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="examples:\n  ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max\n"
+                                   "  ngff-fuse fuse-store slide.ome.zarr slide-reg.ome.zarr --register")
+    refuse.add_argument("input", type=Path, metavar="STORE",
+                        help="an OME-Zarr written with `ngff-fuse convert ... --keep-tiles`")
+    refuse.add_argument("output", type=Path, help="the OME-Zarr to write")
+    refuse.add_argument("--scene", action="append", metavar="N|all",
+                        help="image of a multi-scene store to re-fuse, repeatable (default: all)")
+    refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False)
+    _add_write_options(refuse)
+
+    for p in (conv, reg, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
@@ -207,6 +222,9 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
                         help="run on a local dask.distributed cluster of N worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a running dask.distributed scheduler (e.g. tcp://host:8786)")
+    parser.add_argument("--keep-tiles", action="store_true",
+                        help="also write every tile, with its own small pyramid, into OUTPUT/tiles, "
+                             "placed where the fused image puts it (re-fuse with `fuse-store`)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted conversion into the same OUTPUT (same inputs "
                              "and options), skipping the chunks already written")
@@ -246,7 +264,7 @@ def _run_convert(args, console: Console) -> int:
         result = convert(
             args.input, args.output, _read_options(args), _write_options(args),
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
-            refine=_register_options(args), progress=progress,
+            refine=_register_options(args), progress=progress, keep_tiles=args.keep_tiles,
         )
     if args.preview:
         write_preview(result.output, args.preview)
@@ -255,6 +273,14 @@ def _run_convert(args, console: Console) -> int:
         if args.preview:
             console.print(f"preview: {args.preview}")
     return 0
+
+
+def _run_fuse_store(args, console: Console) -> int:
+    """`convert` with the tiles kept in a store as its input."""
+    if not is_zarr_group(args.input):
+        raise InputError(f"{args.input}: not an OME-Zarr store; fuse-store re-fuses the tiles of a store "
+                         "written by `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`")
+    return _run_convert(args, console)
 
 
 def _run_layout(args, console: Console) -> int:
@@ -361,7 +387,7 @@ def _run_validate(args, console: Console) -> int:
 COMMANDS = {
     "convert": _run_convert, "register": _run_register, "info": _run_info, "demo": _run_demo,
     "layout": _run_layout, "preview": _run_preview,
-    "validate": _run_validate,
+    "validate": _run_validate, "fuse-store": _run_fuse_store,
 }
 
 
@@ -392,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         hint = " (the output is marked incomplete: run the same command with --resume to finish it)" \
-            if args.command == "convert" else ""
+            if args.command in ("convert", "fuse-store") else ""
         errors.print(f"ngff-fuse: interrupted{hint}", markup=False)
         return 130
     except Exception as exc:  # the last line of defence: one line, not a traceback

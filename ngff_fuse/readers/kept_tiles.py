@@ -34,7 +34,7 @@ TILES_GROUP = "tiles"
 TILES_KEY = "tiles"
 #: Name of a kept tile's own coordinate system (NGFF 0.6).
 TILE_SPACE = "tile"
-_FIX = "convert the input with `ngff-fuse convert INPUT OUTPUT --keep-tiles`"
+_FIX = "write one with `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`"
 
 
 def is_zarr_group(path: Path) -> bool:

@@ -1,0 +1,331 @@
+"""`convert --keep-tiles` and `fuse-store`: the tiles kept beside the fused image, read back by
+their stored transforms, fuse to the same bytes; they sit where the fused image says."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from ngff_fuse import transforms
+from ngff_fuse.cli import main
+from ngff_fuse.fuse.core import fuse
+from ngff_fuse.readers import read_input
+from ngff_fuse.readers.kept_tiles import KeptTilesReader
+from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.store import KILL_AFTER_ENV
+from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_fuse.tile_store import as_stored, keep_tiles
+from ngff_fuse.validate import schema_errors, validate_store
+from ngff_fuse.writer import WriteOptions, write_ngff
+from test_fuse import truth_on_grid
+
+VERSIONS = ["0.4", "0.5", "0.6"]
+OPTIONS = ["--chunk", "32", "--quiet"]
+MOSAICS = {
+    "2d": dict(grid=(2, 3), tile_shape=(50, 60), subpixel=True, smooth=True, seed=4),
+    "3d-2ch": dict(grid=(1, 2, 2), tile_shape=(6, 40, 48), subpixel=True, smooth=True, channels=2,
+                   spacing=(1.0, 0.4, 0.4), seed=5),
+    "2d-integer": dict(grid=(2, 2), tile_shape=(50, 60), subpixel=False, channels=2, seed=6),
+}
+
+
+@pytest.fixture(scope="module", params=list(MOSAICS))
+def acquisition(request, tmp_path_factory):
+    mosaic = synthetic_mosaic(**MOSAICS[request.param])
+    path = write_ome_tiff(mosaic, tmp_path_factory.mktemp(request.param) / "tiles.ome.tif")
+    return mosaic, path
+
+
+def attrs(path) -> dict:
+    return dict(zarr.open_group(path, mode="r").attrs)
+
+
+def ome(path) -> dict:
+    found = attrs(path)
+    return found.get("ome", found)
+
+
+def levels(path) -> dict[str, np.ndarray]:
+    """The pyramid levels of the image at `path` (not its kept tiles)."""
+    return {d["path"]: zarr.open_array(path / d["path"], mode="r")[:]
+            for d in ome(path)["multiscales"][0]["datasets"]}
+
+
+def level_matrix(transform, ndim: int) -> np.ndarray:
+    """Homogeneous matrix of stored NGFF transforms, computed here from the JSON alone:
+    0.4 / 0.5 write a list [scale, translation]; 0.6 one scale or sequence, or a scene's
+    translation or affine."""
+    if isinstance(transform, list):
+        matrix = np.eye(ndim + 1)
+        for step in transform:
+            matrix = level_matrix(step, ndim) @ matrix
+        return matrix
+    matrix = np.eye(ndim + 1)
+    kind = transform["type"]
+    if kind == "sequence":
+        return level_matrix(transform["transformations"], ndim)
+    if kind == "scale":
+        matrix[:ndim, :ndim] = np.diag(transform["scale"])
+    elif kind == "translation":
+        matrix[:ndim, ndim] = transform["translation"]
+    elif kind == "affine":
+        matrix[:ndim] = np.asarray(transform["affine"])[:ndim]
+    else:
+        raise AssertionError(f"unexpected transformation {kind}")
+    return matrix
+
+
+def tile_to_stage(store, j: int, level: int) -> tuple[np.ndarray, list[str]]:
+    """Matrix from a kept tile's level-`level` pixel index to the fused image's coordinates,
+    and the tile's axes, from the stored metadata as any NGFF reader would combine it."""
+    tile = ome(store / "tiles" / str(j))["multiscales"][0]
+    axes = [a["name"] for a in (tile.get("axes") or tile["coordinateSystems"][0]["axes"])]
+    matrix = level_matrix(tile["datasets"][level]["coordinateTransformations"], len(axes))
+    affine = (tile.get("metadata") or {}).get("ngff_fuse", {}).get("affine")
+    if affine is not None:  # 0.4 / 0.5 cannot express it: the full (z, y, x) affine
+        spatial = [i for i, ax in enumerate(axes) if ax in "zyx"]
+        full = np.asarray(affine)
+        keep = [("z", "y", "x").index(axes[i]) for i in spatial] + [3]
+        level0 = level_matrix(tile["datasets"][0]["coordinateTransformations"], len(axes))
+        stage = np.eye(len(axes) + 1)
+        stage[np.ix_(spatial + [len(axes)], spatial + [len(axes)])] = full[np.ix_(keep, keep)]
+        return stage @ np.linalg.inv(level0) @ matrix, axes
+    scene = ome(store).get("scene")
+    if scene is not None:
+        [placed] = [t for t in scene["coordinateTransformations"] if t["input"]["path"] == f"tiles/{j}"]
+        assert placed["input"]["name"] == tile["coordinateSystems"][0]["name"]
+        assert placed["output"] == {"name": ome(store)["multiscales"][0]["coordinateSystems"][0]["name"]}
+        matrix = level_matrix(placed, len(axes)) @ matrix
+    return matrix, axes
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_kept_tiles_refuse_to_the_same_bytes(acquisition, version, tmp_path, shared_dir):
+    mosaic, source = acquisition
+    options = [*OPTIONS, "--ngff", version]
+    store, again = tmp_path / "kept.ome.zarr", tmp_path / "again.ome.zarr"
+    assert main(["convert", str(source), str(store), *options, "--keep-tiles"]) == 0
+    assert main(["fuse-store", str(store), str(again), *options]) == 0
+    fused, refused = levels(store), levels(again)
+    assert fused.keys() == refused.keys() and len(fused) > 1
+    for name in fused:
+        assert fused[name].tobytes() == refused[name].tobytes(), f"level {name}"
+
+    # the tiles: the source's pixels exactly, and its affines bit for bit
+    source_tiles = read_input(source)[0].tiles
+    kept = KeptTilesReader().read(store, ReadOptions())[0]
+    assert [t.name for t in kept.tiles] == [t.name for t in source_tiles]
+    for original, back in zip(source_tiles, kept.tiles):
+        assert back.affine.tobytes() == original.affine.tobytes()
+        assert np.array_equal(np.asarray(back.data), np.asarray(original.data))
+    listing = attrs(store / "tiles")
+    assert [e["path"] for e in listing["tiles"]] == [str(j) for j in range(len(mosaic.tiles))]
+
+    # the store validates, tiles included; 0.6 also as a scene
+    spec = shared_dir / "realdata" / "ngff-spec"
+    for image in [store, *(store / "tiles" / e["path"] for e in listing["tiles"])]:
+        report = validate_store(image, spec)
+        assert report.ok, (image, report.failed)
+    if version == "0.6":
+        assert schema_errors(attrs(store), "0.6", spec, schema="scene") == []
+    else:
+        assert "scene" not in ome(store)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_tiles_sit_where_the_fused_image_says(version, tmp_path):
+    """For points of every tile, at level 0 and level 1: the stored tile transforms put them
+    where the tile's true affine does (1e-6 um); at level 0 they land on a fused pixel centre
+    (integer stage positions) holding the tile's value; the fused level 1 pixel centres are
+    those of level 0 blocks."""
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(40, 52), channels=2, seed=7)
+    source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    store = tmp_path / "kept.ome.zarr"
+    assert main(["convert", str(source), str(store), *OPTIONS, "--chunk", "16", "--ngff", version,
+                 "--keep-tiles"]) == 0
+    fused = ome(store)["multiscales"][0]
+    fused_level = [level_matrix(d["coordinateTransformations"], 3) for d in fused["datasets"]]
+    level0 = zarr.open_array(store / "0", mode="r")[:]
+    source_tiles = read_input(source)[0].tiles
+    for j, original in enumerate(source_tiles):
+        pixels = np.asarray(original.data)[0, :, 0]  # (c, y, x)
+        for level, factor in ((0, 1), (1, 2)):
+            matrix, axes = tile_to_stage(store, j, level)
+            assert axes == ["c", "y", "x"]
+            n_y, n_x = (-(-n // factor) for n in pixels.shape[1:])
+            for iy, ix in [(0, 0), (n_y - 1, n_x - 1), (n_y // 2, 1), (1, n_x // 3)]:
+                stage = (matrix @ [0, iy, ix, 1])[1:3]
+                centre = [factor * iy + (factor - 1) / 2, factor * ix + (factor - 1) / 2]
+                truth = transforms.apply(original.affine, [0, *centre])[1:]
+                assert np.abs(stage - truth).max() < 1e-6
+                # the same point in the fused image: level-0 and level-k pixel indices agree
+                q0 = (np.linalg.inv(fused_level[0]) @ [0, *stage, 1])[1:3]
+                qk = (np.linalg.inv(fused_level[level]) @ [0, *stage, 1])[1:3]
+                assert np.abs(factor * qk + (factor - 1) / 2 - q0).max() * mosaic.spacing[1] < 1e-6
+                if level == 0:  # integer positions: a fused pixel centre, holding the tile's value
+                    assert np.abs(q0 - np.rint(q0)).max() * mosaic.spacing[1] < 1e-6
+                    fy, fx = np.rint(q0).astype(int)
+                    assert np.array_equal(level0[:, fy, fx], pixels[:, iy, ix])
+
+
+def truth_error(mosaic, store) -> tuple[np.ndarray, np.ndarray]:
+    """|fused level 0 - ground truth| over the covered pixels of a 2-D single-channel store,
+    placed by its stored transforms, and the truth there."""
+    values = levels(store)["0"]
+    multiscale = ome(store)["multiscales"][0]
+    matrix = level_matrix(multiscale["datasets"][0]["coordinateTransformations"], 2)
+    grid = xr.DataArray(values, dims=("y", "x"), coords={
+        ax: matrix[i, 2] + matrix[i, i] * np.arange(values.shape[i]) for i, ax in enumerate("yx")})
+    truth, covered = truth_on_grid(mosaic, grid.expand_dims(z=[mosaic.origin[0]]))
+    truth = truth[0, 0, 0][covered[0]]
+    return np.abs(values[covered[0]].astype(float) - truth), truth
+
+
+def test_another_blend_refuses_differently_and_still_right(tmp_path):
+    mosaic = synthetic_mosaic(**MOSAICS["2d"])
+    source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    store, maxed = tmp_path / "kept.ome.zarr", tmp_path / "max.ome.zarr"
+    assert main(["convert", str(source), str(store), *OPTIONS, "--keep-tiles"]) == 0
+    assert main(["fuse-store", str(store), str(maxed), *OPTIONS, "--blend", "max", "--ngff", "0.4"]) == 0
+    feathered, values = levels(store)["0"], levels(maxed)["0"]
+    assert feathered.shape == values.shape and not np.array_equal(feathered, values)
+    error, truth = truth_error(mosaic, maxed)
+    assert error.mean() < 0.01 * truth.mean() and error.max() < 0.04 * truth.max()
+    multiscale = ome(maxed)["multiscales"][0]
+    assert multiscale["metadata"]["blend"] == "max" and multiscale["metadata"]["reader"] == "kept-tiles"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_rotated_tile_round_trips_exactly(version, tmp_path):
+    """A registered affine that is no scale + translation: 0.4 / 0.5 keep it whole in the
+    metadata, 0.6 writes it as the scene's affine; re-fusing gives the same bytes."""
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(48, 56), subpixel=True, smooth=True, seed=8)
+    angle = np.deg2rad(2.0)
+    rotation = np.eye(4)
+    rotation[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    affines = [transforms.placement(mosaic.spacing, t.position) for t in mosaic.tiles]
+    affines[3] = affines[3] @ transforms.translation((0, 24, 28)) @ transforms.scaling(
+        1 / np.asarray(mosaic.spacing)) @ rotation @ transforms.scaling(mosaic.spacing) @ \
+        transforms.translation((0, -24, -28))
+    tileset = in_memory_tileset(mosaic, affines=affines)
+    options = WriteOptions(ngff=version, chunk=32)
+    stored = as_stored(tileset, version)
+    assert np.allclose(stored.tiles[3].affine, affines[3], rtol=1e-15, atol=0)
+    # at this angle 0.6's affine (tile um -> stage um) reads back an ulp off the original: the
+    # case as_stored is for; the fused image is made from the affine the store gives back
+    assert np.array_equal(stored.tiles[3].affine, affines[3]) == (version != "0.6")
+    store = tmp_path / "rotated.ome.zarr"
+    mosaic_data = fuse(stored, chunk_size=(1, options.block_edge(), options.block_edge()))
+    write_ngff(mosaic_data, store, options, amend=keep_tiles(stored, options))
+    kept = KeptTilesReader().read(store, ReadOptions())[0]
+    for written, back in zip(stored.tiles, kept.tiles):
+        assert back.affine.tobytes() == written.affine.tobytes()
+    if version == "0.6":
+        [placed] = [t for t in ome(store)["scene"]["coordinateTransformations"]
+                    if t["input"]["path"] == "tiles/3"]
+        assert placed["type"] == "affine"
+    else:
+        assert "affine" in ome(store / "tiles" / "3")["multiscales"][0]["metadata"]["ngff_fuse"]
+    again = tmp_path / "again.ome.zarr"
+    assert main(["fuse-store", str(store), str(again), *OPTIONS, "--ngff", version]) == 0
+    fused, refused = levels(store), levels(again)
+    assert fused.keys() == refused.keys()
+    for name in fused:
+        assert fused[name].tobytes() == refused[name].tobytes(), f"level {name}"
+
+
+@pytest.mark.parametrize("problem", ["no tiles", "incomplete", "foreign", "not zarr"])
+def test_fuse_store_refuses_a_store_without_tiles(problem, tmp_path, capsys):
+    mosaic = synthetic_mosaic(grid=(1, 2), tile_shape=(30, 40))
+    source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    store = tmp_path / "store.ome.zarr"
+    if problem == "not zarr":
+        store = source
+    else:
+        assert main(["convert", str(source), str(store), *OPTIONS,
+                     *(["--keep-tiles"] if problem != "no tiles" else [])]) == 0
+        group = zarr.open_group(store, mode="r+")
+        if problem == "incomplete":
+            group.attrs["ngff_fuse"] = {**group.attrs["ngff_fuse"], "status": "incomplete"}
+        if problem == "foreign":
+            del group.attrs["ngff_fuse"]
+    capsys.readouterr()
+    out = tmp_path / "out.ome.zarr"
+    assert main(["fuse-store", str(store), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(store) in err
+    assert ("--resume" if problem == "incomplete" else "--keep-tiles") in err
+    assert not out.exists()
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    code = "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=180)
+
+
+def all_arrays(path) -> dict[str, np.ndarray]:
+    members = zarr.open_group(path, mode="r").members(max_depth=None)
+    return {name: node[:] for name, node in members if isinstance(node, zarr.Array)}
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.6"])
+def test_resume_finishes_the_kept_tiles(version, tmp_path):
+    """Killed while writing the tiles, the store stays incomplete; --resume skips the finished
+    tiles and ends with exactly what an uninterrupted run writes."""
+    mosaic = synthetic_mosaic(grid=(2, 3), tile_shape=(40, 50), channels=1, seed=9)
+    source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    options = [*OPTIONS, "--chunk", "16", "--ngff", version, "--keep-tiles"]
+    reference = tmp_path / "reference.ome.zarr"
+    assert main(["convert", str(source), str(reference), *options]) == 0
+    blocks = [sum(int(np.prod([-(-n // c) for n, c in zip(a.shape, a.shards or a.chunks)]))
+                  for a in (zarr.open_array(image / d["path"], mode="r")
+                            for d in ome(image)["multiscales"][0]["datasets"]))
+              for image in (reference, reference / "tiles" / "0", reference / "tiles" / "1")]
+    out = tmp_path / "out.ome.zarr"
+    killed = run_cli("convert", str(source), str(out), *options,
+                     env={KILL_AFTER_ENV: str(sum(blocks) + 1)})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert attrs(out)["ngff_fuse"]["status"] == "incomplete"
+    assert "multiscales" not in str(attrs(out)) and "tiles" not in attrs(out / "tiles")
+    finished = [j for j in range(6) if (out / "tiles" / str(j)).exists()
+                and attrs(out / "tiles" / str(j))["ngff_fuse"]["status"] == "complete"]
+    assert finished == [0, 1]
+    with pytest.raises(Exception):
+        KeptTilesReader().read(out, ReadOptions())
+    done = run_cli("convert", str(source), str(out), *options, "--resume")
+    assert done.returncode == 0, done.stderr
+    expected, got = all_arrays(reference), all_arrays(out)
+    assert expected.keys() == got.keys() and any(k.startswith("tiles/") for k in got)
+    for name in expected:
+        assert np.array_equal(expected[name], got[name]), name
+    for part in ["", "tiles", *(f"tiles/{j}" for j in range(6))]:
+        assert attrs(out / part) == attrs(reference / part), part
+
+
+def test_register_and_positions_work_on_a_store(tmp_path):
+    """The kept tiles are an input like any other: `register` measures positions from them, and
+    `fuse-store --positions` fuses what `convert --positions` fuses from the vendor file."""
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(64, 72), subpixel=True, seed=10)
+    source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    store = tmp_path / "kept.ome.zarr"
+    assert main(["convert", str(source), str(store), *OPTIONS, "--keep-tiles"]) == 0
+    positions = tmp_path / "positions.json"
+    assert main(["register", str(store), "--out", str(positions), "--quiet"]) == 0
+    report = json.loads(positions.read_text())["registration"]
+    assert report["links"]["accepted"] > 0 and report["correction_px"]["max"] < 0.5  # stage was right
+    out, direct = tmp_path / "registered.ome.zarr", tmp_path / "direct.ome.zarr"
+    assert main(["fuse-store", str(store), str(out), *OPTIONS, "--positions", str(positions)]) == 0
+    assert main(["convert", str(source), str(direct), *OPTIONS, "--positions", str(positions)]) == 0
+    assert not np.array_equal(levels(out)["0"], levels(store)["0"])
+    assert levels(out)["0"].tobytes() == levels(direct)["0"].tobytes()
+    assert ome(out)["multiscales"][0]["metadata"]["reader"] == "kept-tiles"
