@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 import zarr
 
 from ngff_fuse.cli import main
+from ngff_fuse.cluster import compute_on
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_fuse.writer import WriteOptions, write_ngff
 
 
 def test_local_cluster_matches_in_process(tmp_path, capsys):
@@ -31,3 +34,44 @@ def test_scheduler_and_workers_are_exclusive(tmp_path, capsys):
     argv = ["convert", str(source), str(tmp_path / "o.zarr"), "--workers", "2", "--scheduler", "tcp://x:1"]
     assert main(argv) == 2
     assert "pick one" in capsys.readouterr().err
+
+
+class _Recorder:
+    """A Progress that remembers each bar's total and how many advances it received."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+        self.advances: dict[str, int] = {}
+
+    def start(self, label: str, total: int, unit: str = "", pixels_per_item: float = 0) -> None:
+        self.totals[label] = total
+        self.advances[label] = 0
+
+    def advance(self, label: str, amount: int = 1) -> None:
+        self.advances[label] += amount
+
+    def finish(self, label: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def test_progress_counts_every_block_of_every_level_on_a_cluster(tmp_path):
+    data = np.random.default_rng(3).integers(0, 65535, (2, 300, 420), dtype=np.uint16)
+    mosaic = xr.DataArray(data, dims=("c", "y", "x"), name="m",
+                          attrs={"spacing": (1.0, 0.5, 0.5), "origin": (0.0, 0.0, 0.0)})
+    options = WriteOptions(ngff="0.5", chunk=32, shard=64)
+    local, cluster = tmp_path / "local.ome.zarr", tmp_path / "cluster.ome.zarr"
+    write_ngff(mosaic, local, options)
+    recorder = _Recorder()
+    with compute_on(workers=2) as engine:
+        assert "2 worker processes" in engine
+        shapes = write_ngff(mosaic, cluster, options, progress=recorder)
+    # one write block per shard: 2 channels x ceil(y / 64) x ceil(x / 64) on every level
+    blocks = {f"writing level {k}": 2 * -(-y // 64) * -(-x // 64) for k, (_, y, x) in enumerate(shapes)}
+    assert len(blocks) > 2
+    assert recorder.totals == recorder.advances == blocks
+    a, b = zarr.open_group(local, mode="r"), zarr.open_group(cluster, mode="r")
+    for k in range(len(shapes)):
+        assert np.array_equal(a[str(k)][:], b[str(k)][:]), k

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +66,35 @@ def test_kill_and_resume_three_times_gives_the_same_bytes(acquisition, tmp_path,
         assert np.array_equal(expected[name], got[name]), name
     attrs, reference_attrs = (dict(zarr.open_group(p, mode="r").attrs) for p in (out, reference))
     assert attrs == reference_attrs
+
+
+@pytest.mark.parametrize("layout", [["--ngff", "0.4"], ["--ngff", "0.5", "--shard", "64"]],
+                         ids=["0.4", "0.5-sharded"])
+def test_resume_builds_missing_upper_levels_from_the_written_level_0(acquisition, tmp_path, layout):
+    """Upper levels are made in the same pass as level 0; a run stopped after writing level 0
+    completes them from the stored level 0 without rewriting it."""
+    options = ["--chunk", "32", "--quiet", *layout]
+    reference = tmp_path / "reference.ome.zarr"
+    assert main(["convert", str(acquisition), str(reference), *options]) == 0
+    out = tmp_path / "out.ome.zarr"
+    shutil.copytree(reference, out)
+    group = zarr.open_group(out, mode="r+")
+    group.attrs.put({"ngff_fuse": {**group.attrs["ngff_fuse"], "status": "incomplete"}})
+    metadata = {".zarray", ".zattrs", "zarr.json"}
+    levels = sorted(int(name) for name, _ in group.arrays())
+    assert len(levels) > 3
+    for level in levels[1:]:
+        blocks = sorted(p for p in (out / str(level)).rglob("*") if p.is_file() and p.name not in metadata)
+        for block in blocks[::2] if level == 1 else blocks:  # level 1 half written, above it none
+            block.unlink()
+    level0 = {p: p.stat().st_mtime_ns for p in (out / "0").rglob("*") if p.is_file()}
+    assert main(["convert", str(acquisition), str(out), *options, "--resume"]) == 0
+    assert marker(out) == "complete"
+    assert {p: p.stat().st_mtime_ns for p in (out / "0").rglob("*") if p.is_file()} == level0
+    expected, got = arrays(reference), arrays(out)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert np.array_equal(expected[name], got[name]), name
 
 
 def test_resume_refuses_a_different_request_and_skips_a_complete_one(acquisition, tmp_path, capsys):
