@@ -17,6 +17,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype
+from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
 from ngff_fuse.model import TileSet, read_pixels
@@ -49,6 +50,17 @@ class ChunkTask:
 
 def fuse_chunk(pixels: TilePixels, task: ChunkTask) -> np.ndarray:
     """Fuse one output chunk; returns shape (1, 1, z, y, x)."""
+    def read_tile(index: int, box: tuple[slice, slice, slice]) -> np.ndarray:
+        return pixels.read(index, task.t, task.c, box)
+
+    if all(p.offset is not None for p in task.placements):
+        return paste_chunk(task, read_tile)[None, None]
+    return blend_chunk(task, read_tile)[None, None]
+
+
+def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:
+    """The general path: every tile, translated or not, runs through the fuser over the whole
+    chunk. Chunks of translated tiles only take `paste_chunk`, which gives the same bytes."""
     start, stop = np.asarray(task.start), np.asarray(task.stop)
     shape = tuple(int(n) for n in stop - start)
     acc = accumulator_dtype(task.dtype)
@@ -56,13 +68,28 @@ def fuse_chunk(pixels: TilePixels, task: ChunkTask) -> np.ndarray:
     widths = task.widths if task.blend is BlendMode.FEATHER else None
     for placement in task.placements:
         def read(box, index=placement.index):
-            return pixels.read(index, task.t, task.c, box)
+            return read_tile(index, box)
 
         sampler = sample_translation if placement.offset is not None else sample_affine
         sampled = sampler(placement, start, stop, read, acc, widths)
         if sampled is not None:
             fuser.add(*sampled)
-    return fuser.result(task.fill, task.dtype)[None, None]
+    return fuser.result(task.fill, task.dtype)
+
+
+def chunk_tasks(tileset: TileSet, plan: FusionPlan, blend: BlendMode, fill: float):
+    """Every output chunk's block index (t, c, z, y, x) and its task, in block order."""
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in plan.chunks]
+    for t in range(tileset.n_timepoints):
+        for c in range(tileset.n_channels):
+            for key in np.ndindex(*(len(c_) for c_ in plan.chunks)):
+                yield (t, c, *key), ChunkTask(
+                    t=t, c=c,
+                    start=tuple(int(bounds[a][key[a]]) for a in range(3)),
+                    stop=tuple(int(bounds[a][key[a] + 1]) for a in range(3)),
+                    placements=tuple(plan.placements[i] for i in plan.tiles_by_chunk.get(key, ())),
+                    blend=blend, widths=plan.blend_width, fill=fill, dtype=tileset.dtype,
+                )
 
 
 def fuse_plan(
@@ -77,18 +104,8 @@ def fuse_plan(
     name = f"ngff-fuse-{token}"
     pixels_key = f"ngff-fuse-tiles-{token}"
     graph: dict = {pixels_key: TilePixels(tuple(t.data.data for t in tileset.tiles))}
-    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in plan.chunks]
-    for t in range(tileset.n_timepoints):
-        for c in range(tileset.n_channels):
-            for key in np.ndindex(*(len(c_) for c_ in plan.chunks)):
-                task = ChunkTask(
-                    t=t, c=c,
-                    start=tuple(int(bounds[a][key[a]]) for a in range(3)),
-                    stop=tuple(int(bounds[a][key[a] + 1]) for a in range(3)),
-                    placements=tuple(plan.placements[i] for i in plan.tiles_by_chunk.get(key, ())),
-                    blend=blend, widths=plan.blend_width, fill=fill, dtype=dtype,
-                )
-                graph[(name, t, c, *key)] = (fuse_chunk, pixels_key, task)
+    for key, task in chunk_tasks(tileset, plan, blend, fill):
+        graph[(name, *key)] = (fuse_chunk, pixels_key, task)
     layer = HighLevelGraph.from_collections(name, graph, dependencies=())
     chunks = ((1,) * tileset.n_timepoints, (1,) * tileset.n_channels, *plan.chunks)
     return da.Array(layer, name, chunks, dtype=dtype)

@@ -9,6 +9,7 @@ mask)` ready for a fuser, or None when the tile does not reach the chunk.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -31,15 +32,34 @@ def _axis_samples(start: int, stop: int, offset: float, length: int):
     return first, last, np.arange(first, last) - offset
 
 
-def sample_translation(
+@dataclass(frozen=True)
+class Piece:
+    """One translated tile's pixels over the part of a chunk it covers."""
+
+    box: tuple[slice, slice, slice]  # where the piece lies in the chunk
+    values: np.ndarray  # shape of box: the tile's own pixels when `exact`, else interpolated acc
+    coords: tuple[np.ndarray, np.ndarray, np.ndarray]  # tile pixel coordinate sampled, per axis
+    exact: bool  # integer offset: `values` are the tile's pixels as read (never write to them)
+
+    def ramps(self, shape: tuple[int, int, int], widths: tuple[float, float, float]) -> list[np.ndarray]:
+        """The feather ramp along each axis; a pixel's weight is the product of its three."""
+        return [edge_ramp(s, n, w) for s, n, w in zip(self.coords, shape, widths)]
+
+
+def edge_weights(ramps: list[np.ndarray]) -> np.ndarray:
+    return ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
+
+
+def translated_piece(
     placement: TilePlacement,
     chunk_start: np.ndarray,
     chunk_stop: np.ndarray,
     read: ReadRegion,
     acc: np.dtype,
-    widths: tuple[float, float, float] | None,
-):
-    """Pure translation: output pixel g shows tile pixel s = g - offset on every axis."""
+) -> Piece | None:
+    """Pure translation: output pixel g shows tile pixel s = g - offset on every axis.
+
+    Integer offsets need no arithmetic at all, so their pixels come back as read."""
     axes = []
     for a in range(3):
         found = _axis_samples(chunk_start[a], chunk_stop[a], placement.offset[a], placement.shape[a])
@@ -52,25 +72,43 @@ def sample_translation(
         lo = int(np.floor(s[0] + _EPS))
         hi = min(int(np.ceil(s[-1] - _EPS)), n - 1) + 1
         region.append(slice(min(max(lo, 0), n - 1), hi))
-    values = read(tuple(region)).astype(acc)  # a copy the fuser may overwrite
-    for a, ((first, last, s), box) in enumerate(zip(axes, region)):
-        values = _resample_axis(values, a, s - box.start, placement.shape[a] - box.start)
-    box_in_chunk = tuple(
-        slice(first - c, last - c) for (first, last, _), c in zip(axes, chunk_start)
-    )
-    weights = None
-    if widths is not None:
-        ramps = [edge_ramp(s, n, w) for (_, _, s), n, w in zip(axes, placement.shape, widths)]
-        weights = ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
-    return box_in_chunk, values, weights, None
+    box = tuple(slice(first - c, last - c) for (first, last, _), c in zip(axes, chunk_start))
+    coords = tuple(s for _, _, s in axes)
+    local = [s - r.start for s, r in zip(coords, region)]
+    values = read(tuple(region))
+    if all(_is_integer(c) for c in local):
+        return Piece(box, values, coords, exact=True)
+    values = values.astype(acc)
+    for a, c in enumerate(local):
+        values = _resample_axis(values, a, c)
+    return Piece(box, values, coords, exact=False)
 
 
-def _resample_axis(values: np.ndarray, axis: int, coords: np.ndarray, length: int) -> np.ndarray:
+def sample_translation(
+    placement: TilePlacement,
+    chunk_start: np.ndarray,
+    chunk_stop: np.ndarray,
+    read: ReadRegion,
+    acc: np.dtype,
+    widths: tuple[float, float, float] | None,
+):
+    """A translated tile as a fuser wants it: float values of its own, optional weights."""
+    piece = translated_piece(placement, chunk_start, chunk_stop, read, acc)
+    if piece is None:
+        return None
+    values = piece.values.astype(acc) if piece.exact else piece.values
+    weights = None if widths is None else edge_weights(piece.ramps(placement.shape, widths))
+    return piece.box, values, weights, None
+
+
+def _is_integer(coords: np.ndarray) -> bool:
+    return bool(np.all(np.abs(coords - np.floor(coords + _EPS)) < _EPS))
+
+
+def _resample_axis(values: np.ndarray, axis: int, coords: np.ndarray) -> np.ndarray:
     """Linear interpolation along one axis at region-relative `coords`, holding the edge value
     up to half a pixel beyond it; a plain slice when the coordinates are integer."""
-    base = np.floor(coords + _EPS).astype(np.int64)
-    frac = coords - base
-    if np.all(np.abs(frac) < _EPS):
+    if _is_integer(coords):
         return values  # the region is exactly the needed run of pixels
     coords = np.clip(coords, 0, values.shape[axis] - 1)
     base = np.clip(np.floor(coords).astype(np.int64), 0, max(values.shape[axis] - 2, 0))

@@ -1,0 +1,129 @@
+"""Chunks that only translated tiles reach: paste where one tile covers, blend where several do.
+
+Most of a mosaic is covered by one tile only, and there every blend mode gives that tile's
+value: it is copied straight into the output dtype (integer offsets: a slice copy, no float
+at all). The chunk is cut along the edges of the tiles' footprints into cells, each covered by
+one fixed set of tiles, and only cells with two or more tiles run a fuser. Each pixel goes
+through the same arithmetic, in the same tile order, as in the general path
+(`core.blend_chunk`), so both give the same bytes; `tests/test_fuse_paths.py` checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import product
+
+import numpy as np
+
+from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype, cast_to
+from ngff_fuse.fuse.sample import Piece, edge_weights, translated_piece
+
+Box = tuple[slice, slice, slice]
+ReadTile = Callable[[int, Box], np.ndarray]
+
+
+def paste_chunk(task, read_tile: ReadTile) -> np.ndarray:
+    """Fuse one (z, y, x) chunk of a `core.ChunkTask` whose placements are all translations."""
+    start, stop = np.asarray(task.start), np.asarray(task.stop)
+    shape = tuple(int(n) for n in stop - start)
+    acc = accumulator_dtype(task.dtype)
+    pieces, ramps = [], []
+    for placement in task.placements:
+        def read(box, index=placement.index):
+            return read_tile(index, box)
+
+        piece = translated_piece(placement, start, stop, read, acc)
+        if piece is not None:
+            pieces.append(piece)
+            feather = task.blend is BlendMode.FEATHER
+            ramps.append(piece.ramps(placement.shape, task.widths) if feather else None)
+    kernel = _CellKernel(task, acc, pieces, ramps, np.empty(shape, dtype=task.dtype))
+    for cell, members in cells(shape, [p.box for p in pieces]):
+        kernel.fill(cell, members)
+    return kernel.out
+
+
+def cells(shape: tuple[int, ...], boxes: list[Box]) -> Iterator[tuple[Box, list[int]]]:
+    """Cut a chunk along every box edge; yields each cell and the boxes that cover it."""
+    intervals, covers = [], []
+    for a, n in enumerate(shape):
+        cuts = sorted({0, n, *(b[a].start for b in boxes), *(b[a].stop for b in boxes)})
+        spans = list(zip(cuts[:-1], cuts[1:]))
+        intervals.append(spans)
+        covers.append(np.array([[b[a].start <= lo and hi <= b[a].stop for lo, hi in spans]
+                                for b in boxes], dtype=bool).reshape(len(boxes), len(spans)))
+    for index in product(*(range(len(s)) for s in intervals)):
+        inside = covers[0][:, index[0]] & covers[1][:, index[1]] & covers[2][:, index[2]]
+        cell = tuple(slice(*intervals[a][i]) for a, i in enumerate(index))
+        yield cell, [int(i) for i in np.flatnonzero(inside)]
+
+
+class _CellKernel:
+    """Writes the fused values of one cell (or part of one) into `out`."""
+
+    def __init__(self, task, acc: np.dtype, pieces: list[Piece], ramps: list, out: np.ndarray):
+        self.task, self.acc, self.pieces, self.ramps, self.out = task, acc, pieces, ramps, out
+        self.fill_value = cast_to(np.array([task.fill], dtype=acc), task.dtype)[0]
+
+    def local(self, i: int, cell: Box) -> Box:
+        """`cell` in the coordinates of piece i."""
+        return tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(cell, self.pieces[i].box))
+
+    def fill(self, cell: Box, members: list[int]) -> None:
+        if not members:
+            self.out[cell] = self.fill_value
+        elif self.task.blend is BlendMode.FIRST or (len(members) == 1 and self.ramps[members[0]] is None):
+            self.paste(cell, members[0])
+        elif len(members) == 1:
+            self.paste_flat(cell, members[0])
+        else:
+            self.blend(cell, members)
+
+    def paste(self, cell: Box, i: int) -> None:
+        """One tile's value, as the output dtype: what any fuser gives a pixel only it covers."""
+        piece, dtype = self.pieces[i], self.out.dtype
+        values = piece.values[self.local(i, cell)]
+        lossless = dtype.kind not in "ui" or dtype.itemsize < 8  # exact through acc
+        if piece.exact and values.dtype == dtype and lossless:
+            self.out[cell] = values
+        else:  # a float copy for an exact piece; a resampled piece's own pixels otherwise
+            self.out[cell] = cast_to(values.astype(self.acc) if piece.exact else values, dtype)
+
+    def paste_flat(self, cell: Box, i: int) -> None:
+        """Feather over one tile: w * v / w is v wherever the weight is exactly 1 (the tile's
+        inside), so paste there; the ramps along its outer edges take the fuser's arithmetic."""
+        ramps = [r[s] for r, s in zip(self.ramps[i], self.local(i, cell))]
+        flat = [np.flatnonzero(r == 1) for r in ramps]
+        if any(f.size == 0 for f in flat):
+            self.blend(cell, [i])
+            return
+        parts = []
+        for c, r, f in zip(cell, ramps, flat):
+            lo, hi = int(f[0]), int(f[-1]) + 1
+            if not np.all(r[lo:hi] == 1):  # not one run of ones: no shortcut on this axis
+                lo, hi = 0, 0
+            bounds = sorted({0, lo, hi, c.stop - c.start})
+            parts.append([(slice(c.start + a, c.start + b), a == lo and b == hi)
+                          for a, b in zip(bounds[:-1], bounds[1:])])
+        for part in product(*parts):
+            sub = tuple(s for s, _ in part)
+            if all(flat_ for _, flat_ in part):
+                self.paste(sub, i)
+            else:
+                self.blend(sub, [i])
+
+    def blend(self, cell: Box, members: list[int]) -> None:
+        shape = tuple(c.stop - c.start for c in cell)
+        fuser = FUSERS[self.task.blend](shape, self.acc)
+        whole = (slice(None),) * 3
+        for i in members:
+            piece, local = self.pieces[i], self.local(i, cell)
+            values = piece.values[local]
+            # the fuser may overwrite its values: a copy of an exact piece (the tile's pixels),
+            # a resampled piece's own pixels otherwise (no other cell reads them)
+            values = values.astype(self.acc) if piece.exact else values
+            weights = None
+            if self.ramps[i] is not None:
+                weights = edge_weights([r[s] for r, s in zip(self.ramps[i], local)])
+            fuser.add(whole, values, weights, None)
+        self.out[cell] = fuser.result(self.task.fill, self.task.dtype)
