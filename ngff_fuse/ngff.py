@@ -203,10 +203,14 @@ class SceneEntry:
 
 
 def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[str],
-          unit: str | None) -> dict[str, Any]:
-    """The `scene` object of a 0.6 root group: the STAGE coordinate system (axes `dims`,
-    `unit`; None for pixels) and, per entry, its transform from
-    {"path": entry.path, "name": entry.coordinate_system} to {"name": STAGE}."""
+          unit: str | None, define_stage: bool = True) -> dict[str, Any]:
+    """The `scene` object of a 0.6 group: the STAGE coordinate system (axes `dims`, `unit`;
+    None for pixels) and, per entry, its transform from
+    {"path": entry.path, "name": entry.coordinate_system} to {"name": STAGE}.
+
+    `define_stage=False` leaves STAGE to the group's own multiscales (a scene inside the
+    fused image's group): the spec wants a coordinate system name once per document, and a
+    scene end without a path may name any coordinate system of the same document."""
     transforms = []
     for entry in entries:
         entry = entry if isinstance(entry, SceneEntry) else SceneEntry(*entry)
@@ -214,8 +218,8 @@ def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[
         transform["input"] = {"path": entry.path, "name": entry.coordinate_system}
         transform["output"] = {"name": STAGE}
         transforms.append(transform)
-    return {"coordinateSystems": [coordinate_system(STAGE, dims, unit)],
-            "coordinateTransformations": transforms}
+    systems = {"coordinateSystems": [coordinate_system(STAGE, dims, unit)]} if define_stage else {}
+    return {**systems, "coordinateTransformations": transforms}
 
 
 def level_transform(

@@ -64,21 +64,19 @@ def _ome(attributes: dict) -> tuple[dict, str | None]:
     return attributes, version
 
 
-def _schema_name(attrs: dict, strict: bool) -> str | None:
-    """The spec schema a group's metadata answers to, by what the group is."""
+def _schema_names(attrs: dict, strict: bool) -> list[str]:
+    """The spec schemas a group's metadata answers to, by what the group is; an image that
+    also places other images (a fused image and its kept tiles) answers to two."""
     if "image-label" in attrs or "multiscales" in attrs:
         kind = "label" if "image-label" in attrs else "image"
     elif "plate" in attrs or "well" in attrs:
         kind = "plate" if "plate" in attrs else "well"
-    elif "scene" in attrs:
-        return "scene"  # the spec has no strict scene schema
-    elif "bioformats2raw.layout" in attrs:
-        return "bf2raw"
-    elif "series" in attrs:
-        return "ome"
+    elif "bioformats2raw.layout" in attrs or "series" in attrs:
+        return ["bf2raw" if "bioformats2raw.layout" in attrs else "ome"] + (["scene"] if "scene" in attrs else [])
     else:
-        return None
-    return f"strict_{kind}" if strict else kind
+        kind = None
+    names = [] if kind is None else [f"strict_{kind}" if strict else kind]
+    return names + (["scene"] if "scene" in attrs else [])  # the spec has no strict scene schema
 
 
 def validate_attributes(attributes: dict, schemas: Path | None = None, *, strict: bool = True) -> Report:
@@ -95,8 +93,8 @@ def _check_metadata(attributes: dict, schemas: Path | None, strict: bool, report
     """Metadata checks; returns (NGFF metadata, release, image geometry or None), or None when
     the group is no NGFF group at all."""
     attrs, version = _ome(attributes)
-    name = _schema_name(attrs, strict)
-    if name is None:
+    names = _schema_names(attrs, strict)
+    if not names:
         report.check(False, "multiscales metadata", "absent: not an NGFF image")
         return None
     release = release_of(version)
@@ -106,14 +104,15 @@ def _check_metadata(attributes: dict, schemas: Path | None, strict: bool, report
             report.passed.append(f"NGFF version {version}: a release candidate of {release}, "
                                  "checked against its own schemas")
     if schemas is not None and release is not None:
-        _check_schema(attributes, str(version), name, schemas, report)
+        for name in names:
+            _check_schema(attributes, str(version), name, schemas, report)
     geometry = None
     if "multiscales" in attrs:
         multiscale = (attrs.get("multiscales") or [{}])[0]
         if report.check(bool(multiscale.get("datasets")), "multiscales datasets", "none listed"):
             geometry = _geometry(multiscale, release, report)
     if "scene" in attrs:
-        _check_scene(attrs["scene"], report)
+        _check_scene(attrs, report)
     return attrs, release, geometry
 
 
@@ -182,13 +181,14 @@ def _scene_refs(scene: dict):
                 yield i, end, transform[end]
 
 
-def _check_scene(scene: dict, report: Report) -> None:
-    """Scene ends without a path name a coordinate system of the scene itself."""
-    own = _coordinate_system_names({"scene": scene})
-    for i, end, ref in _scene_refs(scene):
+def _check_scene(attrs: dict, report: Report) -> None:
+    """Scene ends without a path name a coordinate system of the same metadata document (the
+    scene's own, or its group's multiscales')."""
+    own = _coordinate_system_names(attrs)
+    for i, end, ref in _scene_refs(attrs["scene"]):
         if ref.get("path") is None:
             report.check(ref.get("name") in own, f"scene transform {i} {end} coordinate system",
-                         f"{ref.get('name')!r} is not among the scene's {sorted(own)}")
+                         f"{ref.get('name')!r} is not among the document's {sorted(own)}")
 
 
 def _check_scene_targets(path: Path, scene: dict, report: Report) -> None:
