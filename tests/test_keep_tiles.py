@@ -22,6 +22,7 @@ from ngff_fuse.readers.kept_tiles import KeptTilesReader
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.store import KILL_AFTER_ENV
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
+from ngff_fuse.testing.imagexpress import write_imagexpress
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.tile_store import as_stored, keep_tiles
 from ngff_fuse.validate import schema_errors, validate_store
@@ -329,3 +330,21 @@ def test_register_and_positions_work_on_a_store(tmp_path):
     assert not np.array_equal(levels(out)["0"], levels(store)["0"])
     assert levels(out)["0"].tobytes() == levels(direct)["0"].tobytes()
     assert ome(out)["multiscales"][0]["metadata"]["reader"] == "kept-tiles"
+
+
+def test_each_scene_keeps_its_tiles(tmp_path):
+    """Several scenes (bioformats2raw layout): image i keeps its tiles in i/tiles; fuse-store
+    re-fuses every scene, or the one --scene picks, to the same bytes."""
+    wells = {"A01": synthetic_mosaic(grid=(2, 2), tile_shape=(40, 48), seed=11),
+             "B02": synthetic_mosaic(grid=(1, 3), tile_shape=(40, 48), seed=12)}
+    export = write_imagexpress(wells, tmp_path / "plate")
+    store, again, one = (tmp_path / f"{n}.ome.zarr" for n in ("kept", "again", "one"))
+    assert main(["convert", str(export), str(store), *OPTIONS, "--keep-tiles", "--ngff", "0.6"]) == 0
+    assert [len(attrs(store / str(i) / "tiles")["tiles"]) for i in range(2)] == [4, 3]
+    assert main(["fuse-store", str(store), str(again), *OPTIONS, "--ngff", "0.6"]) == 0
+    assert main(["fuse-store", str(store), str(one), *OPTIONS, "--ngff", "0.6", "--scene", "1"]) == 0
+    for i in range(2):
+        fused, refused = levels(store / str(i)), levels(again / str(i))
+        assert fused.keys() == refused.keys()
+        assert all(fused[k].tobytes() == refused[k].tobytes() for k in fused)
+    assert levels(one)["0"].tobytes() == levels(store / "1")["0"].tobytes()
