@@ -3,6 +3,7 @@ transform <-> affine helpers, and `validate` on 0.6 stores and the spec's confor
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -76,6 +77,9 @@ def test_output_validates_against_the_06_schemas(written, spec):
     assert "NGFF 0.6 strict image JSON schema" in report.passed
     assert {"level 1 pixel centres on level 0's", "level 1 is level 0 downsampled (mean, spot check)"} \
         <= set(report.passed)
+    # the second, independent validator where it models 0.6 (ome-zarr-models >= 1.8, Python >= 3.12)
+    models = importlib.util.find_spec("ome_zarr_models.v06") is not None
+    assert ("ome-zarr-models 0.6 image" in report.passed) == models
     meta = ome(out)
     assert meta["version"] == "0.6"
     multiscale = meta["multiscales"][0]
