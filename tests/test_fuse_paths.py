@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from ngff_fuse.fuse.blend import BlendMode
-from ngff_fuse.fuse.core import TilePixels, blend_chunk, chunk_tasks
+from ngff_fuse.fuse.core import blend_chunk, chunk_tasks
 from ngff_fuse.fuse.paste import cells, paste_chunk
+from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import plan_fusion
 from ngff_fuse.fuse.sample import translated_piece
 from ngff_fuse.testing import SyntheticMosaic, in_memory_tileset, synthetic_mosaic

@@ -18,19 +18,10 @@ from dask.highlevelgraph import HighLevelGraph
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype
 from ngff_fuse.fuse.paste import paste_chunk
+from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
-from ngff_fuse.model import TileSet, read_pixels
-
-
-class TilePixels:
-    """The tiles' lazy arrays, shipped once per worker; reads one (t, c) region at a time."""
-
-    def __init__(self, arrays: tuple) -> None:
-        self.arrays = arrays
-
-    def read(self, index: int, t: int, c: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-        return read_pixels(self.arrays[index], (t, c, *box))
+from ngff_fuse.model import TileSet
 
 
 @dataclass(frozen=True)

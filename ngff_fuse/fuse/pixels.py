@@ -1,0 +1,60 @@
+"""Tile regions for chunk tasks, read straight from the array a tile's dask array slices.
+
+A chunk task reads a few tile regions. Through dask (slice the lazy array, then compute it
+synchronously) each read builds, optimises and runs a small graph: ~3 ms a read, as much as
+reading 2048 x 1024 pixels from the page cache. Most readers build their lazy pixels as
+`da.from_array(source, inline_array=True)` does (one `getter(source, block)` task per block),
+and then `source[region]` is exactly what dask would compute, without the graph. Any other
+dask array (bioio's, `map_blocks`, lazily generated tiles) is read through `read_pixels`.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+from dask._task_spec import DataNode, Task
+from dask.array.core import getter, slices_from_chunks
+from dask.core import flatten
+
+from ngff_fuse.model import read_pixels
+
+_UNSEEN = object()
+
+
+def sliced_source(array) -> object | None:
+    """The array-like behind a dask array made of one `getter(source, block)` task per block
+    (blocks in the source's own coordinates, no lock), else None."""
+    if not isinstance(array, da.Array):
+        return None
+    layers = array.__dask_graph__().layers
+    if len(layers) != 1:
+        return None
+    (layer,) = layers.values()
+    source = None
+    for key, block in zip(flatten(array.__dask_keys__()), slices_from_chunks(array.chunks)):
+        task = layer.get(key)
+        if not (isinstance(task, Task) and task.func is getter and not task.kwargs
+                and len(task.args) == 2 and all(isinstance(a, DataNode) for a in task.args)):
+            return None
+        node, where = task.args
+        if where.value != block or (source is not None and node.value is not source):
+            return None
+        source = node.value
+    return source
+
+
+class TilePixels:
+    """The tiles' lazy arrays, shipped once per worker; reads one (t, c) region at a time."""
+
+    def __init__(self, arrays: tuple) -> None:
+        self.arrays = arrays
+        self._sources: dict[int, object] = {}  # filled per process, on first read of a tile
+
+    def read(self, index: int, t: int, c: int, box: tuple[slice, slice, slice]) -> np.ndarray:
+        key = (t, c, *box)
+        source = self._sources.get(index, _UNSEEN)
+        if source is _UNSEEN:
+            source = self._sources[index] = sliced_source(self.arrays[index])
+        if source is None:
+            return read_pixels(self.arrays[index], key)
+        return np.asarray(getter(source, key))
