@@ -4,10 +4,7 @@ their stored transforms, fuse to the same bytes; they sit where the fused image 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -28,6 +25,7 @@ from ngff_fuse.tile_store import as_stored, keep_tiles
 from ngff_fuse.validate import schema_errors, validate_store
 from ngff_fuse.writer import WriteOptions, write_ngff
 from test_fuse import truth_on_grid
+from test_resume import run_cli
 
 VERSIONS = ["0.4", "0.5", "0.6"]
 OPTIONS = ["--chunk", "32", "--quiet"]
@@ -266,12 +264,6 @@ def test_fuse_store_refuses_a_store_without_tiles(problem, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and str(store) in err
     assert ("--resume" if problem == "incomplete" else "--keep-tiles") in err
     assert not out.exists()
-
-
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    code = "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=180)
 
 
 def all_arrays(path) -> dict[str, np.ndarray]:
