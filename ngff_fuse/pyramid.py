@@ -126,6 +126,13 @@ class Pyramid:
     def blocks(self, level: int) -> tuple[int, ...]:
         return tuple(len(c) for c in self.grids[level])
 
+    def index(self, level: int, flat: int) -> tuple[int, ...]:
+        """Block index per axis from its position in C order (how blocks are numbered)."""
+        return tuple(int(i) for i in np.unravel_index(flat, self.blocks(level)))
+
+    def flat(self, level: int, index: tuple[int, ...]) -> int:
+        return int(np.ravel_multi_index(index, self.blocks(level)))
+
     def region(self, level: int, index: tuple[int, ...]) -> tuple[slice, ...]:
         # every block has the edge of the first, except the last, clipped to the level
         return tuple(slice(c[0] * i, min(c[0] * (i + 1), n))

@@ -98,22 +98,20 @@ class _Counter(Callback):
 
 
 def _graph(level0: da.Array, pyramid: Pyramid, arrays: list, pending: list[set[int]], name: str):
-    """Write task `(name, k, j)` for each pending block j of level k (flat C-order index); a
+    """Write task `(name, k, j)` for each pending block j of level k (numbered in C order); a
     read task for each written block a pending parent is made from. Returns the tasks and the
     keys nothing else depends on."""
     read = name + "-read"
     layer: dict = {}
     consumed: set = set()
-    ndim = len(pyramid.shapes[0])
+    top = len(arrays) - 1
     for k, (array, todo) in enumerate(zip(arrays, pending)):
-        blocks = pyramid.blocks(k)
-        parents = pending[k + 1] if k + 1 < len(pending) else set()
-        needed = {int(np.ravel_multi_index(c, blocks)) for p in parents
-                  for c in product(*pyramid.sources(k + 1, np.unravel_index(p, pyramid.blocks(k + 1))))}
+        parents = pending[k + 1] if k < top else set()
+        needed = {pyramid.flat(k, c) for p in parents for c in product(*pyramid.sources(k + 1, pyramid.index(k + 1, p)))}
         # a block reduces itself where it can; otherwise its parent reduces it with its siblings
-        hand_up = pyramid.steps[k] if k + 1 < len(arrays) and pyramid.local(k) else (1,) * ndim
+        hand_up = pyramid.steps[k] if k < top and pyramid.local(k) else (1,) * len(pyramid.shapes[k])
         for j in sorted(todo | needed):
-            index = tuple(int(i) for i in np.unravel_index(j, blocks))
+            index = pyramid.index(k, j)
             region = pyramid.region(k, index)
             if j not in todo:
                 layer[(read, k, j)] = (_read_block, array, region, hand_up, pyramid.method)
@@ -123,7 +121,7 @@ def _graph(level0: da.Array, pyramid: Pyramid, arrays: list, pending: list[set[i
             else:
                 sources = pyramid.sources(k, index)
                 keys = [(name if c in pending[k - 1] else read, k - 1, c)
-                        for c in (int(np.ravel_multi_index(s, pyramid.blocks(k - 1))) for s in product(*sources))]
+                        for c in (pyramid.flat(k - 1, s) for s in product(*sources))]
                 consumed.update(keys)
                 step = None if pyramid.local(k - 1) else pyramid.steps[k - 1]
                 block = (_assemble, keys, tuple(map(len, sources)), step, pyramid.method)

@@ -179,8 +179,8 @@ def write_ngff(
         for i, s in enumerate(pyramid.shapes)
     ]
     pending = [
-        [j for j, index in enumerate(np.ndindex(*pyramid.blocks(k)))
-         if not (resuming and block_done(array, pyramid.region(k, index)))]
+        [j for j in range(int(np.prod(pyramid.blocks(k))))
+         if not (resuming and block_done(array, pyramid.region(k, pyramid.index(k, j))))]
         for k, array in enumerate(targets)
     ]
     if resuming:
