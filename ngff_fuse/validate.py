@@ -105,8 +105,7 @@ def _check_metadata(attributes: dict, schemas: Path | None, strict: bool, report
             report.passed.append(f"NGFF version {version}: a release candidate of {release}, "
                                  "checked against its own schemas")
     if schemas is not None and release is not None:
-        for name in names:
-            _check_schema(attributes, str(version), name, schemas, report)
+        _check_schemas(attributes, str(version), names, schemas, report)
     geometry = None
     if "multiscales" in attrs:
         multiscale = (attrs.get("multiscales") or [{}])[0]
@@ -395,10 +394,11 @@ def schema_errors(attrs: dict, version: str, schemas: Path, schema: str = "stric
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(attrs)]
 
 
-def _check_schema(attrs: dict, version: str, name: str, schemas: Path, report: Report) -> None:
+def _check_schemas(attrs: dict, version: str, names: list[str], schemas: Path, report: Report) -> None:
     folder = schema_folder(schemas, version)
-    if not report.check(folder is not None and (folder / f"{name}.schema").exists(),
-                        f"NGFF {version} JSON schemas", f"no {name}.schema for {version} under {schemas}"):
+    if not report.check(folder is not None, f"NGFF {version} JSON schemas", f"none for {version} under {schemas}"):
         return
-    errors = schema_errors(attrs, version, schemas, name)
-    report.check(not errors, f"NGFF {version} {name.replace('_', ' ')} JSON schema", "; ".join(errors[:3]))
+    for name in names:
+        exists = (folder / f"{name}.schema").exists()
+        errors = schema_errors(attrs, version, schemas, name) if exists else [f"no {name}.schema in {folder}"]
+        report.check(not errors, f"NGFF {version} {name.replace('_', ' ')} JSON schema", "; ".join(errors[:3]))
