@@ -321,6 +321,11 @@ def test_register_and_positions_work_on_a_store(tmp_path):
     assert main(["convert", str(source), str(direct), *OPTIONS, "--positions", str(positions)]) == 0
     assert not np.array_equal(levels(out)["0"], levels(store)["0"])
     assert levels(out)["0"].tobytes() == levels(direct)["0"].tobytes()
+    # --register on the kept tiles measures what it measures on the vendor file's
+    out, direct = tmp_path / "reregistered.ome.zarr", tmp_path / "direct-registered.ome.zarr"
+    assert main(["fuse-store", str(store), str(out), *OPTIONS, "--register"]) == 0
+    assert main(["convert", str(source), str(direct), *OPTIONS, "--register"]) == 0
+    assert levels(out)["0"].tobytes() == levels(direct)["0"].tobytes()
     assert ome(out)["multiscales"][0]["metadata"]["reader"] == "kept-tiles"
 
 
