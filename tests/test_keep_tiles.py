@@ -242,7 +242,7 @@ def test_a_rotated_tile_round_trips_exactly(version, tmp_path):
         assert fused[name].tobytes() == refused[name].tobytes(), f"level {name}"
 
 
-@pytest.mark.parametrize("problem", ["no tiles", "incomplete", "foreign", "not zarr"])
+@pytest.mark.parametrize("problem", ["no tiles", "incomplete", "foreign", "not zarr", "scene lost"])
 def test_fuse_store_refuses_a_store_without_tiles(problem, tmp_path, capsys):
     mosaic = synthetic_mosaic(grid=(1, 2), tile_shape=(30, 40))
     source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
@@ -250,9 +250,11 @@ def test_fuse_store_refuses_a_store_without_tiles(problem, tmp_path, capsys):
     if problem == "not zarr":
         store = source
     else:
-        assert main(["convert", str(source), str(store), *OPTIONS,
+        assert main(["convert", str(source), str(store), *OPTIONS, "--ngff", "0.6",
                      *(["--keep-tiles"] if problem != "no tiles" else [])]) == 0
         group = zarr.open_group(store, mode="r+")
+        if problem == "scene lost":
+            group.attrs["ome"] = {k: v for k, v in group.attrs["ome"].items() if k != "scene"}
         if problem == "incomplete":
             group.attrs["ngff_fuse"] = {**group.attrs["ngff_fuse"], "status": "incomplete"}
         if problem == "foreign":

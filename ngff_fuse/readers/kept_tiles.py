@@ -130,8 +130,12 @@ class KeptTilesReader:
         names = tuple(str(ch.get("label")) for ch in channels)
         tiles = []
         for folder, entry, tile_ome, plane in kept:
-            affine = tile_affine(tile_ome, scene.get(f"{TILES_GROUP}/{entry['path']}"), dims, plane)
             multiscale = tile_ome["multiscales"][0]
+            placed = scene.get(f"{TILES_GROUP}/{entry['path']}")
+            if placed is None and "coordinateSystems" in multiscale:
+                raise InputError(f"{folder}: the scene of {image} does not place this tile, the store "
+                                 f"is damaged; {_FIX}")
+            affine = tile_affine(tile_ome, placed, dims, plane)
             level0 = da.from_zarr(zarr.open_array(folder / multiscale["datasets"][0]["path"], mode="r"))
             data = level0[tuple(slice(None) if ax in dims else None for ax in AXES)]
             name = entry.get("name", entry["path"])
