@@ -14,13 +14,14 @@ import zarr
 from ngff_fuse import transforms
 from ngff_fuse.cli import main
 from ngff_fuse.errors import InputError
+from ngff_fuse.fuse.core import fuse
 from ngff_fuse.ngff import FORMATS, STAGE, SceneEntry, scene
 from ngff_fuse.ngff_transforms import tile_transform, transform_matrix, transform_to_affine
-from ngff_fuse.testing import SyntheticMosaic, synthetic_mosaic
+from ngff_fuse.testing import SyntheticMosaic, in_memory_tileset, synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.testing.tile_files import write_tileconfig
 from ngff_fuse.validate import schema_errors, validate_attributes, validate_store
-from ngff_fuse.writer import WriteOptions
+from ngff_fuse.writer import SceneImage, WriteOptions, write_scenes
 
 # Conformance cases are listed at collection time from where `shared_dir` points; each test
 # still takes the fixture, so it skips (or fails with NGFF_FUSE_REQUIRE_SHARED=1) without it.
@@ -144,6 +145,24 @@ def test_uncalibrated_tiles_are_written_without_a_unit(tmp_path, spec):
         {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
     level0 = transform_to_affine(multiscale["datasets"][0]["coordinateTransformations"][0], ("y", "x"))
     np.testing.assert_array_equal(np.diag(level0), [1.0, 1.0, 1.0, 1.0])  # pixels, scale 1
+
+
+def test_several_scenes_in_the_bioformats2raw_layout(tmp_path, spec):
+    """A 0.6 collection: the bf2raw root and every scene image pass the 0.6 schemas, each
+    scene in its own stage coordinate system with its own pixels."""
+    first = fuse(in_memory_tileset(synthetic_mosaic(grid=(2, 2), tile_shape=(40, 50), channels=2)))
+    second = fuse(in_memory_tileset(synthetic_mosaic(grid=(1, 3), tile_shape=(30, 30), seed=5)))
+    out = tmp_path / "scenes.ome.zarr"
+    write_scenes([SceneImage(first), SceneImage(second)], out, WriteOptions(ngff="0.6", chunk=32))
+    report = validate_store(out, spec)
+    assert report.ok, report.failed
+    assert {"NGFF 0.6 bf2raw JSON schema", "0: NGFF 0.6 strict image JSON schema",
+            "1: NGFF 0.6 strict image JSON schema"} <= set(report.passed)
+    assert ome(out) == {"version": "0.6", "bioformats2raw.layout": 3}
+    assert ome(out / "OME") == {"version": "0.6", "series": ["0", "1"]}
+    for index, mosaic in enumerate((first, second)):
+        assert ome(out / str(index))["multiscales"][0]["coordinateSystems"][0]["name"] == STAGE
+        np.testing.assert_array_equal(zarr.open_array(out / str(index) / "0", mode="r")[...], mosaic.values)
 
 
 def test_04_and_05_options_are_unchanged_and_shard_names_the_v3_versions():
