@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
+from xarray.indexes import PandasIndex
 
 from ngff_fuse import transforms
 from ngff_fuse._axes import AXES, MICROMETER, SPATIAL
@@ -18,17 +20,31 @@ from ngff_fuse.errors import InputError
 
 
 def tile_array(data, spacing, origin, name: str, channel_names=None) -> xr.DataArray:
-    """Wrap 5-D (t, c, z, y, x) lazy pixels as a DataArray with physical coordinates (um)."""
+    """Wrap 5-D (t, c, z, y, x) lazy pixels as a DataArray with physical coordinates (um).
+
+    Built with the indexes made here and xarray's fast path: the general constructor
+    re-checks and re-aligns what is right by construction, and at ~0.5 ms a tile it was most
+    of the time 10,000 listed tiles took to open."""
     if data.ndim != 5:
         raise ValueError(f"tile data must be 5-D (t, c, z, y, x), got shape {data.shape}")
     if not isinstance(data, da.Array):
         data = da.from_array(data, chunks=(1, 1, 1, *data.shape[3:]))
-    coords = {
+    labels = {
         ax: origin[i] + spacing[i] * np.arange(data.shape[2 + i]) for i, ax in enumerate(SPATIAL)
     }
     if channel_names is not None:
-        coords["c"] = list(channel_names)
-    return xr.DataArray(data, dims=AXES, coords=coords, name=name, attrs={"units": MICROMETER})
+        if len(channel_names) != data.shape[1]:
+            raise ValueError(f"{len(channel_names)} channel names for {data.shape[1]} channels")
+        labels["c"] = np.asarray(list(channel_names))
+    indexes = {
+        ax: PandasIndex(pd.Index(values, copy=False), ax, coord_dtype=values.dtype)
+        for ax, values in labels.items()
+    }
+    coords = {}
+    for index in indexes.values():
+        coords.update(index.create_variables())
+    pixels = xr.Variable(AXES, data, attrs={"units": MICROMETER})
+    return xr.DataArray(pixels, coords=coords, name=name, indexes=indexes, fastpath=True)
 
 
 def read_pixels(data, key: tuple) -> np.ndarray:
@@ -81,40 +97,54 @@ class TileSet:
     def __post_init__(self) -> None:
         if not self.tiles:
             raise InputError(f"{self.name}: no tiles found; check the input lists at least one tile")
-        for tile in self.tiles:
-            if not np.all(np.isfinite(tile.affine)):
-                raise InputError(
-                    f"{tile.source}: position {tile.origin.tolist()} is not a finite number; "
-                    "fix the tile's stage position"
-                )
-        seen: dict[bytes, Tile] = {}
-        for tile in self.tiles:
-            key = np.round(tile.affine, 6).tobytes()
-            if key in seen:
-                raise InputError(
-                    f"{tile.source}: same position as {seen[key].source} "
-                    f"({tile.origin.tolist()}); give each tile its own position"
-                )
-            seen[key] = tile
-        first = self.tiles[0]
-        for tile in self.tiles[1:]:
-            if tile.data.dtype != first.data.dtype:
-                raise InputError(
-                    f"{tile.source}: dtype {tile.data.dtype} differs from {first.data.dtype} of "
-                    f"{first.source}; convert the tiles to one dtype first"
-                )
-            if tile.data.shape[:2] != first.data.shape[:2]:
-                raise InputError(
-                    f"{tile.source}: {tile.data.shape[1]} channels x {tile.data.shape[0]} "
-                    f"timepoints differ from {first.data.shape[1]} x {first.data.shape[0]} of "
-                    f"{first.source}; every tile needs the same channels and timepoints"
-                )
+        self._check_positions()
+        self._check_pixels_agree()
         if not self.channel_names:
             object.__setattr__(
                 self, "channel_names", tuple(f"Channel {i}" for i in range(self.n_channels))
             )
         if not self.channel_colors:
             object.__setattr__(self, "channel_colors", (None,) * self.n_channels)
+
+    def _check_positions(self) -> None:
+        """Every affine finite, no two tiles at the same one: one array pass for all tiles."""
+        affines = np.stack([tile.affine for tile in self.tiles])
+        finite = np.isfinite(affines).all(axis=(1, 2))
+        if not finite.all():
+            tile = self.tiles[int(np.argmin(finite))]
+            raise InputError(
+                f"{tile.source}: position {tile.origin.tolist()} is not a finite number; "
+                "fix the tile's stage position"
+            )
+        keys = np.round(affines, 6).reshape(len(affines), -1) + 0.0  # + 0.0: -0.0 == 0.0
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        repeated = np.flatnonzero(first[inverse.ravel()] != np.arange(len(keys)))
+        if repeated.size:
+            tile = self.tiles[int(repeated[0])]
+            other = self.tiles[int(first[inverse.ravel()[repeated[0]]])]
+            raise InputError(
+                f"{tile.source}: same position as {other.source} "
+                f"({tile.origin.tolist()}); give each tile its own position"
+            )
+
+    def _check_pixels_agree(self) -> None:
+        """One dtype, and the same channels and timepoints, in every tile."""
+        first = self.tiles[0]
+        odd = next((tile for tile in self.tiles if tile.data.dtype != first.data.dtype), None)
+        if odd is not None:
+            raise InputError(
+                f"{odd.source}: dtype {odd.data.dtype} differs from {first.data.dtype} of "
+                f"{first.source}; convert the tiles to one dtype first"
+            )
+        leading = np.array([tile.data.shape[:2] for tile in self.tiles])
+        differs = np.flatnonzero((leading != leading[0]).any(axis=1))
+        if differs.size:
+            odd = self.tiles[int(differs[0])]
+            raise InputError(
+                f"{odd.source}: {odd.data.shape[1]} channels x {odd.data.shape[0]} "
+                f"timepoints differ from {first.data.shape[1]} x {first.data.shape[0]} of "
+                f"{first.source}; every tile needs the same channels and timepoints"
+            )
 
     @property
     def dtype(self) -> np.dtype:

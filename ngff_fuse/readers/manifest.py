@@ -402,6 +402,8 @@ def _open_tile(path: Path, tile: ManifestTile) -> tuple[da.Array, list[ImageFile
                 f"{first.data.shape[2:]}; the files of one tile must match"
             )
         images.append(image)
+    if len(images) == 1:  # nothing to stack; dask's concatenate costs even for one array
+        return images[0].data, images
     nt, nc, nz = tile.counts
     blocks = iter(image.data for image in images)
     # Files come t-major, then channel, then z_index: stack z first, then c, then t.

@@ -19,6 +19,8 @@ from itertools import product
 import dask.array as da
 import numpy as np
 import tifffile
+from dask._task_spec import DataNode, Task
+from dask.array.core import getter
 from dask.base import tokenize
 
 from ngff_fuse.errors import InputError
@@ -38,9 +40,24 @@ class TiffSeriesLayout:
     pages: tuple[int, ...]  # index of each plane's page in the file
     offsets: tuple[int, ...]  # byte offset of each plane's pixels; -1: compressed or tiled
 
+    def __dask_tokenize__(self) -> str:
+        # its repr says everything, and hashes ~10x faster than dask's field-by-field walk
+        return repr(self)
+
     def plane(self, t: int, c: int, z: int) -> int:
         where = {"T": t, "C": c, "Z": z}
         return int(np.ravel_multi_index([where.get(ax, 0) for ax in self.plane_axes], self.plane_counts))
+
+
+def tiff_series_shape(tif: tifffile.TiffFile, series: int) -> tuple[int, int, int, int, int] | None:
+    """The (t, c, z, y, x) shape of a series whose axes are only those (ImageJ hyperstacks,
+    plain 2-D TIFFs), else None: other axes (samples, unnamed "Q"/"I" pages) need bioio's guess."""
+    s = tif.series[series]
+    axes = s.axes.upper()
+    if not axes.endswith("YX") or not set(axes) <= set("TCZYX") or len(set(axes)) != len(axes):
+        return None
+    sizes = dict(zip(axes, (int(n) for n in s.shape)))
+    return tuple(sizes.get(ax, 1) for ax in "TCZYX")
 
 
 def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> TiffSeriesLayout | None:
@@ -155,10 +172,21 @@ def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
 
 
 def tiff_dask_array(layout: TiffSeriesLayout) -> da.Array:
-    """One chunk per plane; dask fuses later slicing into a region read of that plane."""
+    """One chunk per plane; dask fuses later slicing into a region read of that plane.
+
+    The graph is written out directly (one getter task per plane, as `da.from_array` with
+    `inline_array=True` makes), at a tenth of `from_array`'s cost: it matters when a listing
+    opens 10,000 tile files.
+    """
     stat = os.stat(layout.path)
     name = "tiff-" + tokenize(layout, stat.st_size, stat.st_mtime_ns)
-    return da.from_array(
-        TiffPlanes(layout), chunks=(1, 1, 1, *layout.shape[3:]), name=name, inline_array=True,
-        meta=np.empty((0,) * 5, dtype=np.dtype(layout.dtype).newbyteorder("=")),
-    )
+    planes = DataNode(None, TiffPlanes(layout))
+    rows, cols = (slice(0, n) for n in layout.shape[3:])
+    graph = {}
+    for t, c, z in np.ndindex(*layout.shape[:3]):
+        key = (name, t, c, z, 0, 0)
+        where = (slice(t, t + 1), slice(c, c + 1), slice(z, z + 1), rows, cols)
+        graph[key] = Task(key, getter, planes, DataNode(None, where))
+    chunks = tuple((1,) * n for n in layout.shape[:3]) + tuple((n,) for n in layout.shape[3:])
+    meta = np.empty((0,) * 5, dtype=np.dtype(layout.dtype).newbyteorder("="))
+    return da.Array(graph, name, chunks, meta=meta)
