@@ -144,39 +144,42 @@ def test_kept_tiles_refuse_to_the_same_bytes(acquisition, version, tmp_path, sha
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_tiles_sit_where_the_fused_image_says(version, tmp_path):
+@pytest.mark.parametrize("threed", [False, True], ids=["2d", "3d"])
+def test_tiles_sit_where_the_fused_image_says(version, threed, tmp_path):
     """For points of every tile, at level 0 and level 1: the stored tile transforms put them
-    where the tile's true affine does (1e-6 um); at level 0 they land on a fused pixel centre
-    (integer stage positions) holding the tile's value; the fused level 1 pixel centres are
-    those of level 0 blocks."""
-    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(40, 52), channels=2, seed=7)
+    where the tile's true affine does (1e-6 um); the fused image's level-0 and level-1
+    transforms give the same point consistent pixel indices, and at level 0 (integer stage
+    positions) a pixel centre holding the tile's value."""
+    mosaic = synthetic_mosaic(grid=(1, 2, 2) if threed else (2, 2), channels=2, seed=7,
+                              tile_shape=(6, 40, 52) if threed else (40, 52), spacing=(0.5, 0.4, 0.4))
     source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
     store = tmp_path / "kept.ome.zarr"
     assert main(["convert", str(source), str(store), *OPTIONS, "--chunk", "16", "--ngff", version,
                  "--keep-tiles"]) == 0
+    spatial = ["z", "y", "x"] if threed else ["y", "x"]
+    n = 1 + len(spatial)
     fused = ome(store)["multiscales"][0]
-    fused_level = [level_matrix(d["coordinateTransformations"], 3) for d in fused["datasets"]]
+    fused_level = [level_matrix(d["coordinateTransformations"], n) for d in fused["datasets"]]
     level0 = zarr.open_array(store / "0", mode="r")[:]
-    source_tiles = read_input(source)[0].tiles
-    for j, original in enumerate(source_tiles):
-        pixels = np.asarray(original.data)[0, :, 0]  # (c, y, x)
+    for j, original in enumerate(read_input(source)[0].tiles):
+        pixels = np.asarray(original.data)[0].reshape(level0.shape[:1] + original.data.shape[-n + 1:])
         for level, factor in ((0, 1), (1, 2)):
             matrix, axes = tile_to_stage(store, j, level)
-            assert axes == ["c", "y", "x"]
-            n_y, n_x = (-(-n // factor) for n in pixels.shape[1:])
-            for iy, ix in [(0, 0), (n_y - 1, n_x - 1), (n_y // 2, 1), (1, n_x // 3)]:
-                stage = (matrix @ [0, iy, ix, 1])[1:3]
-                centre = [factor * iy + (factor - 1) / 2, factor * ix + (factor - 1) / 2]
-                truth = transforms.apply(original.affine, [0, *centre])[1:]
+            assert axes == ["c", *spatial]
+            last = [-(-size // factor) - 1 for size in pixels.shape[1:]]
+            for index in [[0] * len(last), last, [v // 2 for v in last], [v // 3 for v in last]]:
+                stage = (matrix @ [0, *index, 1])[1:n]
+                centre = [factor * i + (factor - 1) / 2 for i in index]
+                truth = transforms.apply(original.affine, [0] * (3 - len(centre)) + centre)[3 - len(centre):]
                 assert np.abs(stage - truth).max() < 1e-6
-                # the same point in the fused image: level-0 and level-k pixel indices agree
-                q0 = (np.linalg.inv(fused_level[0]) @ [0, *stage, 1])[1:3]
-                qk = (np.linalg.inv(fused_level[level]) @ [0, *stage, 1])[1:3]
-                assert np.abs(factor * qk + (factor - 1) / 2 - q0).max() * mosaic.spacing[1] < 1e-6
+                q0 = (np.linalg.inv(fused_level[0]) @ [0, *stage, 1])[1:n]
+                qk = (np.linalg.inv(fused_level[level]) @ [0, *stage, 1])[1:n]
+                steps = np.abs(fused_level[level][1:n, 1:n].diagonal() / fused_level[0][1:n, 1:n].diagonal())
+                assert np.abs((steps * qk + (steps - 1) / 2 - q0) * mosaic.spacing[1]).max() < 1e-6
                 if level == 0:  # integer positions: a fused pixel centre, holding the tile's value
                     assert np.abs(q0 - np.rint(q0)).max() * mosaic.spacing[1] < 1e-6
-                    fy, fx = np.rint(q0).astype(int)
-                    assert np.array_equal(level0[:, fy, fx], pixels[:, iy, ix])
+                    where = tuple(np.rint(q0).astype(int))
+                    assert np.array_equal(level0[(slice(None), *where)], pixels[(slice(None), *index)])
 
 
 def truth_error(mosaic, store) -> tuple[np.ndarray, np.ndarray]:
