@@ -229,13 +229,13 @@ def describe(output: Path) -> str:
 def print_table(contenders: list[Contender], results: dict[str, Result], mpix: float,
                 checks: dict[str, tuple[float, int]]) -> None:
     floor = results[contenders[0].run.label].seconds
-    print("| run | writes | MPix/s | seconds | x floor | peak RSS MB | CPU s | ngff-fuse faster by "
+    print("| run | writes | MPix/s | seconds | x floor | peak RSS MB | CPU s | peer / ngff-fuse seconds (CPU s) "
           "| level 0 vs ngff-fuse (corr., max diff) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for c in contenders:
         r = results[c.run.label]
         writes = describe(Path(c.run.spec["output"]))
-        faster = f"{r.seconds / results[c.versus].seconds:.1f}x" if c.versus else ""
+        faster = ratio(results, c.run.label, c.versus) if c.versus else ""
         check = ""
         if c.run.label in checks:
             corr, worst = checks[c.run.label]
@@ -247,15 +247,20 @@ def print_table(contenders: list[Contender], results: dict[str, Result], mpix: f
 def print_ratios(contenders: list[Contender], results: dict[str, Result]) -> None:
     """Ours against each peer: like for like, and ngff-fuse's whole pyramid against level 0 only."""
     pyramid = contenders[2].run.label
-    print("\nngff-fuse against each peer (peer seconds / ngff-fuse seconds):")
+    print("\nngff-fuse against each peer: peer seconds / ngff-fuse seconds (CPU seconds in brackets,"
+          " the steadier figure on a busy machine):")
     for c in contenders:
         if c.versus is None:
             continue
-        peer = results[c.run.label].seconds
-        line = f"- {c.run.label}: {peer / results[c.versus].seconds:.1f}x vs `{c.versus}`"
+        line = f"- {c.run.label}: {ratio(results, c.run.label, c.versus)} vs `{c.versus}`"
         if c.versus != pyramid:
-            line += f", {peer / results[pyramid].seconds:.1f}x vs `{pyramid}` (ours also writes the pyramid)"
+            line += f", {ratio(results, c.run.label, pyramid)} vs `{pyramid}` (ours also writes the pyramid)"
         print(line)
+
+
+def ratio(results: dict[str, Result], peer: str, ours: str) -> str:
+    wall = results[peer].seconds / results[ours].seconds
+    return f"{wall:.1f}x ({results[peer].cpu_seconds / results[ours].cpu_seconds:.1f}x)"
 
 
 def load_average() -> str:
