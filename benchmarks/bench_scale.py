@@ -15,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import product
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 
@@ -62,12 +64,13 @@ def plan(grid: int, tile: int) -> dict:
             "tasks": len(mosaic.data.__dask_graph__()), "chunks": int(np.prod(mosaic.data.numblocks))}
 
 
-def convert(grid: int, tile: int, out: str) -> dict:
+def convert(grid: int, tile: int, out: str, threads: int | None = None) -> dict:
     tileset = lazy_tileset(grid, tile)
     start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     mosaic = fuse(tileset, chunk_size=(1, 2048, 2048))
-    shapes = write_ngff(mosaic, out, WriteOptions())
+    with dask.config.set(num_workers=threads):  # None: dask's default, one per core
+        shapes = write_ngff(mosaic, out, WriteOptions())
     seconds = time.perf_counter() - started
     mpix = shapes[0][0] * shapes[0][1] / 1e6
     return {"mpix": mpix, "seconds": seconds, "start_rss_mb": start_rss / 1024,
@@ -95,15 +98,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plan-grid", type=int, default=100, help="N x N small tiles to plan")
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 18],
                         help="grids of 2048^2 tiles to fuse (6: 127 MPix, 18: 1.1 GPix)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[None],
+                        help="dask threads per conversion, e.g. 1 2 for the memory per thread")
     args = parser.parse_args(argv)
     p = in_child("plan", args.plan_grid, 256)
     print(f"planning {p['tiles']} tiles of 256^2: tiles built in {p['build_s']:.1f} s, graph in "
           f"{p['plan_s']:.2f} s, {p['tasks']} tasks for {p['chunks']} output chunks")
-    print(f"{'mosaic':>10} {'MPix':>8} {'seconds':>8} {'MPix/s':>7} {'peak RSS MB':>12} {'start RSS MB':>13}")
+    print(f"{'mosaic':>10} {'threads':>7} {'MPix':>8} {'seconds':>8} {'MPix/s':>7} {'peak RSS MB':>12} "
+          f"{'start RSS MB':>13}")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
-        for grid in args.sizes:
-            r = in_child("convert", grid, 2048, str(Path(folder) / f"{grid}.ome.zarr"))
-            print(f"{grid:>4} x {grid:<3} {r['mpix']:>8.0f} {r['seconds']:>8.1f} "
+        for grid, threads in product(args.sizes, args.threads):
+            r = in_child("convert", grid, 2048, str(Path(folder) / f"{grid}-{threads}.ome.zarr"), threads)
+            print(f"{grid:>4} x {grid:<3} {threads or 'default':>7} {r['mpix']:>8.0f} {r['seconds']:>8.1f} "
                   f"{r['mpix'] / r['seconds']:>7.1f} {r['peak_rss_mb']:>12.0f} {r['start_rss_mb']:>13.0f}")
 
 
