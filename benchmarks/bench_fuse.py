@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -39,6 +40,7 @@ import zarr
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError
+from ngff_fuse.writer import SHARD_CHUNKS
 
 if TYPE_CHECKING:
     from ngff_fuse.testing import SyntheticMosaic
@@ -48,6 +50,8 @@ SPACING = (1.0, 0.65, 0.65)  # um (z, y, x)
 ORIGIN = (0.0, -5210.4, 12873.9)  # um: a stage origin far from zero, as on a real scope
 TEXTURE_EDGE = 2048  # px: one ground-truth image, mirrored to cover the mosaic
 CHUNK = 1024  # ngff-fuse's default --chunk
+SHARD = SHARD_CHUNKS * CHUNK  # ngff-fuse's default shard for NGFF 0.5 (zarr v3)
+READER_IMPORTS = ["bioio_ome_tiff"]  # the OME-TIFF reader imports these on first use
 INPUT_NAME = "tiles.ome.tif"
 OUTPUT_NAMES = {"floor": "floor.zarr", "level0": "level0.ome.zarr", "pyramid": "pyramid.ome.zarr"}
 # Linux carries a process's peak RSS across exec, so a child started by this (large) parent
@@ -80,6 +84,7 @@ class Result:
     peak_rss_mb: float
     disk_mb: float
     shape: tuple[int, ...]
+    setup_seconds: float = 0.0  # imports done before the clock starts (paid once per CLI call)
 
 
 # --- input: built in the parent only ------------------------------------------------------
@@ -144,16 +149,20 @@ def io_floor(tiff: str, offsets: list[list[int]], out: str, codec: str) -> None:
                 mosaic = np.zeros(tuple(int(n) for n in stop), dtype=tile.dtype)
             y, x = np.asarray(offset) - low
             mosaic[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-    # ngff-fuse computes with dask's default threaded scheduler: use the same pool here.
-    da.store(chunked(mosaic, CHUNK), level0_array(out, mosaic.shape, mosaic.dtype, codec),
-             lock=False, scheduler="threads")
+    # ngff-fuse computes with dask's default threaded scheduler: use the same pool here, one
+    # task per shard as ngff-fuse writes (two tasks never share a shard).
+    target = level0_array(out, mosaic.shape, mosaic.dtype, codec, shard=SHARD)
+    da.store(chunked(mosaic, SHARD), target, lock=False, scheduler="threads")
 
 
-def level0_array(out: str, shape: tuple[int, ...], dtype: np.dtype, codec: str) -> zarr.Array:
-    """An empty 2-D level 0 at `out`/0 with ngff-fuse's codec, chunks and zarr format."""
+def level0_array(out: str, shape: tuple[int, ...], dtype: np.dtype, codec: str,
+                 shard: int | None = None) -> zarr.Array:
+    """An empty 2-D level 0 at `out`/0 with ngff-fuse's codec, chunks and zarr format, and
+    shards of `shard`^2 pixels (ngff-fuse's default layout: `SHARD`) if given."""
     group = zarr.open_group(out, mode="w", zarr_format=3)
     return group.create_array(
         name="0", shape=shape, dtype=dtype, chunks=(CHUNK, CHUNK), fill_value=0,
+        shards=None if shard is None else (shard, shard),
         compressors=Codec.parse(codec).zarr_v3(np.dtype(dtype).itemsize), dimension_names=("y", "x"),
     )
 
@@ -180,12 +189,12 @@ def disk_bytes(path: Path) -> int:
 
 def job(spec: dict) -> Callable[[], int | None]:
     """The child's work as one call, its imports done, so the clock sees only the work."""
+    for name in spec.get("imports", ()):  # heavy imports the work would make lazily
+        importlib.import_module(name)
     if spec["kind"] == "floor":
         return lambda: io_floor(spec["input"], spec["offsets"], spec["output"], spec["codec"])
     if spec["kind"] == "call":  # another benchmark's baseline: module.function(**kwargs)
         module = importlib.import_module(spec["module"])
-        for name in spec.get("imports", ()):  # the callee's heavy imports, kept off the clock
-            importlib.import_module(name)
         return lambda: getattr(module, spec["function"])(**spec["kwargs"])
     from ngff_fuse.cli import main
 
@@ -200,7 +209,9 @@ def cpu_seconds() -> float:
 def child(spec_json: str) -> None:
     """Entry point of a child process: do one job, print one JSON line about it."""
     spec = json.loads(spec_json)
+    setup = time.perf_counter()
     work = job(spec)
+    setup = time.perf_counter() - setup
     start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu, started = cpu_seconds(), time.perf_counter()
     code = work()
@@ -211,6 +222,7 @@ def child(spec_json: str) -> None:
     print(json.dumps({
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "setup_seconds": setup,
         "start_rss_kib": start_rss,
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "disk_bytes": disk_bytes(out),
@@ -233,6 +245,7 @@ def measure(run: Run, fresh: bool = True) -> Result:
         seconds=report["seconds"], cpu_seconds=report["cpu_seconds"],
         start_rss_mb=report["start_rss_kib"] / 1024, peak_rss_mb=report["peak_rss_kib"] / 1024,
         disk_mb=report["disk_bytes"] / 1e6, shape=tuple(report["shape"]),
+        setup_seconds=report["setup_seconds"],
     )
 
 
@@ -246,9 +259,11 @@ def plan_runs(tiff: Path, work: Path, offsets: list[list[int]], codec: str) -> l
     return [
         Run("floor (read+paste+write)", {"kind": "floor", "input": str(tiff), "offsets": offsets,
                                          "output": out["floor"], "codec": codec}),
-        Run("ngff-fuse --levels 1", {"kind": "ngff-fuse", "output": out["level0"], "argv": [
+        Run("ngff-fuse --levels 1", {"kind": "ngff-fuse", "output": out["level0"],
+                                     "imports": READER_IMPORTS, "argv": [
             "convert", str(tiff), out["level0"], "--levels", "1", *common]}),
-        Run("ngff-fuse (full pyramid)", {"kind": "ngff-fuse", "output": out["pyramid"], "argv": [
+        Run("ngff-fuse (full pyramid)", {"kind": "ngff-fuse", "output": out["pyramid"],
+                                         "imports": READER_IMPORTS, "argv": [
             "convert", str(tiff), out["pyramid"], *common]}),
     ]
 
@@ -261,17 +276,21 @@ def median_result(results: list[Result]) -> Result:
         statistics.median(r.peak_rss_mb for r in results),
         statistics.median(r.disk_mb for r in results),
         results[0].shape,
+        statistics.median(r.setup_seconds for r in results),
     )
 
 
 def print_table(runs: list[Run], results: dict[str, Result], mpix: float) -> None:
-    floor = results[runs[0].label].seconds
-    print(f"{'run':<26} {'MPix/s':>7} {'seconds':>8} {'x floor':>8} {'peak RSS MB':>12} "
-          f"{'start RSS MB':>13} {'CPU s':>6} {'on disk MB':>11}")
+    """One row per run; `x floor` compares wall times, `CPU x floor` CPU seconds, which other
+    work on a shared machine distorts less."""
+    floor = results[runs[0].label]
+    print(f"{'run':<26} {'MPix/s':>7} {'seconds':>8} {'x floor':>8} {'CPU s':>6} {'CPU x floor':>12} "
+          f"{'peak RSS MB':>12} {'start RSS MB':>13} {'setup s':>8} {'on disk MB':>11}")
     for run in runs:
         r = results[run.label]
-        print(f"{run.label:<26} {mpix / r.seconds:>7.1f} {r.seconds:>8.2f} {r.seconds / floor:>8.2f} "
-              f"{r.peak_rss_mb:>12.0f} {r.start_rss_mb:>13.0f} {r.cpu_seconds:>6.1f} {r.disk_mb:>11.1f}")
+        print(f"{run.label:<26} {mpix / r.seconds:>7.1f} {r.seconds:>8.2f} {r.seconds / floor.seconds:>8.2f} "
+              f"{r.cpu_seconds:>6.1f} {r.cpu_seconds / floor.cpu_seconds:>12.2f} {r.peak_rss_mb:>12.0f} "
+              f"{r.start_rss_mb:>13.0f} {r.setup_seconds:>8.2f} {r.disk_mb:>11.1f}")
 
 
 def benchmark(args: argparse.Namespace, work: Path) -> None:
@@ -289,8 +308,9 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
           f"{args.overlap:.0%}, jitter +-{JITTER} px; OME-TIFF {tiff.stat().st_size / 1e6:.0f} MB "
           f"(made in {time.perf_counter() - started:.1f} s)")
     print(f"mosaic: {shape[0]} x {shape[1]} = {mpix:.1f} MPix ({mpix * 2:.0f} MB uncompressed)")
-    print(f"codec: {Codec.parse(args.codec)}, chunk {CHUNK} x {CHUNK}, zarr v3 (NGFF 0.5); "
-          f"dask threads: {dask.system.CPU_COUNT}; repeats: {args.repeat} (median)")
+    print(f"codec: {Codec.parse(args.codec)}, chunk {CHUNK} x {CHUNK}, shard {SHARD} x {SHARD}, "
+          f"zarr v3 (NGFF 0.5); dask threads: {dask.system.CPU_COUNT}; repeats: {args.repeat} (median)")
+    print(f"load average before: {load()}")
 
     runs = plan_runs(tiff, work, offsets, args.codec)
     collected: dict[str, list[Result]] = {run.label: [] for run in runs}
@@ -301,8 +321,14 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
     for label, r in results.items():
         if r.shape != shape:
             print(f"warning: {label} wrote level 0 of shape {r.shape}, expected {shape}")
+    print(f"load average after: {load()} (other work on the machine slows every run; compare "
+          "the ratios)")
     print()
     print_table(runs, results, mpix)
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
