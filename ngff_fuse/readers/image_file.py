@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,10 +63,14 @@ def open_bioimage(path: Path, reader=None):
         ) from None
 
 
-def fast_tiff_pixels(tif: tifffile.TiffFile, series: int, bioio_data: da.Array) -> da.Array:
-    """Region-reading pixels for a TIFF series where its planes map simply, else bioio's."""
-    layout = tiff_layout(tif, series, bioio_data.shape)
-    return bioio_data if layout is None else tiff_dask_array(layout)
+def fast_tiff_pixels(
+    tif: tifffile.TiffFile, series: int, shape: tuple[int, ...], bioio_pixels: Callable[[], da.Array]
+) -> da.Array:
+    """Region-reading pixels for a TIFF series of (t, c, z, y, x) `shape` where its planes map
+    simply, else bioio's, asked for only then: bioio re-parses every series of a file each
+    time it opens one, which is quadratic in the tiles of a multi-series file."""
+    layout = tiff_layout(tif, series, shape)
+    return bioio_pixels() if layout is None else tiff_dask_array(layout)
 
 
 def _ome_pixel_size(image) -> tuple[float | None, float | None, float | None]:
@@ -91,7 +96,7 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         names = ()  # bioio's placeholders ("Channel:0:0") say nothing about the channel
     if path.suffix.lower() in _TIFF_SUFFIXES:
         with tifffile.TiffFile(path) as tif:
-            data = fast_tiff_pixels(tif, scene, data)
+            data = fast_tiff_pixels(tif, scene, data.shape, lambda: data)
             if pixel_size == (None, None, None):
                 pixel_size = tiff_pixel_size(tif, scene)
     return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path)

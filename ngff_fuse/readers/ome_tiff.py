@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import dask.array as da
@@ -122,15 +123,22 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
 
 
 def _series_pixels(path: Path, image) -> list:
-    """Lazy (t, c, z, y, x) pixels of every series, opening the TIFF once for all of them."""
+    """Lazy (t, c, z, y, x) pixels of every series from one parse of the TIFF, each series'
+    shape from its OME-XML Pixels."""
     pixels = []
     with tifffile.TiffFile(path) as tif:
-        for series, _ in enumerate(image.scenes):
-            image.set_scene(series)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pixels.append(fast_tiff_pixels(tif, series, image.get_image_dask_data("TCZYX")))
+        for series, ome_image in enumerate(image.ome_metadata.images):
+            p = ome_image.pixels
+            shape = (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
+            pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, image, series)))
     return pixels
+
+
+def _bioio_pixels(image, series: int) -> da.Array:
+    image.set_scene(series)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return image.get_image_dask_data("TCZYX")
 
 
 def _check_same_spacing(spacings: list[tuple[float, float, float]], tiles: list[Tile]) -> None:
