@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import xarray as xr
 import zarr
@@ -20,7 +22,12 @@ def test_local_cluster_matches_in_process(tmp_path, capsys):
     options = ["--chunk", "64", "--shard", "128"]
     assert main(["convert", str(source), str(local), "--quiet", *options]) == 0
     assert main(["convert", str(source), str(cluster), "--workers", "2", *options]) == 0
-    assert "local cluster of 2 worker processes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "local cluster of 2 worker processes" in out
+    # the bars advance as blocks are written on the workers ("writing level 0: 3/12 ..."),
+    # not only when the level finishes
+    counts = [tuple(map(int, m.groups())) for m in re.finditer(r"writing level 0: (\d+)/(\d+)\b", out)]
+    assert any(0 < done < total for done, total in counts), out
     a, b = zarr.open_group(local, mode="r"), zarr.open_group(cluster, mode="r")
     names = sorted(name for name, _ in a.arrays())
     assert names == sorted(name for name, _ in b.arrays()) and len(names) > 1
