@@ -1,7 +1,7 @@
 """ngff-fuse against its peers, on the same tiles in the same run: multiview-stitcher and
 DaskFusion's approach, next to the I/O floor, each in its own child process.
 
-    python benchmarks/bench_peers.py                                  # 4 x 4 tiles of 2048^2, ~3 min
+    python benchmarks/bench_peers.py                                  # 4 x 4 tiles of 2048^2, a few minutes
     python benchmarks/bench_peers.py --grid 3 --tile-size 1024 --repeat 1   # quick check
 
 Runs (median of --repeat interleaved runs; every output uses the same codec and 1024^2 chunks):
@@ -28,24 +28,24 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import dask
 import dask.array as da
+import dask.system
 import numpy as np
 import tifffile
 import zarr
 from dask.array.core import normalize_chunks
 
-import bench_fuse
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError
+
+import bench_fuse  # this folder's shared machinery: input, child processes, level 0 arrays
 from bench_fuse import CHUNK, Result, Run
 
 MVS = "multiview_stitcher"
