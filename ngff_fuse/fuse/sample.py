@@ -78,10 +78,9 @@ def translated_piece(
     values = read(tuple(region))
     if all(_is_integer(c) for c in local):
         return Piece(box, values, coords, exact=True)
-    values = values.astype(acc)
     for a, c in enumerate(local):
-        values = _resample_axis(values, a, c)
-    return Piece(box, values, coords, exact=False)
+        values = _resample_axis(values, a, c, acc)
+    return Piece(box, values.astype(acc, copy=False), coords, exact=False)
 
 
 def sample_translation(
@@ -105,20 +104,47 @@ def _is_integer(coords: np.ndarray) -> bool:
     return bool(np.all(np.abs(coords - np.floor(coords + _EPS)) < _EPS))
 
 
-def _resample_axis(values: np.ndarray, axis: int, coords: np.ndarray) -> np.ndarray:
-    """Linear interpolation along one axis at region-relative `coords`, holding the edge value
-    up to half a pixel beyond it; a plain slice when the coordinates are integer."""
+def _resample_axis(values: np.ndarray, axis: int, coords: np.ndarray, acc: np.dtype) -> np.ndarray:
+    """Linear interpolation along one axis at region-relative `coords`, in `acc`, holding the
+    edge value up to half a pixel beyond it; `values` as they are when the coordinates are
+    integer.
+
+    Each sample is lower + (upper - lower) * frac with lower = values[base], upper =
+    values[base + 1], all as `acc` (the ufuncs convert integer pixels exactly as astype
+    would, without a converted copy). Where `base` counts up by one (everywhere but the held
+    edges) lower and upper are views, not gathered copies, and the arithmetic runs in place.
+    """
     if _is_integer(coords):
         return values  # the region is exactly the needed run of pixels
-    coords = np.clip(coords, 0, values.shape[axis] - 1)
-    base = np.clip(np.floor(coords).astype(np.int64), 0, max(values.shape[axis] - 2, 0))
-    frac = coords - base
+    n = values.shape[axis]
+    coords = np.clip(coords, 0, n - 1)
+    base = np.clip(np.floor(coords).astype(np.int64), 0, max(n - 2, 0))
+    upper = np.minimum(base + 1, n - 1)
+    frac = (coords - base).astype(acc)
+    out_shape = list(values.shape)
+    out_shape[axis] = len(base)
+    out = np.empty(out_shape, dtype=acc)
+    runs = np.split(np.arange(len(base)), np.flatnonzero((np.diff(base) != 1) | (np.diff(upper) != 1)) + 1)
+    for run in runs:
+        low, high, count = int(base[run[0]]), int(upper[run[0]]), len(run)
+        lower_part = _along(values, axis, slice(low, low + count))
+        target = _along(out, axis, slice(run[0], run[0] + count))
+        np.subtract(_along(values, axis, slice(high, high + count)), lower_part, out=target, dtype=acc)
+        np.multiply(target, _along_axis(frac[run], axis), out=target)
+        np.add(lower_part, target, out=target, dtype=acc)
+    return out
+
+
+def _along(array: np.ndarray, axis: int, index: slice) -> np.ndarray:
+    key = [slice(None)] * array.ndim
+    key[axis] = index
+    return array[tuple(key)]
+
+
+def _along_axis(vector: np.ndarray, axis: int) -> np.ndarray:
     shape = [1, 1, 1]
     shape[axis] = -1
-    lower = np.take(values, base, axis=axis)
-    upper = np.take(values, np.minimum(base + 1, values.shape[axis] - 1), axis=axis)
-    weight = frac.reshape(shape).astype(values.dtype)
-    return lower + (upper - lower) * weight
+    return vector.reshape(shape)
 
 
 def sample_affine(
