@@ -10,6 +10,7 @@ memory figures never mix. The input OME-TIFF is written once, before any timing.
 
     python benchmarks/bench_fuse.py                     # 7 x 7 tiles of 2048^2: ~172 MPix
     python benchmarks/bench_fuse.py --grid 3 --tile-size 1024 --repeat 3
+    python benchmarks/bench_fuse.py --subpixel          # positions off the pixel grid
 """
 
 from __future__ import annotations
@@ -114,20 +115,24 @@ def tile_offsets(grid: int, tile: int, overlap: float, seed: int = 1) -> list[tu
     ]
 
 
-def make_mosaic(grid: int, tile: int, overlap: float) -> SyntheticMosaic:
-    """A SyntheticMosaic of grid x grid 2-D uint16 tiles cut from one field, so overlaps agree."""
+def make_mosaic(grid: int, tile: int, overlap: float, subpixel: bool = False) -> SyntheticMosaic:
+    """A SyntheticMosaic of grid x grid 2-D uint16 tiles cut from one field, so overlaps agree.
+
+    With `subpixel`, each tile's stage position gains a random fraction of a pixel (its pixels
+    stay those at the whole-pixel offset): ngff-fuse then resamples every tile."""
     from ngff_fuse.testing import SyntheticMosaic, SyntheticTile
 
     offsets = tile_offsets(grid, tile, overlap)
     extent = [max(o[a] for o in offsets) + tile + JITTER + 2 for a in range(2)]
     field = texture((extent[0], extent[1]))
+    fractions = np.random.default_rng(2).uniform(0.05, 0.95, (len(offsets), 2)) * subpixel
     tiles = tuple(
         SyntheticTile(
             data=field[None, None, None, y : y + tile, x : x + tile],
-            position=(ORIGIN[0], ORIGIN[1] + y * SPACING[1], ORIGIN[2] + x * SPACING[2]),
-            pixel_offset=(0.0, float(y), float(x)),
+            position=(ORIGIN[0], ORIGIN[1] + (y + fy) * SPACING[1], ORIGIN[2] + (x + fx) * SPACING[2]),
+            pixel_offset=(0.0, y + fy, x + fx),
         )
-        for y, x in offsets
+        for (y, x), (fy, fx) in zip(offsets, fractions)
     )
     return SyntheticMosaic(truth=field[None, None, None], tiles=tiles, spacing=SPACING,
                            origin=ORIGIN, channel_names=("Ch0-488",))
@@ -297,16 +302,17 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
     from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
     started = time.perf_counter()
-    mosaic = make_mosaic(args.grid, args.tile_size, args.overlap)
+    mosaic = make_mosaic(args.grid, args.tile_size, args.overlap, args.subpixel)
     tiff = write_ome_tiff(mosaic, work / INPUT_NAME)
-    offsets = [[int(t.pixel_offset[1]), int(t.pixel_offset[2])] for t in mosaic.tiles]
+    offsets = [[int(t.pixel_offset[1]), int(t.pixel_offset[2])] for t in mosaic.tiles]  # floored
     first, stop = mosaic.truth_extent()
     shape = tuple(int(n) for n in (stop - first)[1:])
     del mosaic
     mpix = shape[0] * shape[1] / 1e6
     print(f"input: {args.grid} x {args.grid} tiles of {args.tile_size}^2 uint16, overlap "
-          f"{args.overlap:.0%}, jitter +-{JITTER} px; OME-TIFF {tiff.stat().st_size / 1e6:.0f} MB "
-          f"(made in {time.perf_counter() - started:.1f} s)")
+          f"{args.overlap:.0%}, jitter +-{JITTER} px"
+          f"{' plus a fraction of a pixel (the floor pastes at whole pixels)' if args.subpixel else ''}; "
+          f"OME-TIFF {tiff.stat().st_size / 1e6:.0f} MB (made in {time.perf_counter() - started:.1f} s)")
     print(f"mosaic: {shape[0]} x {shape[1]} = {mpix:.1f} MPix ({mpix * 2:.0f} MB uncompressed)")
     print(f"codec: {Codec.parse(args.codec)}, chunk {CHUNK} x {CHUNK}, shard {SHARD} x {SHARD}, "
           f"zarr v3 (NGFF 0.5); dask threads: {dask.system.CPU_COUNT}; repeats: {args.repeat} (median)")
@@ -319,7 +325,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             collected[run.label].append(measure(run))
     results = {label: median_result(rs) for label, rs in collected.items()}
     for label, r in results.items():
-        if r.shape != shape:
+        if r.shape != shape and not args.subpixel:  # sub-pixel positions may add a row
             print(f"warning: {label} wrote level 0 of shape {r.shape}, expected {shape}")
     print(f"load average after: {load()} (other work on the machine slows every run; compare "
           "the ratios)")
@@ -336,6 +342,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grid", type=int, default=7, metavar="N", help="N x N tiles (default 7)")
     parser.add_argument("--tile-size", type=int, default=2048, metavar="PX", help="tile edge (default 2048)")
     parser.add_argument("--overlap", type=float, default=0.1, help="overlap fraction (default 0.1)")
+    parser.add_argument("--subpixel", action="store_true",
+                        help="stage positions off the pixel grid: ngff-fuse resamples every tile")
     parser.add_argument("--codec", default=DEFAULT_CODEC, help=f"as ngff-fuse --codec (default {DEFAULT_CODEC})")
     parser.add_argument("--repeat", type=int, default=1, metavar="R", help="runs of each, median reported")
     parser.add_argument("--workdir", type=Path, help="where input and outputs go (default: a temp dir)")
