@@ -337,15 +337,18 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", type=int, default=7, metavar="N", help="N x N tiles (default 7)")
+def parse_args(argv: list[str] | None = None, doc: str = __doc__, grid: int = 7,
+               repeat: int = 1) -> argparse.Namespace:
+    """This benchmark's options; other benchmarks on the same input pass their own doc and defaults."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--grid", type=int, default=grid, metavar="N", help=f"N x N tiles (default {grid})")
     parser.add_argument("--tile-size", type=int, default=2048, metavar="PX", help="tile edge (default 2048)")
     parser.add_argument("--overlap", type=float, default=0.1, help="overlap fraction (default 0.1)")
     parser.add_argument("--subpixel", action="store_true",
                         help="stage positions off the pixel grid: ngff-fuse resamples every tile")
     parser.add_argument("--codec", default=DEFAULT_CODEC, help=f"as ngff-fuse --codec (default {DEFAULT_CODEC})")
-    parser.add_argument("--repeat", type=int, default=1, metavar="R", help="runs of each, median reported")
+    parser.add_argument("--repeat", type=int, default=repeat, metavar="R",
+                        help=f"runs of each, median reported (default {repeat})")
     parser.add_argument("--workdir", type=Path, help="where input and outputs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the input and outputs afterwards")
     args = parser.parse_args(argv)

@@ -3,6 +3,7 @@ DaskFusion's approach, next to the I/O floor, each in its own child process.
 
     python benchmarks/bench_peers.py                                  # 4 x 4 tiles of 2048^2, a few minutes
     python benchmarks/bench_peers.py --grid 3 --tile-size 1024 --repeat 1   # quick check
+    python benchmarks/bench_peers.py --subpixel   # positions off the pixel grid: all resample
 
 Runs (median of --repeat interleaved runs; every output uses the same codec and 1024^2 chunks):
 - floor, `ngff-fuse convert --levels 1`, `ngff-fuse convert`: as in bench_fuse.py (ngff-fuse reads
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
@@ -42,8 +42,7 @@ import tifffile
 import zarr
 from dask.array.core import normalize_chunks
 
-from ngff_fuse.codecs import DEFAULT_CODEC, Codec
-from ngff_fuse.errors import InputError
+from ngff_fuse.codecs import Codec
 
 import bench_fuse  # this folder's shared machinery: input, child processes, level 0 arrays
 from bench_fuse import CHUNK, Result, Run
@@ -148,12 +147,13 @@ def daskfusion_chunk(chunk_tiles: dict, tiff: str, order: int, block_info=None) 
     return fused
 
 
-def daskfusion(tiff: str, offsets: list[list[int]], output: str, codec: str, order: int) -> None:
-    """Tiles at their pixel offsets, chunk -> tiles index by box intersection (DaskFusion uses
-    shapely polygons, the same for translations), map_blocks, stored with dask threads."""
+def daskfusion(tiff: str, offsets: list[list[float]], output: str, codec: str, order: int) -> None:
+    """Tiles at their (maybe fractional) pixel offsets, chunk -> tiles index by box intersection
+    (DaskFusion uses shapely polygons, the same for translations), map_blocks, stored with dask
+    threads."""
     corners = np.asarray(offsets) - np.min(offsets, axis=0)
     size = np.asarray(tile_shape(tiff))
-    shape = tuple(int(n) for n in corners.max(axis=0) + size)
+    shape = tuple(int(n) for n in np.ceil(corners.max(axis=0) + size))
     chunks = normalize_chunks(CHUNK, shape)
     starts = [np.cumsum((0, *c[:-1])) for c in chunks]
     chunk_tiles = {}
@@ -173,9 +173,10 @@ def daskfusion(tiff: str, offsets: list[list[int]], output: str, codec: str, ord
 # --- the parent -----------------------------------------------------------------------------
 
 
-def plan(tiff: Path, work: Path, offsets: list[list[int]], positions: list[list[float]],
+def plan(tiff: Path, work: Path, offsets: list[list[float]], positions: list[list[float]],
          codec: str, with_mvs: bool) -> list[Contender]:
-    floor, level0, pyramid = bench_fuse.plan_runs(tiff, work, offsets, codec)
+    whole = [[int(n) for n in offset] for offset in offsets]  # floored: the floor pastes whole pixels
+    floor, level0, pyramid = bench_fuse.plan_runs(tiff, work, whole, codec)
     contenders = [Contender(floor, None), Contender(level0, None), Contender(pyramid, None)]
 
     def call(label: str, function: str, imports: list[str], **kwargs) -> Run:
@@ -263,33 +264,28 @@ def ratio(results: dict[str, Result], peer: str, ours: str) -> str:
     return f"{wall:.1f}x ({results[peer].cpu_seconds / results[ours].cpu_seconds:.1f}x)"
 
 
-def load_average() -> str:
-    """Other work on the machine skews every row: the table says how busy it was."""
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def benchmark(args: argparse.Namespace, work: Path) -> None:
     from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
     with_mvs = importlib.util.find_spec(MVS) is not None
     if not with_mvs:
         print("multiview-stitcher is not installed (pip install multiview-stitcher): its rows are skipped")
-    mosaic = bench_fuse.make_mosaic(args.grid, args.tile_size, args.overlap)
+    mosaic = bench_fuse.make_mosaic(args.grid, args.tile_size, args.overlap, args.subpixel)
     tiff = write_ome_tiff(mosaic, work / bench_fuse.INPUT_NAME)
-    offsets = [[int(t.pixel_offset[1]), int(t.pixel_offset[2])] for t in mosaic.tiles]
+    offsets = [list(t.pixel_offset[1:]) for t in mosaic.tiles]
     positions = [list(t.position[1:]) for t in mosaic.tiles]
     first, stop = mosaic.truth_extent()
     shape = tuple(int(n) for n in (stop - first)[1:])
     del mosaic
     mpix = shape[0] * shape[1] / 1e6
     print(f"input: {args.grid} x {args.grid} tiles of {args.tile_size}^2 uint16, overlap "
-          f"{args.overlap:.0%}, one multi-series OME-TIFF; mosaic {shape[0]} x {shape[1]} = {mpix:.1f} MPix")
+          f"{args.overlap:.0%}{', sub-pixel positions' if args.subpixel else ''}, one multi-series OME-TIFF; mosaic {shape[0]} x {shape[1]} = {mpix:.1f} MPix")
     if with_mvs:
         version = importlib.metadata.version("multiview-stitcher")
         print(f"multiview-stitcher {version}: default fusion (weighted average, order 1), "
               "blocks fused one after another as its fuse(output_zarr_url=...) does by default")
     print(f"dask threads: {dask.system.CPU_COUNT}; repeats: {args.repeat} (median, interleaved); "
-          f"load average before: {load_average()}")
+          f"load average before: {bench_fuse.load()}")
 
     contenders = plan(tiff, work, offsets, positions, args.codec, with_mvs)
     sys.stdout.flush()  # the header before the progress lines on stderr
@@ -316,33 +312,15 @@ def measure_all(args: argparse.Namespace, contenders: list[Contender], shape: tu
               for c in contenders if c.versus is not None}
     for c in contenders:
         got = tuple(n for n in results[c.run.label].shape if n != 1)
-        if got != shape:
+        if got != shape and not args.subpixel:  # sub-pixel positions may add a row
             print(f"warning: {c.run.label} wrote level 0 of shape {got}, expected {shape}")
-    print(f"load average after: {load_average()}\n")
+    print(f"load average after: {bench_fuse.load()}\n")
     print_table(contenders, results, mpix, checks)
     print_ratios(contenders, results)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", type=int, default=4, metavar="N", help="N x N tiles (default 4)")
-    parser.add_argument("--tile-size", type=int, default=2048, metavar="PX", help="tile edge (default 2048)")
-    parser.add_argument("--overlap", type=float, default=0.1, help="overlap fraction (default 0.1)")
-    parser.add_argument("--codec", default=DEFAULT_CODEC,
-                        help=f"as ngff-fuse --codec, used by every run (default {DEFAULT_CODEC})")
-    parser.add_argument("--repeat", type=int, default=3, metavar="R", help="runs of each, median reported (default 3)")
-    parser.add_argument("--workdir", type=Path, help="where input and outputs go (default: a temp dir)")
-    parser.add_argument("--keep", action="store_true", help="keep the input and outputs afterwards")
-    args = parser.parse_args(argv)
-    try:
-        Codec.parse(args.codec)  # fail now, not after writing the input
-    except InputError as exc:
-        parser.error(str(exc))
-    return args
-
-
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = bench_fuse.parse_args(argv, __doc__, grid=4, repeat=3)
     work = Path(tempfile.mkdtemp(prefix="bench-peers-")) if args.workdir is None else args.workdir
     work.mkdir(parents=True, exist_ok=True)
     try:
