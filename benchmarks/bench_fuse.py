@@ -26,7 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -359,23 +360,30 @@ def parse_args(argv: list[str] | None = None, doc: str = __doc__, grid: int = 7,
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.workdir is None:
-        work = Path(tempfile.mkdtemp(prefix="bench-fuse-"))
-    else:
-        work = args.workdir
-        work.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def workdir(args: argparse.Namespace, prefix: str) -> Iterator[Path]:
+    """--workdir (its files are the caller's to remove), or a temp dir removed at the end;
+    with --keep, nothing is removed and the place is printed."""
+    work = Path(tempfile.mkdtemp(prefix=prefix)) if args.workdir is None else args.workdir
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        benchmark(args, work)
+        yield work
     finally:
         if args.keep:
             print(f"kept: {work}")
         elif args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-        else:
-            for name in (INPUT_NAME, *OUTPUT_NAMES.values()):
-                remove(work / name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    with workdir(args, "bench-fuse-") as work:
+        try:
+            benchmark(args, work)
+        finally:
+            if args.workdir is not None and not args.keep:
+                for name in (INPUT_NAME, *OUTPUT_NAMES.values()):
+                    remove(work / name)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -321,15 +319,8 @@ def measure_all(args: argparse.Namespace, contenders: list[Contender], shape: tu
 
 def main(argv: list[str] | None = None) -> None:
     args = bench_fuse.parse_args(argv, __doc__, grid=4, repeat=3)
-    work = Path(tempfile.mkdtemp(prefix="bench-peers-")) if args.workdir is None else args.workdir
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with bench_fuse.workdir(args, "bench-peers-") as work:
         benchmark(args, work)
-    finally:
-        if args.keep:
-            print(f"kept: {work}")
-        elif args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
