@@ -54,7 +54,7 @@ def test_paste_path_gives_the_general_path_bytes(blend, subpixel, threed):
 
 
 @pytest.mark.parametrize("blend", BLENDS)
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=["uint8", "float32"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32], ids=["uint8", "int16", "float32"])
 def test_paste_path_gives_the_general_path_bytes_for_other_dtypes(blend, dtype):
     assert_same_bytes(noisy_mosaic(False, True, dtype, seed=1), blend, CHUNKS[False], corner=4)
 

@@ -83,9 +83,13 @@ class _CellKernel:
         """One tile's value, as the output dtype: what any fuser gives a pixel only it covers."""
         piece, dtype = self.pieces[i], self.out.dtype
         values = piece.values[self.local(i, cell)]
-        lossless = dtype.kind not in "ui" or dtype.itemsize < 8  # exact through acc
-        if piece.exact and values.dtype == dtype and lossless:
+        exact_in_acc = dtype.kind not in "ui" or dtype.itemsize < 8
+        if piece.exact and values.dtype == dtype and exact_in_acc:
             self.out[cell] = values
+        elif not piece.exact and piece.pixel_dtype == dtype and dtype.kind in "ui" and exact_in_acc:
+            # Linear steps between pixels of `dtype` never leave their range, so cast_to's clip
+            # would change nothing: round in place, convert while copying into the chunk.
+            self.out[cell] = np.rint(values, out=values)
         else:  # a float copy for an exact piece; a resampled piece's own pixels otherwise
             self.out[cell] = cast_to(values.astype(self.acc) if piece.exact else values, dtype)
 

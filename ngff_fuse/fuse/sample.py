@@ -40,6 +40,7 @@ class Piece:
     values: np.ndarray  # shape of box: the tile's own pixels when `exact`, else interpolated acc
     coords: tuple[np.ndarray, np.ndarray, np.ndarray]  # tile pixel coordinate sampled, per axis
     exact: bool  # integer offset: `values` are the tile's pixels as read (never write to them)
+    pixel_dtype: np.dtype  # of the tile's pixels
 
     def ramps(self, shape: tuple[int, int, int], widths: tuple[float, float, float]) -> list[np.ndarray]:
         """The feather ramp along each axis; a pixel's weight is the product of its three."""
@@ -77,10 +78,11 @@ def translated_piece(
     local = [s - r.start for s, r in zip(coords, region)]
     values = read(tuple(region))
     if all(_is_integer(c) for c in local):
-        return Piece(box, values, coords, exact=True)
+        return Piece(box, values, coords, exact=True, pixel_dtype=values.dtype)
+    pixel_dtype = values.dtype
     for a, c in enumerate(local):
         values = _resample_axis(values, a, c, acc)
-    return Piece(box, values.astype(acc, copy=False), coords, exact=False)
+    return Piece(box, values.astype(acc, copy=False), coords, exact=False, pixel_dtype=pixel_dtype)
 
 
 def sample_translation(
