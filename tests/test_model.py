@@ -71,3 +71,19 @@ def test_tileset_rejects_tiles_with_another_dtype_or_other_channels():
         TileSet(channels, SPACING, ("y", "x"))
     with pytest.raises(InputError, match="no tiles found"):
         TileSet((), SPACING, ("y", "x"))
+
+
+def test_tileset_bounds_cover_every_tiles_pixel_centres():
+    rng = np.random.default_rng(5)
+    tiles = []
+    for i in range(12):
+        affine = transforms.placement(SPACING, rng.uniform(-500, 500, 3))
+        affine[:3, :3] = affine[:3, :3] @ np.linalg.qr(rng.normal(size=(3, 3)))[0]  # rotated
+        shape = (1, 1, *(int(n) for n in rng.integers(1, 30, 3)))
+        data = tile_array(da.zeros(shape, dtype=np.uint8), SPACING, affine[:3, 3], f"t{i}")
+        tiles.append(Tile(data, affine, f"t{i}", f"t{i}.tif"))
+    low, high = TileSet(tuple(tiles), SPACING, ("z", "y", "x")).bounds()
+    corners = np.concatenate([
+        transforms.apply(t.affine, transforms.box_corners(t.spatial_shape)) for t in tiles
+    ])
+    assert np.array_equal(low, corners.min(axis=0)) and np.array_equal(high, corners.max(axis=0))
