@@ -15,6 +15,13 @@ from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.writer import WriteOptions, write_ngff
 
 
+def _advanced_midway(out: str) -> bool:
+    """The level-0 bar printed a count between 0 and its total ("writing level 0: 3/12 ..."):
+    it advanced as blocks were written on the workers, not only when the level finished."""
+    counts = [tuple(map(int, m.groups())) for m in re.finditer(r"writing level 0: (\d+)/(\d+)\b", out)]
+    return any(0 < done < total for done, total in counts)
+
+
 def test_local_cluster_matches_in_process(tmp_path, capsys):
     source = write_ome_tiff(synthetic_mosaic(grid=(3, 3), tile_shape=(90, 100), channels=2,
                                              subpixel=True), tmp_path / "tiles.ome.tif")
@@ -24,10 +31,7 @@ def test_local_cluster_matches_in_process(tmp_path, capsys):
     assert main(["convert", str(source), str(cluster), "--workers", "2", *options]) == 0
     out = capsys.readouterr().out
     assert "local cluster of 2 worker processes" in out
-    # the bars advance as blocks are written on the workers ("writing level 0: 3/12 ..."),
-    # not only when the level finishes
-    counts = [tuple(map(int, m.groups())) for m in re.finditer(r"writing level 0: (\d+)/(\d+)\b", out)]
-    assert any(0 < done < total for done, total in counts), out
+    assert _advanced_midway(out), out
     a, b = zarr.open_group(local, mode="r"), zarr.open_group(cluster, mode="r")
     names = sorted(name for name, _ in a.arrays())
     assert names == sorted(name for name, _ in b.arrays()) and len(names) > 1
@@ -82,3 +86,21 @@ def test_progress_counts_every_block_of_every_level_on_a_cluster(tmp_path):
     a, b = zarr.open_group(local, mode="r"), zarr.open_group(cluster, mode="r")
     for k in range(len(shapes)):
         assert np.array_equal(a[str(k)][:], b[str(k)][:]), k
+
+
+def test_a_running_scheduler_gets_the_same_graph(tmp_path, capsys):
+    from distributed import LocalCluster
+
+    source = write_ome_tiff(synthetic_mosaic(grid=(2, 2), tile_shape=(80, 90)), tmp_path / "t.ome.tif")
+    local, remote = tmp_path / "local.ome.zarr", tmp_path / "remote.ome.zarr"
+    options = ["--chunk", "32", "--ngff", "0.4"]
+    assert main(["convert", str(source), str(local), "--quiet", *options]) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert main(["convert", str(source), str(remote), "--scheduler", cluster.scheduler_address, *options]) == 0
+    out = capsys.readouterr().out
+    assert f"dask scheduler at {cluster.scheduler_address} (2 workers)" in out
+    assert _advanced_midway(out), out
+    a, b = zarr.open_group(local, mode="r"), zarr.open_group(remote, mode="r")
+    assert sorted(n for n, _ in a.arrays()) == sorted(n for n, _ in b.arrays())
+    for name, array in a.arrays():
+        assert np.array_equal(array[:], b[name][:]), name
