@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _blocks(store: Path) -> int:
-    """Write blocks (chunks) over all levels of a store."""
+    """Write blocks (shards, or chunks when unsharded) over all levels of a store."""
     import zarr
 
     group = zarr.open_group(store, mode="r")
-    return sum(math.prod(-(-n // c) for n, c in zip(a.shape, a.chunks)) for _, a in group.arrays())
+    return sum(math.prod(-(-n // c) for n, c in zip(a.shape, a.shards or a.chunks)) for _, a in group.arrays())
 
 
 if __name__ == "__main__":
