@@ -12,8 +12,9 @@ level-0 block is freed right after it is written, with no second pass: neither t
 level 0 are read again. Per thread that holds one block being written plus, per upper level,
 at most three reduced siblings waiting for the fourth (tests/test_pyramid.py checks this
 bound). Measured the same way: 455 MB at 127 MPix and 508 MB at 1.1 GPix with 2 threads,
-332 and 366 MB with 1, so about 130 MB per thread (mostly the fusion's working set) above a
-200 MB base. Speed (bench_fuse.py, 172 MPix): the whole pyramid now costs 1.2-1.35x the I/O
+332 and 366 MB with 1, so about 130 MB per thread above a 200 MB base. That is the working
+memory inside tasks (making the benchmark's tiles, fusing, compressing): between tasks dask
+held at most 20 MB of results at 127 MPix. Speed (bench_fuse.py, 172 MPix): the whole pyramid now costs 1.2-1.35x the I/O
 floor against 1.9-2.0x with `coarsen`, level 0 alone 0.9-1.0x. The alternatives: re-reading
 the written level 0 once it is complete is as flat but decompresses all of it again (0.6-0.7 s
 of a 6.5 s convert there); one task per level-1 block fusing its 2 x 2 level-0 blocks still
