@@ -166,5 +166,6 @@ def plan_pyramid(
     """The levels `factors` asks for (see `level_factors`), written in blocks of `block`."""
     shapes = tuple(tuple(-(-n // f.get(ax, 1)) for ax, n in zip(dims, shape)) for f in factors)
     grids = tuple(normalize_chunks(tuple(max(1, min(b, n)) for b, n in zip(block, s)), s) for s in shapes)
-    steps = tuple(tuple(high.get(ax, 1) // low.get(ax, 1) for ax in dims) for low, high in zip(factors, factors[1:]))
+    steps = tuple(tuple(high.get(ax, 1) // low.get(ax, 1) for ax in dims)
+                  for low, high in zip(factors, factors[1:]))
     return Pyramid(shapes, grids, steps, Downsample(method))

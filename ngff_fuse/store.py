@@ -14,12 +14,14 @@ at most three reduced siblings waiting for the fourth (tests/test_pyramid.py che
 bound). Measured the same way: 455 MB at 127 MPix and 508 MB at 1.1 GPix with 2 threads,
 332 and 366 MB with 1, so about 130 MB per thread above a 200 MB base. That is the working
 memory inside tasks (making the benchmark's tiles, fusing, compressing): between tasks dask
-held at most 20 MB of results at 127 MPix. Speed (bench_fuse.py, 172 MPix): the whole pyramid now costs 1.2-1.35x the I/O
-floor against 1.9-2.0x with `coarsen`, level 0 alone 0.9-1.0x. The alternatives: re-reading
-the written level 0 once it is complete is as flat but decompresses all of it again (0.6-0.7 s
-of a 6.5 s convert there); one task per level-1 block fusing its 2 x 2 level-0 blocks still
-holds four full blocks per thread. A resumed run feeds blocks a previous run already
-wrote to their pending parents by reading them back from the store.
+held at most 20 MB of results at 127 MPix.
+
+Speed (bench_fuse.py, 172 MPix): the whole pyramid costs 1.2-1.35x the I/O floor, against
+1.9-2.0x with `coarsen`; level 0 alone 0.9-1.0x. The alternatives: re-reading the written
+level 0 once it is complete is as flat but decompresses all of it again (0.6-0.7 s of a 6.5 s
+convert there); one task per level-1 block fusing its 2 x 2 level-0 blocks still holds four
+full blocks per thread. A resumed run feeds blocks a previous run already wrote to their
+pending parents by reading them back from the store.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def _graph(level0: da.Array, pyramid: Pyramid, arrays: list, pending: list[set[i
     top = len(arrays) - 1
     for k, (array, todo) in enumerate(zip(arrays, pending)):
         parents = pending[k + 1] if k < top else set()
-        needed = {pyramid.flat(k, c) for p in parents for c in product(*pyramid.sources(k + 1, pyramid.index(k + 1, p)))}
+        needed = {pyramid.flat(k, c) for p in parents
+                  for c in product(*pyramid.sources(k + 1, pyramid.index(k + 1, p)))}
         # a block reduces itself where it can; otherwise its parent reduces it with its siblings
         hand_up = pyramid.steps[k] if k < top and pyramid.local(k) else (1,) * len(pyramid.shapes[k])
         for j in sorted(todo | needed):
@@ -177,7 +180,8 @@ def store_pyramid(
         progress.finish(label)
 
 
-def _run_distributed(client, graph, todo: list[set[int]], name: str, progress: Progress, labels: list[str]) -> None:
+def _run_distributed(client, graph, todo: list[set[int]], name: str, progress: Progress,
+                     labels: list[str]) -> None:
     """Every write task as a future, counted as it completes; each future is dropped once
     counted, so the cluster frees a handed-up block as soon as its parent has used it."""
     from distributed import as_completed

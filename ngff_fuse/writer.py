@@ -285,7 +285,8 @@ def _clip(block: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(1, min(b, n)) for b, n in zip(block, shape))
 
 
-def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtype, dims, options: WriteOptions):
+def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtype, dims,
+                  options: WriteOptions):
     shape = dict(zip(dims, level_shape))
     chunks = _grid_shape(dims, shape, options.chunk, options)
     # Every chunk is written, even where no tile reaches: a missing chunk then always means an
