@@ -1,9 +1,11 @@
 """Map one tile into one output chunk: slicing for integer offsets, linear interpolation for
-sub-pixel offsets, and scipy's affine_transform for tiles that really rotate, skew or scale.
+sub-pixel offsets, and scipy's map_coordinates for tiles that really rotate, skew or scale.
 
 Every sampler reads only the tile region the chunk needs, through `read(box)` where `box` is
 a tuple of three slices (z, y, x) into the tile, and returns `(box_in_chunk, values, weights,
-mask)` ready for a fuser, or None when the tile does not reach the chunk.
+mask)` ready for a fuser, or None when the tile does not reach the chunk. `translated_piece`
+gives a translated tile's values as a `Piece` instead, for `paste.py`, which only blends
+where tiles overlap.
 """
 
 from __future__ import annotations
