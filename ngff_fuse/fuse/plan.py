@@ -104,37 +104,45 @@ def index_chunks(
     return {key: tuple(v) for key, v in found.items()}
 
 
-def seam_widths(
-    placements: tuple[TilePlacement, ...],
-    tiles_by_chunk: dict[tuple[int, int, int], tuple[int, ...]],
-) -> tuple[float, float, float]:
+def overlapping_pairs(low: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (a, b) of every pair of boxes [low, stop) that overlap on all axes.
+
+    A sweep along the axis where the boxes spread most: after sorting by their start there,
+    box a can only meet the boxes that start before it stops, a contiguous run. No Python loop
+    over pairs, so 10,000 tiles take well under a second.
+    """
+    if len(low) < 2:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    axis = int(np.argmax(np.ptp(low, axis=0)))
+    order = np.argsort(low[:, axis], kind="stable")
+    ends = np.searchsorted(low[order, axis], stop[order, axis], side="left")
+    starts = np.arange(1, len(order) + 1)
+    counts = np.maximum(ends - starts, 0)
+    first = np.repeat(np.arange(len(order)), counts)
+    run_start = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    second = run_start + np.arange(int(counts.sum()))
+    a, b = order[first], order[second]
+    meet = np.all(np.minimum(stop[a], stop[b]) > np.maximum(low[a], low[b]), axis=1)
+    return a[meet], b[meet]
+
+
+def seam_widths(placements: tuple[TilePlacement, ...]) -> tuple[float, float, float]:
     """Typical overlap (grid px) across the seams on each axis: the feather ramp length.
 
     A pair of neighbours overlaps along every axis; the seam runs across the axis where the
     overlap is smallest relative to the tiles, so that axis gets the pair's overlap length.
     """
-    seen: set[tuple[int, int]] = set()
-    per_axis: list[list[float]] = [[], [], []]
-    by_index = {p.index: p for p in placements}
-    for members in tiles_by_chunk.values():
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                if (a, b) in seen:
-                    continue
-                seen.add((a, b))
-                pa, pb = by_index[a], by_index[b]
-                overlap = np.minimum(pa.stop, pb.stop) - np.maximum(pa.low, pb.low)
-                if np.any(overlap <= 0):
-                    continue
-                extent = np.minimum(pa.stop - pa.low, pb.stop - pb.low)
-                split = extent > 1
-                split &= overlap < extent
-                if not split.any():
-                    continue
-                ratios = np.where(split, overlap / extent, np.inf)
-                axis = int(np.argmin(ratios))
-                per_axis[axis].append(float(overlap[axis]))
-    return tuple(float(np.median(v)) if v else 0.0 for v in per_axis)
+    low = np.array([p.low for p in placements], dtype=np.int64).reshape(-1, 3)
+    stop = np.array([p.stop for p in placements], dtype=np.int64).reshape(-1, 3)
+    a, b = overlapping_pairs(low, stop)
+    overlap = np.minimum(stop[a], stop[b]) - np.maximum(low[a], low[b])
+    extent = np.minimum(stop[a] - low[a], stop[b] - low[b])
+    split = (extent > 1) & (overlap < extent)
+    seams = split.any(axis=1)
+    ratios = np.where(split, overlap / np.maximum(extent, 1), np.inf)[seams]
+    axis = np.argmin(ratios, axis=1)
+    lengths = overlap[seams][np.arange(len(axis)), axis]
+    return tuple(float(np.median(lengths[axis == k])) if np.any(axis == k) else 0.0 for k in range(3))
 
 
 def plan_fusion(
@@ -148,7 +156,7 @@ def plan_fusion(
     placements = place(tileset, grid)
     chunk_size = tuple(max(1, min(c, n)) for c, n in zip(chunk_size, grid.shape))
     tiles_by_chunk = index_chunks(placements, chunk_size)
-    widths = seam_widths(placements, tiles_by_chunk) if blend_width is None else (
+    widths = seam_widths(placements) if blend_width is None else (
         (blend_width if tileset.is_3d else 0.0), blend_width, blend_width
     )
     return FusionPlan(
