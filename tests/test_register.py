@@ -10,7 +10,7 @@ import pytest
 
 from ngff_fuse import transforms
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.register import apply_positions, qc_plot, register, write_positions
 from ngff_fuse.register.pairwise import ncc
 from ngff_fuse.testing import SyntheticMosaic, SyntheticTile, in_memory_tileset, synthetic_mosaic
