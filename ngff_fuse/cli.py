@@ -17,7 +17,9 @@ from ngff_fuse import __version__
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
-from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
+from ngff_fuse.convert import (
+    ConvertResult, RegisterOptions, convert, open_input, replace_store, scene_path,
+)
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fuse.plan import output_grid
@@ -28,7 +30,7 @@ from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
 from ngff_fuse.readers import ReadOptions
-from ngff_fuse.readers.kept_tiles import is_zarr_group
+from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
 from ngff_fuse.writer import WriteOptions
@@ -159,11 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "  ngff-fuse fuse-store slide.ome.zarr slide-reg.ome.zarr --register")
     refuse.add_argument("input", type=Path, metavar="STORE",
                         help="an OME-Zarr written with `ngff-fuse convert ... --keep-tiles`")
-    refuse.add_argument("output", type=Path, help="the OME-Zarr to write")
+    refuse.add_argument("output", type=Path, nargs="?",
+                        help="the OME-Zarr to write (default: re-fuse STORE in place, keeping its "
+                             "tiles and its NGFF version)")
     refuse.add_argument("--scene", action="append", metavar="N|all",
                         help="image of a multi-scene store to re-fuse, repeatable (default: all)")
-    refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False)
     _add_write_options(refuse)
+    # --ngff: 0.5 for a new output, the store's own version in place (see _run_fuse_store)
+    refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False, ngff=None)
 
     for p in (conv, reg, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -256,16 +261,21 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
     console.print(f"open it: napari --plugin napari-ome-zarr {result.output}")
 
 
-def _run_convert(args, console: Console) -> int:
+def _run_convert(args, console: Console, write_to=None) -> int:
+    """`convert`; `write_to(write)` may decide where the output goes (in-place fuse-store)."""
     started = time.monotonic()
     progress = ConsoleProgress(console, quiet=args.quiet)
-    with compute_on(args.workers, args.scheduler) as engine:
-        progress.note(f"computing on {engine}")
-        result = convert(
-            args.input, args.output, _read_options(args), _write_options(args),
+
+    def write(output: Path) -> ConvertResult:
+        return convert(
+            args.input, output, _read_options(args), _write_options(args),
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
             refine=_register_options(args), progress=progress, keep_tiles=args.keep_tiles,
         )
+
+    with compute_on(args.workers, args.scheduler) as engine:
+        progress.note(f"computing on {engine}")
+        result = write_to(write) if write_to else write(args.output)
     if args.preview:
         write_preview(result.output, args.preview)
     if not args.quiet:
@@ -280,7 +290,12 @@ def _run_fuse_store(args, console: Console) -> int:
     if not is_zarr_group(args.input):
         raise InputError(f"{args.input}: not an OME-Zarr store; fuse-store re-fuses the tiles of a store "
                          "written by `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`")
-    return _run_convert(args, console)
+    if args.output is not None:
+        args.ngff = args.ngff or "0.5"
+        return _run_convert(args, console)
+    args.ngff = args.ngff or ngff_version(args.input)
+    args.keep_tiles = True  # the store keeps its tiles, re-placed if re-registered
+    return _run_convert(args, console, lambda write: replace_store(args.input, write, args.resume))
 
 
 def _run_layout(args, console: Console) -> int:

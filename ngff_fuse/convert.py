@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -207,3 +209,19 @@ def convert(
     else:
         shapes = write_scenes(images, output, write_options, progress)
     return ConvertResult(output, [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)])
+
+
+def replace_store(store: Path, write: Callable[[Path], ConvertResult], resume: bool = False) -> ConvertResult:
+    """Rewrite `store` from itself (`fuse-store STORE` without an output): `write` makes the new
+    store beside it, which then takes its place, so an interruption leaves the original whole
+    and the half-written one resumable with --resume."""
+    staging = store.with_name(store.name + ".refusing")
+    if staging.exists() and not resume:
+        raise InputError(f"{staging}: left by an interrupted in-place fuse-store; pass --resume to "
+                         "finish it, or delete it")
+    result = write(staging)
+    retired = store.with_name(store.name + ".replaced")
+    store.rename(retired)
+    staging.rename(store)
+    shutil.rmtree(retired)
+    return replace(result, output=store)

@@ -209,6 +209,31 @@ def test_another_blend_refuses_differently_and_still_right(tmp_path):
     assert multiscale["metadata"]["blend"] == "max" and multiscale["metadata"]["reader"] == "kept-tiles"
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.6"])
+def test_fuse_store_without_an_output_refuses_the_store_in_place(version, tmp_path):
+    """`fuse-store STORE`: the store ends as a fresh fusion of its own tiles (same version,
+    tiles kept), exactly what fusing into a new output gives; nothing is left beside it."""
+    mosaic = synthetic_mosaic(**MOSAICS["2d"])
+    source = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    store, elsewhere = tmp_path / "kept.ome.zarr", tmp_path / "max.ome.zarr"
+    assert main(["convert", str(source), str(store), *OPTIONS, "--keep-tiles", "--ngff", version]) == 0
+    tiles_before = {j: zarr.open_array(store / "tiles" / str(j) / "0", mode="r")[:] for j in range(6)}
+    assert main(["fuse-store", str(store), str(elsewhere), *OPTIONS, "--blend", "max",
+                 "--ngff", version]) == 0
+    assert main(["fuse-store", str(store), *OPTIONS, "--blend", "max"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.ome.zarr", "max.ome.zarr", "tiles.ome.tif"]
+    assert ome(store)["multiscales"][0]["metadata"]["blend"] == "max"
+    assert (ome(store).get("version") or ome(store)["multiscales"][0]["version"]) == version
+    for name, values in levels(elsewhere).items():
+        np.testing.assert_array_equal(levels(store)[name], values)
+    for j, pixels in tiles_before.items():
+        np.testing.assert_array_equal(zarr.open_array(store / "tiles" / str(j) / "0", mode="r")[:], pixels)
+    assert validate_store(store).ok
+    # and again: the re-fused store still holds everything fuse-store needs
+    assert main(["fuse-store", str(store), *OPTIONS]) == 0
+    assert ome(store)["multiscales"][0]["metadata"]["blend"] == "feather"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_rotated_tile_round_trips_exactly(version, tmp_path):
     """A registered affine that is no scale + translation: 0.4 / 0.5 keep it whole in the

@@ -54,6 +54,15 @@ def ome(attrs: dict) -> dict:
     return attrs.get("ome", attrs)
 
 
+def ngff_version(path: Path) -> str | None:
+    """The NGFF version of a store: its own, or for a 0.4 collection that of its first image."""
+    attrs = ome(attributes(path))
+    version = attrs.get("version") or (attrs.get("multiscales") or [{}])[0].get("version")
+    if version is None and "bioformats2raw.layout" in attrs:
+        return ngff_version(path / "0")
+    return version
+
+
 def image_axes(multiscale: dict) -> list[dict]:
     """A multiscale's axes: `axes` (0.4 / 0.5) or those of its first coordinate system (0.6,
     the one its levels map into)."""
