@@ -26,7 +26,7 @@ from pathlib import Path
 import numcodecs
 import numpy as np
 
-from ngff_fuse.codecs import Codec
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.readers import ReadOptions, reader_for
 from ngff_fuse.testing import ground_truth
 
@@ -123,7 +123,7 @@ def main() -> None:
     print("\n(cells: ratio, compress / decompress MB/s per core)\n")
 
     image = inputs["synthetic fluorescence (uint16)"][0]
-    default = Codec.parse("blosc-zstd:3")
+    default = Codec.parse(DEFAULT_CODEC)
     print(f"## Chunk edge ({default}, synthetic {image.shape[0]}^2 uint16)\n")
     print("| chunk | ratio | KB per chunk | decode ms per chunk | files per GPix (plain / 2x2 shards) "
           "| screen: requests, MB |")
