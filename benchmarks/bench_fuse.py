@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -258,10 +259,22 @@ def measure(run: Run, fresh: bool = True) -> Result:
 # --- the parent -----------------------------------------------------------------------------
 
 
-def plan_runs(tiff: Path, work: Path, offsets: list[list[int]], codec: str) -> list[Run]:
-    """The three measurements, on the same input, codec and chunking."""
+def variant_output(index: int) -> str:
+    return f"variant-{index}.ome.zarr"
+
+
+def plan_runs(tiff: Path, work: Path, offsets: list[list[int]], codec: str,
+              variants: tuple[str, ...] = ()) -> list[Run]:
+    """The three measurements, on the same input, codec and chunking, then one full convert
+    per `--variant` (other chunk, shard or codec options: how the defaults were chosen)."""
     out = {key: str(work / name) for key, name in OUTPUT_NAMES.items()}
     common = ["--quiet", "--overwrite", "--codec", codec]
+    extra = [
+        Run(f"ngff-fuse {options}", {"kind": "ngff-fuse", "output": str(work / variant_output(i)),
+                                     "imports": READER_IMPORTS, "argv": [
+            "convert", str(tiff), str(work / variant_output(i)), *common, *shlex.split(options)]})
+        for i, options in enumerate(variants)
+    ]
     return [
         Run("floor (read+paste+write)", {"kind": "floor", "input": str(tiff), "offsets": offsets,
                                          "output": out["floor"], "codec": codec}),
@@ -271,6 +284,7 @@ def plan_runs(tiff: Path, work: Path, offsets: list[list[int]], codec: str) -> l
         Run("ngff-fuse (full pyramid)", {"kind": "ngff-fuse", "output": out["pyramid"],
                                          "imports": READER_IMPORTS, "argv": [
             "convert", str(tiff), out["pyramid"], *common]}),
+        *extra,
     ]
 
 
@@ -319,7 +333,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
           f"zarr v3 (NGFF 0.5); dask threads: {dask.system.CPU_COUNT}; repeats: {args.repeat} (median)")
     print(f"load average before: {load()}")
 
-    runs = plan_runs(tiff, work, offsets, args.codec)
+    runs = plan_runs(tiff, work, offsets, args.codec, tuple(args.variant or ()))
     collected: dict[str, list[Result]] = {run.label: [] for run in runs}
     for _ in range(args.repeat):
         for run in runs:  # interleaved, so drifts (page cache, thermal) hit all runs alike
@@ -352,6 +366,9 @@ def parse_args(argv: list[str] | None = None, doc: str = __doc__, grid: int = 7,
                         help=f"runs of each, median reported (default {repeat})")
     parser.add_argument("--workdir", type=Path, help="where input and outputs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the input and outputs afterwards")
+    parser.add_argument("--variant", action="append", metavar="OPTIONS",
+                        help="also time a full convert with these options, e.g. '--shard 0' "
+                             "(repeatable; later options win over the codec above)")
     args = parser.parse_args(argv)
     try:
         Codec.parse(args.codec)  # fail now, not after writing the input
@@ -382,7 +399,8 @@ def main(argv: list[str] | None = None) -> None:
             benchmark(args, work)
         finally:
             if args.workdir is not None and not args.keep:
-                for name in (INPUT_NAME, *OUTPUT_NAMES.values()):
+                variants = [variant_output(i) for i in range(len(args.variant or ()))]
+                for name in (INPUT_NAME, *OUTPUT_NAMES.values(), *variants):
                     remove(work / name)
 
 
