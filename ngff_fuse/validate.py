@@ -23,6 +23,8 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.ngff import FORMATS
 from ngff_fuse.ngff_transforms import transform_matrix
 from ngff_fuse.pyramid import Downsample
+from ngff_fuse.readers.kept_tiles import TILES_GROUP, TILES_KEY, is_zarr_group
+from ngff_fuse.readers.kept_tiles import attributes as group_attributes
 from ngff_fuse.writer import STATUS_KEY
 
 #: Physical disagreement (um) tolerated between a level's pixel centre and level 0's.
@@ -151,7 +153,7 @@ def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = Tr
 
 def _children(path: Path, attrs: dict) -> list[str]:
     """Groups this group's metadata says hold images: collection series, plate wells, well
-    fields, and the images a scene places."""
+    fields, the images a scene places, and an image's kept tiles."""
     if "bioformats2raw.layout" in attrs:
         series = _ome(dict(zarr.open_group(path / "OME", mode="r").attrs))[0].get("series") or []
         return [str(s) for s in series]
@@ -163,6 +165,9 @@ def _children(path: Path, attrs: dict) -> list[str]:
         paths = [ref["path"] for t in attrs["scene"].get("coordinateTransformations", [])
                  for ref in (t.get("input"), t.get("output")) if isinstance(ref, dict) and ref.get("path")]
         return list(dict.fromkeys(paths))
+    if "multiscales" in attrs and is_zarr_group(path / TILES_GROUP):  # 0.4 / 0.5 kept tiles
+        listed = group_attributes(path / TILES_GROUP).get(TILES_KEY) or []
+        return [f"{TILES_GROUP}/{tile['path']}" for tile in listed]
     return []
 
 

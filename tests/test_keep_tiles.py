@@ -209,6 +209,21 @@ def test_another_blend_refuses_differently_and_still_right(tmp_path):
     assert multiscale["metadata"]["blend"] == "max" and multiscale["metadata"]["reader"] == "kept-tiles"
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_validate_checks_the_kept_tiles_too(version, tmp_path):
+    source = write_ome_tiff(synthetic_mosaic(**MOSAICS["2d"]), tmp_path / "tiles.ome.tif")
+    store = tmp_path / "kept.ome.zarr"
+    assert main(["convert", str(source), str(store), *OPTIONS, "--keep-tiles", "--ngff", version]) == 0
+    report = validate_store(store)
+    assert report.ok, report.failed
+    assert sum("tiles/5" in line for line in report.passed) > 3  # the last tile's own checks
+    chunk = next(p for p in sorted((store / "tiles" / "5" / "0").rglob("*")) if p.is_file()
+                 and p.name not in ("zarr.json", ".zarray", ".zattrs"))
+    chunk.unlink()
+    report = validate_store(store)
+    assert not report.ok and any("tiles/5" in line for line in report.failed)
+
+
 @pytest.mark.parametrize("version", ["0.4", "0.6"])
 def test_fuse_store_without_an_output_refuses_the_store_in_place(version, tmp_path):
     """`fuse-store STORE`: the store ends as a fresh fusion of its own tiles (same version,
