@@ -295,20 +295,28 @@ def _check_models(group, release: str, report: Report) -> None:
 
 def _check_alignment(name: str, shape, matrix: np.ndarray, base: np.ndarray, axes: list[str],
                      report: Report) -> None:
-    """A level pixel stands for a block of `f` level-0 pixels per axis: its physical centre
-    must be that block's centre, index i -> level-0 index i * f + (f - 1) / 2. Checked at
-    the first and last pixel of the level on every axis."""
+    """A level pixel stands for a block of `f` level-0 pixels per axis. Its physical centre
+    must sit on that block's centre (index i -> level-0 index i * f + (f - 1) / 2: averaged
+    levels, what ngff-fuse writes) or, for strided pyramids that keep each block's first pixel,
+    on that pixel (i * f). Checked at the first and last pixel of the level on every axis."""
     scale, base_scale = np.diag(matrix)[:-1], np.diag(base)[:-1]
     factor = scale / base_scale
-    worst = 0.0
-    for corner in ([0] * len(shape), [n - 1 for n in shape]):
-        index = np.asarray(corner, dtype=float)
-        here = matrix @ np.append(index, 1.0)
-        there = base @ np.append(index * factor + (factor - 1) / 2, 1.0)
-        spatial = [i for i, ax in enumerate(axes) if ax not in ("t", "c")]
-        worst = max(worst, float(np.abs(here[spatial] - there[spatial]).max(initial=0.0)))
-    report.check(worst <= PHYSICAL_TOLERANCE, f"level {name} pixel centres on level 0's",
-                 f"off by up to {worst:g} (physical units) from the centres of the level-0 pixels they cover")
+    spatial = [i for i, ax in enumerate(axes) if ax not in ("t", "c")]
+
+    def worst(offset: np.ndarray) -> float:
+        error = 0.0
+        for corner in ([0] * len(shape), [n - 1 for n in shape]):
+            index = np.asarray(corner, dtype=float)
+            here = matrix @ np.append(index, 1.0)
+            there = base @ np.append(index * factor + offset, 1.0)
+            error = max(error, float(np.abs(here[spatial] - there[spatial]).max(initial=0.0)))
+        return error
+
+    centred, strided = worst((factor - 1) / 2), worst(np.zeros_like(factor))
+    how = "block centres" if centred <= PHYSICAL_TOLERANCE else "first pixel of each block"
+    report.check(min(centred, strided) <= PHYSICAL_TOLERANCE, f"level {name} pixel centres on level 0's ({how})",
+                 f"off by up to {centred:g} (physical units) from the centres of the level-0 blocks "
+                 f"they cover, and by {strided:g} from their first pixels")
 
 
 def _missing_chunks(path: Path, array) -> list[str]:

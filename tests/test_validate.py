@@ -71,3 +71,22 @@ def test_interrupted_output_is_reported_incomplete(acquisition, tmp_path, capsys
 def test_not_a_store(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "nothing.zarr")]) == 2
     assert "no such store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("shift", "verdict"), [
+    (0.0, "first pixel of each block"),  # a strided pyramid: level 1 starts on level 0's pixel
+    (0.1, None),  # neither convention: pixels misplaced by a fraction of a pixel
+])
+def test_level_alignment_takes_both_conventions_and_nothing_else(acquisition, tmp_path, capsys, shift, verdict):
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(acquisition), str(out), "--chunk", "32", "--quiet", "--ngff", "0.5"]) == 0
+    meta = json.loads((out / "zarr.json").read_text())
+    datasets = meta["attributes"]["ome"]["multiscales"][0]["datasets"]
+    level0, level1 = (d["coordinateTransformations"][1]["translation"] for d in datasets[:2])
+    level1[:] = [t + shift for t in level0]
+    (out / "zarr.json").write_text(json.dumps(meta))
+    code, report = checks(capsys, str(out))
+    if verdict:
+        assert code == 0 and f"level 1 pixel centres on level 0's ({verdict})" in report["passed"]
+    else:
+        assert code != 0 and any(f.startswith("level 1 pixel centres on level 0's") for f in report["failed"])
