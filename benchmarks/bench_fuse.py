@@ -367,7 +367,7 @@ def parse_args(argv: list[str] | None = None, doc: str = __doc__, grid: int = 7,
     parser.add_argument("--workdir", type=Path, help="where input and outputs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the input and outputs afterwards")
     parser.add_argument("--variant", action="append", metavar="OPTIONS",
-                        help="also time a full convert with these options, e.g. '--shard 0' "
+                        help="also time a full convert with these options, e.g. --variant='--shard 0' "
                              "(repeatable; later options win over the codec above)")
     args = parser.parse_args(argv)
     try:

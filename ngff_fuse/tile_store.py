@@ -11,10 +11,12 @@ affine by the one the store represents (they differ by an ulp only for a rotated
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import dask.system
 import numpy as np
 import xarray as xr
 import zarr
@@ -163,18 +165,26 @@ def keep_tiles(tileset: TileSet, options: WriteOptions, progress: Progress | Non
 
 def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming: bool,
                 progress: Progress) -> None:
-    """Each tile as a multiscale image `folder/<j>`, then the list of them on `folder`."""
+    """Each tile as a multiscale image `folder/<j>`, then the list of them on `folder`.
+
+    A tile is often a single write block, so tiles are written side by side, one per core:
+    one after another, a mosaic of 2048^2 tiles kept its tiles on one core (49 tiles: +3.4 s
+    on a 2.6 s convert)."""
     layout = LAYOUTS[options.ngff]
     group = zarr.open_group(folder, mode="a", zarr_format=FORMATS[options.ngff].zarr_format)
-    progress.start("keeping tiles", len(tileset.tiles), "tiles")
-    for index, tile in enumerate(tileset.tiles):
-        path = folder / str(index)
+
+    def write(index: int) -> None:
+        tile, path = tileset.tiles[index], folder / str(index)
         metadata = {NGFF_FUSE_KEY: {"source": tile.source, **layout.tile_metadata(tile, tileset)}}
         tile_options = replace(options, levels=None, overwrite=False, extra_metadata=metadata,
                                resume=resuming and path.exists())
         write_ngff(tile_image(tile, tileset, layout), path, tile_options, tileset.channel_colors,
                    amend=_exact_transforms(tile, tileset, layout))
-        progress.advance("keeping tiles")
+
+    progress.start("keeping tiles", len(tileset.tiles), "tiles")
+    with ThreadPoolExecutor(max_workers=dask.system.CPU_COUNT) as pool:
+        for _ in pool.map(write, range(len(tileset.tiles))):
+            progress.advance("keeping tiles")
     progress.finish("keeping tiles")
     provenance = {"name": tileset.name, "spacing": [float(s) for s in tileset.spacing],
                   "position_source": tileset.position_source}
