@@ -9,6 +9,8 @@ import numpy as np
 import zarr
 
 from ngff_fuse.errors import InputError
+from ngff_fuse.ngff_transforms import transform_to_affine
+from ngff_fuse.readers.kept_tiles import image_axes
 
 _NICE = (1, 2, 5)
 
@@ -46,7 +48,7 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
     """RGB float image in [0, 1], the physical size of one of its pixels, and the unit."""
     group, meta = _image_group(Path(path))
     multiscale = meta["multiscales"][0]
-    axes = [a["name"] for a in multiscale["axes"]]
+    axes = [a["name"] for a in image_axes(multiscale)]
     datasets = multiscale["datasets"]
     shapes = [group[d["path"]].shape for d in datasets]
     level = pick_level(shapes, size)
@@ -70,8 +72,8 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
         scaled = np.clip((plane - start) / max(end - start, 1e-12), 0, 1)
         color = info.get("color") or ("FFFFFF" if len(pixels) == 1 else "00FF00")
         rgb += scaled[..., None] * (np.array([int(color[i:i + 2], 16) for i in (0, 2, 4)]) / 255)
-    scale = datasets[level]["coordinateTransformations"][0]["scale"][axes.index("x")]
-    unit = next((a.get("unit") for a in multiscale["axes"] if a["name"] == "x"), None) or "pixel"
+    scale = transform_to_affine(datasets[level]["coordinateTransformations"], tuple(axes))[2, 2]
+    unit = next((a.get("unit") for a in image_axes(multiscale) if a["name"] == "x"), None) or "pixel"
     # a pyramid may stop well above `size`: average blocks down to it
     factor = max(1, int(np.ceil(max(rgb.shape[:2]) / size)))
     if factor > 1:

@@ -247,6 +247,8 @@ def test_fuse_store_without_an_output_refuses_the_store_in_place(version, tmp_pa
     # and again: the re-fused store still holds everything fuse-store needs
     assert main(["fuse-store", str(store), *OPTIONS]) == 0
     assert ome(store)["multiscales"][0]["metadata"]["blend"] == "feather"
+    # where the positions came from is said once, however often the store was re-fused
+    assert read_input(store)[0].position_source.count("tiles kept in") == 1
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -12,12 +12,14 @@ from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
 
-def test_preview_of_a_two_channel_mosaic(tmp_path):
+@pytest.mark.parametrize("ngff", ["0.4", "0.5", "0.6"])
+def test_preview_of_a_two_channel_mosaic(ngff, tmp_path):
     source = write_ome_tiff(synthetic_mosaic(grid=(2, 3), tile_shape=(200, 240), channels=2),
                             tmp_path / "t.ome.tif")
     out = tmp_path / "o.ome.zarr"
     png = tmp_path / "o.png"
-    assert main(["convert", str(source), str(out), "--chunk", "128", "--quiet", "--preview", str(png)]) == 0
+    assert main(["convert", str(source), str(out), "--chunk", "128", "--quiet", "--preview", str(png),
+                 "--ngff", ngff]) == 0
     picture = imread(png)[..., :3]
     rgb, pixel, unit = render(out)  # the mosaic (374 x 649) is below 768 px: level 0
     assert picture.shape[:2] == rgb.shape[:2] == (374, 649)

@@ -34,6 +34,7 @@ TILES_GROUP = "tiles"
 TILES_KEY = "tiles"
 #: Name of a kept tile's own coordinate system (NGFF 0.6).
 TILE_SPACE = "tile"
+_KEPT_IN = "tiles kept in "
 _FIX = "write one with `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`"
 
 
@@ -158,5 +159,13 @@ class KeptTilesReader:
             name=provenance.get("name", image.name.split(".")[0]),
             unit=next((ax.get("unit") for ax in axes if ax["name"] in SPATIAL), None),
             channel_names=names, channel_colors=tuple(ch.get("color") for ch in channels),
-            position_source=f"tiles kept in {image} ({provenance.get('position_source', 'unknown')})",
+            position_source=kept_position_source(image, provenance.get("position_source", "unknown")),
         )
+
+
+def kept_position_source(image: Path, recorded: str) -> str:
+    """Where the positions came from, said once however often the tiles were kept again
+    (a re-fused store records "tiles kept in ..." itself)."""
+    if recorded.startswith(_KEPT_IN) and recorded.endswith(")") and " (" in recorded:
+        recorded = recorded.split(" (", 1)[1][:-1]
+    return f"{_KEPT_IN}{image} ({recorded})"
