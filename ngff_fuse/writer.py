@@ -173,8 +173,9 @@ def write_ngff(
         progress.note(f"{path}: already complete")
         return list(pyramid.shapes)
     group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    # a run killed while creating the levels leaves some of them out: resuming creates those
     targets = [
-        _existing_array(group, str(i), s, data.dtype) if resuming
+        _existing_array(group, str(i), s, data.dtype) if resuming and str(i) in group
         else _create_array(group, str(i), s, data.dtype, dims, options)
         for i, s in enumerate(pyramid.shapes)
     ]

@@ -141,3 +141,21 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(acquisition, tmp_path):
     assert marker(out) == "incomplete"
     assert main(["convert", str(acquisition), str(out), "--chunk", "16", "--resume", "--quiet"]) == 0
     assert marker(out) == "complete"
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_resume_creates_the_levels_a_killed_run_never_created(acquisition, tmp_path, version):
+    """A crash while the levels' arrays are being created leaves the upper ones out."""
+    options = ["--chunk", "32", "--quiet", "--ngff", version]
+    reference = tmp_path / "reference.ome.zarr"
+    assert main(["convert", str(acquisition), str(reference), *options]) == 0
+    out = tmp_path / "out.ome.zarr"
+    killed = run_cli("convert", str(acquisition), str(out), *options, env={KILL_AFTER_ENV: "2"})
+    assert killed.returncode == -signal.SIGKILL and marker(out) == "incomplete"
+    top = max(int(name) for name, _ in zarr.open_group(out, mode="r").arrays())
+    shutil.rmtree(out / str(top))  # as if killed before creating the last level
+    assert main(["convert", str(acquisition), str(out), *options, "--resume"]) == 0
+    expected, got = arrays(reference), arrays(out)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
