@@ -24,7 +24,7 @@ def acquisition(tmp_path_factory):
 
 
 @pytest.mark.parametrize("script", ["convert_vendor_file.py", "register_and_fuse.py",
-                                    "fuse_on_a_cluster.py"])
+                                    "fuse_on_a_cluster.py", "keep_tiles_and_refuse.py"])
 def test_example_runs(script, acquisition, tmp_path):
     out = tmp_path / "out.ome.zarr"
     done = subprocess.run([sys.executable, str(EXAMPLES / script), str(acquisition), str(out)],
