@@ -223,20 +223,25 @@ def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[
 
 
 def level_transform(
-    dims: tuple[str, ...], spacing: dict[str, float], origin: dict[str, float], factor: dict[str, int]
+    dims: tuple[str, ...], spacing: dict[str, float], origin: dict[str, float], factor: dict[str, int],
+    digits: int | None = 9,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Scale and translation of a level downsampled by `factor` from level 0.
 
     A level pixel averages `f` level-0 pixels, so its centre sits (f - 1) / 2 level-0 pixels
-    after the first one: pixel centres stay physically aligned across levels.
+    after the first one: pixel centres stay physically aligned across levels. Rounded to
+    `digits` decimals (1e-9 um, a femtometre step no microscope has, drops float noise);
+    `digits=None` keeps the exact floats, for transforms that must read back bit for bit.
     """
+    def rounded(value: float) -> float:
+        return float(value) if digits is None else round(value, digits)
+
     scale, translation = [], []
     for ax in dims:
         if ax in spacing:
             f = factor.get(ax, 1)
-            # Rounded to 1e-9 um (a femtometre step no microscope has) to drop float noise.
-            scale.append(round(spacing[ax] * f, 9))
-            translation.append(round(origin[ax] + (f - 1) / 2 * spacing[ax], 9))
+            scale.append(rounded(spacing[ax] * f))
+            translation.append(rounded(origin[ax] + (f - 1) / 2 * spacing[ax]))
         else:
             scale.append(1.0)
             translation.append(0.0)

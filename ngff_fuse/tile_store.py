@@ -25,7 +25,7 @@ from ngff_fuse import __version__
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.model import Tile, TileSet
-from ngff_fuse.ngff import FORMATS, SceneEntry, scene
+from ngff_fuse.ngff import FORMATS, SceneEntry, level_transform, scene
 from ngff_fuse.ngff_transforms import scale_translation, tile_transform, transform_to_affine
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers.kept_tiles import (
@@ -98,17 +98,10 @@ LAYOUTS = {"0.4": StagePlacedTiles(), "0.5": StagePlacedTiles(), "0.6": SceneTil
 
 def _level(tileset: TileSet, origin, factor: dict[str, int]) -> tuple[list[float], list[float]]:
     """Scale and translation of a tile level, never rounded: level 0 is exactly the pixel size
-    and origin, and a level-f pixel centre sits (f - 1) / 2 level-0 pixels after the first."""
-    scale, translation = [], []
-    for ax in tileset.dims:
-        if ax in SPATIAL:
-            i, f = SPATIAL.index(ax), factor.get(ax, 1)
-            scale.append(float(tileset.spacing[i] * f))
-            translation.append(float(origin[i] + (f - 1) / 2 * tileset.spacing[i]))
-        else:
-            scale.append(1.0)
-            translation.append(0.0)
-    return scale, translation
+    and origin."""
+    scale, translation = level_transform(tileset.dims, dict(zip(SPATIAL, tileset.spacing)),
+                                         dict(zip(SPATIAL, origin)), factor, digits=None)
+    return list(scale), list(translation)
 
 
 def _stored(layout: StagePlacedTiles, tile: Tile, tileset: TileSet) -> np.ndarray:
