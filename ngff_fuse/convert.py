@@ -102,7 +102,7 @@ def build_request(
                      "max_shift_px": refine.max_shift_px,
                      "positions": refine.positions and str(Path(refine.positions).resolve())},
         "write": {"ngff": write_options.ngff, "chunk": write_options.chunk,
-                  "chunk_z": write_options.chunk_z, "shard": write_options.shard,
+                  "chunk_z": write_options.chunk_z, "shard": write_options.shard_edge(),
                   "levels": write_options.levels, "downsample": write_options.downsample.value,
                   "codec": str(write_options.codec), "fill": write_options.fill},
     }

@@ -44,8 +44,9 @@ class WriteOptions:
     ngff: str = "0.5"
     chunk: int = 1024  # y/x edge of a zarr chunk
     chunk_z: int | None = None  # None: about 4 Mvoxel per chunk
-    # y/x edge of a zarr v3 shard, a multiple of `chunk`; None: SHARD_CHUNKS chunks for NGFF
-    # 0.5 and none for 0.4; 0: no sharding.
+    # y/x edge of a zarr v3 shard, a multiple of `chunk`; None: SHARD_CHUNKS chunks for zarr v3
+    # (NGFF 0.5, 0.6) and none for 0.4; 0: no sharding. Kept as asked, never resolved here, so
+    # copies made with `dataclasses.replace` (which runs __post_init__ again) mean the same.
     shard: int | None = None
     levels: int | None = None
     downsample: Downsample = Downsample.MEAN
@@ -61,11 +62,7 @@ class WriteOptions:
             raise InputError(f"--ngff {self.ngff}: choose one of {', '.join(FORMATS)}")
         if self.chunk < 1:
             raise InputError(f"--chunk {self.chunk}: must be a positive number of pixels")
-        if self.shard is None and FORMATS[self.ngff].zarr_format == 3:
-            object.__setattr__(self, "shard", SHARD_CHUNKS * self.chunk)
-        if self.shard == 0:
-            object.__setattr__(self, "shard", None)
-        if self.shard is not None:
+        if self.shard:
             if FORMATS[self.ngff].zarr_format != 3:
                 v3 = " or ".join(v for v, f in FORMATS.items() if f.zarr_format == 3)
                 raise InputError(f"--shard needs zarr v3: use it with --ngff {v3}")
@@ -76,9 +73,15 @@ class WriteOptions:
         if self.resume and self.overwrite:
             raise InputError("--resume continues an output and --overwrite replaces it: pick one")
 
+    def shard_edge(self) -> int | None:
+        """y/x edge of the shards arrays are written with; None: unsharded."""
+        if self.shard is None:
+            return SHARD_CHUNKS * self.chunk if FORMATS[self.ngff].zarr_format == 3 else None
+        return self.shard or None
+
     def block_edge(self) -> int:
         """y/x edge of one write task: a whole shard, so no two tasks share one."""
-        return self.shard or self.chunk
+        return self.shard_edge() or self.chunk
 
     def z_chunk(self, depth: int) -> int:
         if self.chunk_z is not None:
@@ -301,9 +304,9 @@ def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtyp
             chunk_key_encoding={"name": "v2", "separator": "/"},
         )
     shards = None
-    if options.shard:
+    if options.shard_edge():
         # A shard holds whole chunks, even where the level is smaller than one shard.
-        edges = _grid_shape(dims, shape, options.shard, options)
+        edges = _grid_shape(dims, shape, options.shard_edge(), options)
         shards = tuple(-(-s // c) * c for s, c in zip(edges, chunks))
     return group.create_array(
         **common, shards=shards, compressors=options.codec.zarr_v3(dtype.itemsize),

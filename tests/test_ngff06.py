@@ -168,7 +168,8 @@ def test_several_scenes_in_the_bioformats2raw_layout(tmp_path, spec):
 def test_04_and_05_options_are_unchanged_and_shard_names_the_v3_versions():
     with pytest.raises(InputError, match="--shard needs zarr v3: use it with --ngff 0.5 or 0.6"):
         WriteOptions(ngff="0.4", shard=64)
-    assert WriteOptions(ngff="0.6").shard == WriteOptions(ngff="0.5").shard
+    assert WriteOptions(ngff="0.6").shard_edge() == WriteOptions(ngff="0.5").shard_edge() == 2048
+    assert WriteOptions(ngff="0.4").shard_edge() is None
     assert FORMATS["0.6"].zarr_format == 3
 
 

@@ -228,3 +228,57 @@ def test_sharding_defaults(tmp_path):
         shards[name] = array.shards
     assert shards["default-0.5"][-2:] == (64, 64)
     assert shards["off"] is None and shards["0.4"] is None
+
+
+def _arrays(path):
+    """Every array of a store, however deep (levels, kept tiles, scenes)."""
+    found = []
+    for _, node in zarr.open_group(path, mode="r").members(max_depth=None):
+        if isinstance(node, zarr.Array):
+            found.append(node)
+    return found
+
+
+def test_shard_0_means_unsharded_on_every_path(tmp_path):
+    """`--shard 0` survives every copy of the options: the CLI, `convert()`, one image,
+    several scenes, kept tiles and `fuse-store` all write arrays without a sharding codec;
+    without --shard, the same paths shard."""
+    from ngff_fuse.cli import main
+    from ngff_fuse.convert import convert
+    from ngff_fuse.testing.imagexpress import write_imagexpress
+    from ngff_fuse.testing.ome_tiff import write_ome_tiff
+    from ngff_fuse.writer import SceneImage, write_scenes
+
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(50, 60), channels=2)
+    tif = write_ome_tiff(mosaic, tmp_path / "tiles.ome.tif")
+    plate = write_imagexpress({"A01": synthetic_mosaic(grid=(2, 2), tile_shape=(40, 48), seed=2),
+                               "B02": synthetic_mosaic(grid=(1, 2), tile_shape=(40, 48), seed=3)},
+                              tmp_path / "plate")
+    fused = fuse(in_memory_tileset(mosaic))
+    options = ["--chunk", "16", "--quiet"]
+    for ngff in ("0.5", "0.6"):
+        out = tmp_path / ngff
+        stores = {
+            "cli": out / "cli.ome.zarr", "cli-kept": out / "kept.ome.zarr", "cli-scenes": out / "scenes.ome.zarr",
+            "fuse-store": out / "refused.ome.zarr", "convert": out / "api.ome.zarr",
+            "write_ngff": out / "image.ome.zarr", "write_scenes": out / "api-scenes.ome.zarr",
+        }
+        out.mkdir()
+        unsharded = ["--ngff", ngff, "--shard", "0", *options]
+        assert main(["convert", str(tif), str(stores["cli"]), *unsharded]) == 0
+        assert main(["convert", str(tif), str(stores["cli-kept"]), *unsharded, "--keep-tiles"]) == 0
+        assert main(["convert", str(plate), str(stores["cli-scenes"]), *unsharded]) == 0
+        assert main(["fuse-store", str(stores["cli-kept"]), str(stores["fuse-store"]), *unsharded]) == 0
+        write = WriteOptions(ngff=ngff, chunk=16, shard=0)
+        convert(tif, stores["convert"], write_options=write, keep_tiles=True)
+        write_ngff(fused, stores["write_ngff"], write)
+        write_scenes([SceneImage(fused), SceneImage(fused)], stores["write_scenes"], write)
+        for path, store in stores.items():
+            arrays = _arrays(store)
+            assert len(arrays) >= 3, path
+            assert all(a.shards is None for a in arrays), (ngff, path, [a.shards for a in arrays])
+    default = tmp_path / "default.ome.zarr"
+    assert main(["convert", str(plate), str(default), "--keep-tiles", *options]) == 0
+    arrays = _arrays(default)
+    assert all(a.shards is not None for a in arrays)
+    assert all(a.shards[-2:] == (32, 32) for a in arrays if min(a.shape[-2:]) > 16)
