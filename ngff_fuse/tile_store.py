@@ -190,11 +190,14 @@ def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming:
 
 
 def tile_image(tile: Tile, tileset: TileSet, layout: StagePlacedTiles) -> xr.DataArray:
-    """A tile's pixels as `write_ngff` takes a mosaic: the tile set's axes, its geometry."""
-    data = tile.data.assign_coords(c=list(tileset.channel_names))
+    """A tile's pixels as `write_ngff` takes a mosaic: the tile set's axes, and coordinates
+    from the first pixel where the layout places it (0.6: its own coordinate system)."""
+    origin = layout.origin(tile)
+    coords = {ax: origin[i] + tileset.spacing[i] * np.arange(n)
+              for i, (ax, n) in enumerate(zip(SPATIAL, tile.spatial_shape))}
+    data = tile.data.assign_coords(c=list(tileset.channel_names), **coords)
     data = data.isel({ax: 0 for ax in AXES if ax not in tileset.dims})
-    return data.assign_attrs(spacing=tuple(tileset.spacing), origin=tuple(layout.origin(tile)),
-                             units=tileset.unit or "pixel")
+    return data.assign_attrs(spacing=tuple(tileset.spacing), units=tileset.unit or "pixel")
 
 
 def _exact_transforms(tile: Tile, tileset: TileSet, layout: StagePlacedTiles) -> Amend:

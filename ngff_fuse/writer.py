@@ -154,16 +154,15 @@ def write_ngff(
 ) -> list[tuple[int, ...]]:
     """Write a (lazy) mosaic as a multiscale OME-Zarr image; returns the shape of each level.
 
-    The mosaic carries its geometry: dims among t c z y x, `attrs["spacing"]` and
-    `attrs["origin"]` as (z, y, x), `attrs["units"]` ("pixel" for uncalibrated data).
-    `amend` runs after the arrays and before the metadata (see `Amend`).
+    The mosaic carries its geometry: dims among t c z y x, physical coordinates on its spatial
+    axes (see `placement`), `attrs["units"]` ("pixel" for uncalibrated data). `amend` runs
+    after the arrays and before the metadata (see `Amend`).
     """
     progress = progress or NoProgress()
     path = Path(path)
     fmt = FORMATS[options.ngff]
     dims = tuple(mosaic.dims)
-    spacing = dict(zip(_SPATIAL, mosaic.attrs["spacing"]))
-    origin = dict(zip(_SPATIAL, mosaic.attrs["origin"]))
+    spacing, origin = placement(mosaic)
     shape = dict(zip(dims, mosaic.shape))
     spatial_shape = {ax: n for ax, n in shape.items() if ax in _SPATIAL}
     factors = level_factors(spatial_shape, spacing, options.chunk, options.levels)
@@ -218,6 +217,36 @@ def write_ngff(
     attributes[STATUS_KEY] = {"status": "complete", "request": options.request}
     group.attrs.put(attributes)
     return list(pyramid.shapes)
+
+
+def placement(mosaic: xr.DataArray) -> tuple[dict[str, float], dict[str, float]]:
+    """Pixel size and position of the first pixel on each spatial axis of `mosaic`, from its
+    coordinates: a region cut out with `isel`/`sel` (any start, any step) is placed by its own
+    first pixel. `attrs["spacing"]` (z, y, x) gives the pixel size of an axis one pixel long,
+    which its coordinate cannot tell, and the exact pixel size where it agrees with the
+    coordinates (their steps carry float noise). An axis NGFF cannot place by a scale and a
+    translation (no coordinate, uneven or decreasing steps) is refused."""
+    name = mosaic.name or "the mosaic"
+    given = dict(zip(_SPATIAL, mosaic.attrs.get("spacing", ())))
+    spacing, origin = {}, {}
+    for ax in (ax for ax in mosaic.dims if ax in _SPATIAL):
+        if ax not in mosaic.coords:
+            raise InputError(f"{name}: axis {ax} has no coordinates, so nothing says where it lies; "
+                             "give it its physical coordinates (assign_coords)")
+        values = np.asarray(mosaic.coords[ax].values, dtype=float)
+        origin[ax] = float(values[0])
+        if len(values) == 1:
+            if ax not in given:
+                raise InputError(f"{name}: axis {ax} is one pixel long, so its coordinate does not give "
+                                 "its pixel size; set attrs['spacing'] to (z, y, x)")
+            spacing[ax] = float(given[ax])
+            continue
+        step = (values[-1] - values[0]) / (len(values) - 1)
+        if not step > 0 or not np.allclose(np.diff(values), step, rtol=1e-6, atol=0):
+            raise InputError(f"{name}: the coordinates of {ax} do not rise in equal steps, which an "
+                             "NGFF scale and translation cannot place; select with slices, not index lists")
+        spacing[ax] = float(given[ax]) if np.isclose(given.get(ax, 0), step, rtol=1e-9, atol=0) else float(step)
+    return spacing, origin
 
 
 @dataclass(frozen=True)

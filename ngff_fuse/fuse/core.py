@@ -127,7 +127,7 @@ def as_dataarray(data: da.Array, tileset: TileSet, plan: FusionPlan, squeeze: bo
     coords["c"] = list(tileset.channel_names)
     mosaic = xr.DataArray(
         data, dims=AXES, coords=coords, name=tileset.name,
-        attrs={"units": tileset.unit or "pixel", "spacing": grid.spacing, "origin": grid.origin},
+        attrs={"units": tileset.unit or "pixel", "spacing": grid.spacing},
     )
     if squeeze:
         mosaic = mosaic.isel({ax: 0 for ax in AXES if ax not in tileset.dims})
