@@ -107,11 +107,18 @@ def _multiscale(meta: ImageMetadata, geometry=_geometry_axes) -> dict[str, Any]:
     }
 
 
+def channel_colors(given: Sequence[str | None]) -> list[str | None]:
+    """Each channel's RRGGBB as written, from the source's (None where it gives none): a
+    palette colour where there are several channels; None for one channel without (grey)."""
+    several = len(given) > 1
+    return [color or (_PALETTE[i % len(_PALETTE)] if several else None) for i, color in enumerate(given)]
+
+
 def _omero(meta: ImageMetadata) -> dict[str, Any]:
-    single = len(meta.channels) == 1
+    colors = channel_colors([ch.color for ch in meta.channels])
     channels = []
-    for i, ch in enumerate(meta.channels):
-        color = ch.color or ("FFFFFF" if single else _PALETTE[i % len(_PALETTE)])
+    for ch, color in zip(meta.channels, colors):
+        color = color or "FFFFFF"
         lo, hi, start, end = ch.window
         channels.append({
             "label": ch.label, "color": color, "active": True, "coefficient": 1.0,
@@ -121,7 +128,8 @@ def _omero(meta: ImageMetadata) -> dict[str, Any]:
     return {
         "name": meta.name,
         "channels": channels,
-        "rdefs": {"model": "greyscale" if single else "color", "defaultT": 0,
+        # greyscale makes viewers (napari-ome-zarr, OMERO) draw every channel white
+        "rdefs": {"model": "color" if any(colors) else "greyscale", "defaultT": 0,
                   "defaultZ": meta.default_z},
     }
 

@@ -329,3 +329,23 @@ def test_a_selected_region_is_placed_by_its_own_first_pixel(threed, tmp_path):
     with pytest.raises(InputError, match="do not rise in equal steps"):
         write_ngff(fused.isel(x=slice(None, None, -1)), tmp_path / "reversed.ome.zarr")
     assert not (tmp_path / "uneven.ome.zarr").exists()
+
+
+@pytest.mark.parametrize("colors, model, written", [
+    (("FF0000",), "color", ["FF0000"]),  # one channel with a known colour keeps it
+    ((None,), "greyscale", ["FFFFFF"]),  # one channel without: grey
+    ((None, None), "color", None),  # several without: a palette colour each
+    (("00FF00", None), "color", None),
+])
+def test_render_model_is_color_whenever_a_channel_has_a_colour(colors, model, written, tmp_path):
+    mosaic = synthetic_mosaic(grid=(1, 2), tile_shape=(30, 30), channels=len(colors))
+    write_ngff(fuse(in_memory_tileset(mosaic)), tmp_path / "out.ome.zarr", WriteOptions(chunk=16), colors)
+    attrs = dict(zarr.open_group(tmp_path / "out.ome.zarr", mode="r").attrs)
+    omero = attrs["ome"]["omero"]
+    assert omero["rdefs"]["model"] == model
+    got = [c["color"] for c in omero["channels"]]
+    if written is not None:
+        assert got == written
+    else:
+        assert len(set(got)) == len(got) and "FFFFFF" not in got
+        assert all(got[i] == c for i, c in enumerate(colors) if c)
