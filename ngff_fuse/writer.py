@@ -20,7 +20,8 @@ import zarr
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError
-from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, level_transform
+from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform
+from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
 from ngff_fuse.store import block_done, store_pyramid
@@ -199,7 +200,7 @@ def write_ngff(
 
     unit = mosaic.attrs.get("units")
     meta = ImageMetadata(
-        name=str(mosaic.name or path.name.split(".")[0]),
+        name=_image_name(mosaic, path),
         dims=dims,
         unit=None if unit in (None, "pixel") else unit,
         levels=tuple(
@@ -266,12 +267,13 @@ def write_scenes(
     progress: Progress | None = None,
 ) -> list[list[tuple[int, ...]]]:
     """Several mosaics (scenes) in one store, in the layout bioformats2raw writes (layout 3):
-    image i in group `i`, the list of series in group `OME`. Each `i` is a standard NGFF
-    image that napari, bioio and web viewers open by its path. Returns each scene's level
-    shapes."""
+    image i in group `i`, the list of series in group `OME` and their OME-XML in
+    `OME/METADATA.ome.xml`. Each `i` is a standard NGFF image that napari, bioio and web
+    viewers open by its path. Returns each scene's level shapes."""
     progress = progress or NoProgress()
     path = Path(path)
     fmt = FORMATS[options.ngff]
+    xml = metadata_xml([_describe(scene, path / str(i)) for i, scene in enumerate(scenes)])
     resuming = prepare_output(path, options)
     root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     shapes = []
@@ -282,10 +284,33 @@ def write_scenes(
                                 extra_metadata=scene.extra_metadata)
         shapes.append(write_ngff(scene.mosaic, path / str(index), scene_options,
                                  scene.channel_colors, progress, scene.amend))
-    series = root.create_group("OME")
+    series = root.create_group("OME", overwrite=True)
     series.attrs.put(fmt.collection_series([str(i) for i in range(len(scenes))]))
+    (path / METADATA_XML).write_text(xml, encoding="utf-8")
     root.attrs.put({**fmt.collection_root(), STATUS_KEY: {"status": "complete", "request": options.request}})
     return shapes
+
+
+def _image_name(mosaic: xr.DataArray, path: Path) -> str:
+    return str(mosaic.name or path.name.split(".")[0])
+
+
+def _channel_names(mosaic: xr.DataArray) -> list[str]:
+    return [str(c) for c in mosaic.coords["c"].values.reshape(-1)] if "c" in mosaic.coords else ["Channel 0"]
+
+
+def _describe(scene: SceneImage, path: Path) -> SceneDescription:
+    """What the store's OME-XML says about a scene: what its NGFF metadata says."""
+    mosaic = scene.mosaic
+    names = _channel_names(mosaic)
+    colors = channel_colors([scene.channel_colors[i] if i < len(scene.channel_colors) else None
+                             for i in range(len(names))])
+    unit = mosaic.attrs.get("units")
+    return SceneDescription(
+        name=_image_name(mosaic, path), sizes=dict(mosaic.sizes), dtype=mosaic.dtype,
+        spacing=placement(mosaic)[0], unit=None if unit in (None, "pixel") else unit,
+        channels=tuple(zip(names, colors)),
+    )
 
 
 def _new_group(path: Path, zarr_format: int, request: dict | None):
@@ -370,7 +395,7 @@ def _channel_displays(
     """Display windows from robust percentiles (0.1, 99.9) of the smallest level."""
     pixels = _sample(smallest, dims)
     channel_axis = [ax for ax in dims if ax in ("t", "c")].index("c") if "c" in dims else None
-    names = [str(c) for c in mosaic.coords["c"].values.reshape(-1)] if "c" in mosaic.coords else ["Channel 0"]
+    names = _channel_names(mosaic)
     dtype = mosaic.dtype
     lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "ui" else (
         float(np.nanmin(pixels)) if pixels.size else 0.0, float(np.nanmax(pixels)) if pixels.size else 1.0

@@ -349,3 +349,39 @@ def test_render_model_is_color_whenever_a_channel_has_a_colour(colors, model, wr
     else:
         assert len(set(got)) == len(got) and "FFFFFF" not in got
         assert all(got[i] == c for i, c in enumerate(colors) if c)
+
+
+def test_several_scenes_carry_their_ome_xml(tmp_path):
+    """`OME/METADATA.ome.xml`: valid OME-XML (the 2016-06 schema) with one Image per scene,
+    `Image:i` for group `i`, named, with the pixel type, sizes, physical pixel sizes and
+    channels that the scene's NGFF metadata gives."""
+    from ome_types import from_xml
+
+    from ngff_fuse.writer import SceneImage, write_scenes
+
+    first = fuse(in_memory_tileset(synthetic_mosaic(grid=(1, 2, 2), tile_shape=(3, 40, 50), channels=2,
+                                                    spacing=(2.5, 0.4, 0.5))))
+    second = fuse(in_memory_tileset(synthetic_mosaic(grid=(1, 3), tile_shape=(30, 30), seed=5,
+                                                     dtype=np.uint8))).rename("slide B")
+    out = tmp_path / "scenes.ome.zarr"
+    write_scenes([SceneImage(first, ("FF0000", None)), SceneImage(second)], out, WriteOptions(chunk=32))
+    ome = from_xml((out / "OME" / "METADATA.ome.xml").read_text(encoding="utf-8"), validate=True)
+    assert [image.id for image in ome.images] == ["Image:0", "Image:1"]
+    for index, (image, mosaic) in enumerate(zip(ome.images, (first, second))):
+        attrs = dict(zarr.open_group(out / str(index), mode="r").attrs)["ome"]
+        assert image.name == attrs["multiscales"][0]["name"] == mosaic.name
+        pixels = image.pixels
+        sizes = {ax: mosaic.sizes.get(ax, 1) for ax in "tczyx"}
+        assert (pixels.size_t, pixels.size_c, pixels.size_z, pixels.size_y, pixels.size_x) == tuple(sizes.values())
+        assert pixels.dimension_order.value == "XYZCT"  # the zarr arrays' t, c, z, y, x
+        assert pixels.type.value == mosaic.dtype.name
+        assert pixels.physical_size_x == attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"][0][
+            "scale"][-1]
+        assert pixels.physical_size_x_unit.value == "µm"
+        assert [ch.name for ch in pixels.channels] == [c["label"] for c in attrs["omero"]["channels"]]
+        # a channel without a colour reads back as OME's default, white: as omero says
+        assert [ch.color.as_hex(format="long").upper().lstrip("#")[:6] for ch in pixels.channels] == \
+            [c["color"] for c in attrs["omero"]["channels"]]
+    assert ome.images[0].pixels.physical_size_z == 2.5
+    assert ome.images[0].pixels.channels[0].color.as_rgb_tuple() == (255, 0, 0)
+    assert ome.images[1].pixels.physical_size_z is None  # a 2-D scene
