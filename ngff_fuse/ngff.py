@@ -211,14 +211,14 @@ class SceneEntry:
 
 
 def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[str],
-          unit: str | None, define_stage: bool = True) -> dict[str, Any]:
+          unit: str | None) -> dict[str, Any]:
     """The `scene` object of a 0.6 group: the STAGE coordinate system (axes `dims`, `unit`;
     None for pixels) and, per entry, its transform from
     {"path": entry.path, "name": entry.coordinate_system} to {"name": STAGE}.
 
-    `define_stage=False` leaves STAGE to the group's own multiscales (a scene inside the
-    fused image's group): the spec wants a coordinate system name once per document, and a
-    scene end without a path may name any coordinate system of the same document."""
+    STAGE is declared in the scene even when the group's own multiscales declares it too (a
+    scene inside the fused image's group, the same system): scene readers (ngff-zarr,
+    ome-zarr-py) resolve a scene end without a path among the scene's own systems only."""
     transforms = []
     for entry in entries:
         entry = entry if isinstance(entry, SceneEntry) else SceneEntry(*entry)
@@ -226,8 +226,7 @@ def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[
         transform["input"] = {"path": entry.path, "name": entry.coordinate_system}
         transform["output"] = {"name": STAGE}
         transforms.append(transform)
-    systems = {"coordinateSystems": [coordinate_system(STAGE, dims, unit)]} if define_stage else {}
-    return {**systems, "coordinateTransformations": transforms}
+    return {"coordinateSystems": [coordinate_system(STAGE, dims, unit)], "coordinateTransformations": transforms}
 
 
 def level_transform(

@@ -89,7 +89,7 @@ class SceneTiles(StagePlacedTiles):
     def image_attributes(self, attributes: dict, tileset: TileSet) -> dict:
         entries = [SceneEntry(f"{TILES_GROUP}/{j}", TILE_SPACE, self.scene_transform(tile, tileset))
                    for j, tile in enumerate(tileset.tiles)]
-        attributes["ome"]["scene"] = scene(entries, tileset.dims, tileset.unit, define_stage=False)
+        attributes["ome"]["scene"] = scene(entries, tileset.dims, tileset.unit)
         return attributes
 
 

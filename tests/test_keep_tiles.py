@@ -103,6 +103,9 @@ def tile_to_stage(store, j: int, level: int) -> tuple[np.ndarray, list[str]]:
         [placed] = [t for t in scene["coordinateTransformations"] if t["input"]["path"] == f"tiles/{j}"]
         assert placed["input"]["name"] == tile["coordinateSystems"][0]["name"]
         assert placed["output"] == {"name": ome(store)["multiscales"][0]["coordinateSystems"][0]["name"]}
+        # a scene end without a path names a system the scene itself declares (scene readers
+        # look nowhere else): the fused image's own, declared again
+        assert scene["coordinateSystems"] == ome(store)["multiscales"][0]["coordinateSystems"]
         matrix = level_matrix(placed, len(axes)) @ matrix
     return matrix, axes
 

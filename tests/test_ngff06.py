@@ -259,14 +259,16 @@ def test_scene_of_tiles_validates_against_the_scene_schema(spec):
         {"name": "c", "type": "channel"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]}]
 
 
-def test_a_scene_inside_the_fused_image_uses_its_stage_system(written, spec):
+def test_a_scene_inside_the_fused_image_declares_its_stage_system(written, spec):
     """The fused image's group may also hold the scene placing other images: both schemas
-    apply, and a scene end without a path may name the multiscales' STAGE system."""
+    apply, and the scene declares the STAGE system its transforms output to (the same system
+    as the multiscales'), as scene readers look for it among the scene's own systems."""
     mosaic, out = written
     attributes = json.loads((out / "zarr.json").read_text())["attributes"]
     entry = SceneEntry("tiles/0", "tile", {"type": "translation", "translation": [0.0] * len(mosaic.dims)})
-    attributes["ome"]["scene"] = scene([entry], mosaic.dims, "micrometer", define_stage=False)
-    assert "coordinateSystems" not in attributes["ome"]["scene"]
+    attributes["ome"]["scene"] = scene([entry], mosaic.dims, "micrometer")
+    assert attributes["ome"]["scene"]["coordinateSystems"] == \
+        attributes["ome"]["multiscales"][0]["coordinateSystems"]
     report = validate_attributes(attributes, spec)
     assert report.ok, report.failed
     assert {"NGFF 0.6 strict image JSON schema", "NGFF 0.6 scene JSON schema",
