@@ -385,3 +385,18 @@ def test_several_scenes_carry_their_ome_xml(tmp_path):
     assert ome.images[0].pixels.physical_size_z == 2.5
     assert ome.images[0].pixels.channels[0].color.as_rgb_tuple() == (255, 0, 0)
     assert ome.images[1].pixels.physical_size_z is None  # a 2-D scene
+
+
+def test_scenes_of_a_pixel_type_ome_xml_lacks_are_refused_before_writing(tmp_path):
+    import xarray as xr
+
+    from ngff_fuse.writer import SceneImage, write_scenes
+
+    plain = xr.DataArray(np.zeros((4, 5), np.int64), dims=("y", "x"), attrs={"units": "pixel"},
+                         coords={"y": np.arange(4.0), "x": np.arange(5.0)})
+    with pytest.raises(InputError, match="int64 pixels: OME-XML.*has no such pixel type.*--scene N"):
+        write_scenes([SceneImage(plain), SceneImage(plain)], tmp_path / "out.ome.zarr")
+    assert not (tmp_path / "out.ome.zarr").exists()
+    write_scenes([SceneImage(plain.astype(np.float64)), SceneImage(plain.astype(np.int8))], tmp_path / "ok.ome.zarr")
+    xml = (tmp_path / "ok.ome.zarr" / "OME" / "METADATA.ome.xml").read_text()
+    assert 'Type="double"' in xml and 'Type="int8"' in xml and "PhysicalSize" not in xml  # uncalibrated
