@@ -8,5 +8,7 @@ import sys
 import napari
 
 viewer = napari.Viewer()
-viewer.open(sys.argv[1], plugin="napari-ome-zarr")  # the pyramid, channels and scale come along
+# the pyramid, channels, colours and scale come along; napari-ome-zarr drops the translation of
+# NGFF 0.4 / 0.5 images (README, Viewers), so the image starts at 0, not at its stage position
+viewer.open(sys.argv[1], plugin="napari-ome-zarr")
 napari.run()
