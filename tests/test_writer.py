@@ -286,9 +286,10 @@ def test_shard_0_means_unsharded_on_every_path(tmp_path):
 
 @pytest.mark.parametrize("threed", [False, True], ids=["2d", "3d"])
 def test_a_selected_region_is_placed_by_its_own_first_pixel(threed, tmp_path):
-    """`write_ngff(mosaic.isel(...))` / `.sel(...)`: the region's level-0 translation is the
-    coordinate of its own first pixel (not the uncropped mosaic's), its scale the step of its
-    coordinates (a strided selection is coarser), and its levels keep pixel centres aligned."""
+    """`write_ngff(mosaic.isel(...))` / `.sel(...)`: a region's level 0 sits at its own first
+    pixel, i.e. the stage position of the mosaic's first pixel (the lowest tile corner) plus
+    its start times the pixel size, with the pixel size times its step as scale (a strided
+    selection is coarser); its levels keep pixel centres aligned."""
     if threed:
         mosaic = synthetic_mosaic(grid=(1, 2, 2), tile_shape=(6, 40, 48), channels=2, subpixel=True,
                                   spacing=(1.5, 0.4, 0.4), origin=(-3.25, -77.7, 12.3))
@@ -296,34 +297,35 @@ def test_a_selected_region_is_placed_by_its_own_first_pixel(threed, tmp_path):
         mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(40, 48), subpixel=True, origin=(0.0, -1234.5, -56.78))
     fused = fuse(in_memory_tileset(mosaic))
     spacing = dict(zip("zyx", mosaic.spacing))
-    y, x = fused.coords["y"].values, fused.coords["x"].values
+    low = dict(zip("zyx", np.min([tile.position for tile in mosaic.tiles], axis=0)))
+    at = {ax: (lambda i, ax=ax: low[ax] + i * spacing[ax]) for ax in "zyx"}  # oracle: index -> um
+    # region: (selection, {axis: (first index, step)} where it differs from (0, 1))
     regions = {
-        "isel": fused.isel(y=slice(7, 50), x=slice(13, None)),
-        "isel-strided": fused.isel(y=slice(3, None, 2), x=slice(1, 60, 3)),
-        "sel": fused.sel(y=slice(y[11] - 1e-6, y[40]), x=slice(x[29], x[-5])),
-        "one-row": fused.isel(y=slice(20, 21)),
+        "isel": (fused.isel(y=slice(7, 50), x=slice(13, None)), {"y": (7, 1), "x": (13, 1)}),
+        "isel-strided": (fused.isel(y=slice(3, None, 2), x=slice(1, 60, 3)), {"y": (3, 2), "x": (1, 3)}),
+        "sel": (fused.sel(y=slice(at["y"](11) - 1e-6, at["y"](40)), x=slice(at["x"](29) - 1e-6, None)),
+                {"y": (11, 1), "x": (29, 1)}),
+        "one-row": (fused.isel(y=slice(20, 21)), {"y": (20, 1)}),
     }
     if threed:
-        regions["isel-z"] = fused.isel(z=slice(2, 5), y=slice(9, 30))
-    for name, region in regions.items():
+        regions["isel-z"] = (fused.isel(z=slice(2, 5), y=slice(9, 30)), {"z": (2, 1), "y": (9, 1)})
+    for name, (region, cut) in regions.items():
         out = tmp_path / f"{name}.ome.zarr"
         write_ngff(region, out, WriteOptions(chunk=16))
-        datasets = multiscale(out)["datasets"]
         assert np.array_equal(zarr.open_array(out / "0", mode="r")[...], region.values), name
-        for k, dataset in enumerate(datasets):
+        for k, dataset in enumerate(multiscale(out)["datasets"]):
             scale, translation = (t[t["type"]] for t in dataset["coordinateTransformations"])
             for i, ax in enumerate(region.dims):
                 if ax not in "zyx":
                     continue
-                values = region.coords[ax].values
-                step = (values[1] - values[0]) if len(values) > 1 else spacing[ax]
-                factor = round(scale[i] / step)
-                assert scale[i] == pytest.approx(step * factor, rel=1e-12), (name, k, ax)
-                # level 0 at the region's first pixel; level k's first pixel centre (f-1)/2 in
-                assert translation[i] == pytest.approx(values[0] + (factor - 1) / 2 * step, abs=1e-9), \
+                first, step = cut.get(ax, (0, 1))
+                pixel = spacing[ax] * step
+                factor = round(scale[i] / pixel)
+                assert factor & (factor - 1) == 0 and (k > 0 or factor == 1), (name, k, ax)
+                assert scale[i] == pytest.approx(pixel * factor, rel=1e-12), (name, k, ax)
+                # level k's first pixel centre lies (f - 1) / 2 region pixels after the region's first
+                assert translation[i] == pytest.approx(at[ax](first) + (factor - 1) / 2 * pixel, abs=1e-9), \
                     (name, k, ax)
-                if k == 0:
-                    assert factor == 1
     with pytest.raises(InputError, match="do not rise in equal steps"):
         write_ngff(fused.isel(x=[0, 1, 5, 6]), tmp_path / "uneven.ome.zarr")
     with pytest.raises(InputError, match="do not rise in equal steps"):
