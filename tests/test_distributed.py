@@ -71,7 +71,7 @@ class _Recorder:
 def test_progress_counts_every_block_of_every_level_on_a_cluster(tmp_path):
     data = np.random.default_rng(3).integers(0, 65535, (2, 300, 420), dtype=np.uint16)
     mosaic = xr.DataArray(data, dims=("c", "y", "x"), name="m",
-                          attrs={"spacing": (1.0, 0.5, 0.5), "origin": (0.0, 0.0, 0.0)})
+                          coords={"y": np.arange(300) * 0.5, "x": np.arange(420) * 0.5})
     options = WriteOptions(ngff="0.5", chunk=32, shard=64)
     local, cluster = tmp_path / "local.ome.zarr", tmp_path / "cluster.ome.zarr"
     write_ngff(mosaic, local, options)

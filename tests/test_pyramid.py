@@ -28,8 +28,9 @@ GEOMETRIES = {
 
 def _mosaic(dims, shape, spacing, seed=0) -> xr.DataArray:
     data = np.random.default_rng(seed).integers(0, 65535, shape, dtype=np.uint16)
-    return xr.DataArray(data, dims=dims, name="m",
-                        attrs={"spacing": spacing, "origin": (0.0, 0.0, 0.0), "units": "micrometer"})
+    coords = {ax: np.arange(n) * dict(zip("zyx", spacing))[ax] for ax, n in zip(dims, shape) if ax in "zyx"}
+    return xr.DataArray(data, dims=dims, name="m", coords=coords,
+                        attrs={"spacing": spacing, "units": "micrometer"})
 
 
 def _oracle(level: np.ndarray, step: tuple[int, ...], method: Downsample) -> np.ndarray:
@@ -106,7 +107,7 @@ def test_memory_held_grows_with_levels_not_blocks(blocks, tmp_path):
     siblings (3/4 of a block): one block plus 3/4 of one per upper level, for 64 or 1024 blocks."""
     block_bytes = 64 * 64 * 2
     data = da.random.default_rng(1).integers(0, 65535, (blocks * 64, blocks * 64), dtype=np.uint16, chunks=64)
-    mosaic = xr.DataArray(data, dims=("y", "x"), attrs={"spacing": (1.0, 1.0, 1.0), "origin": (0.0, 0.0, 0.0)})
+    mosaic = xr.DataArray(data, dims=("y", "x"), coords={ax: np.arange(blocks * 64.0) for ax in "yx"})
     with dask.config.set(scheduler="synchronous"), _HeldBytes() as held:
         shapes = write_ngff(mosaic, tmp_path / "out.ome.zarr", WriteOptions(ngff="0.4", chunk=64))
     assert len(shapes) == 1 + int(np.log2(blocks))
