@@ -363,11 +363,12 @@ def test_napari_ome_zarr_layers(output, napari_model):
         where = np.zeros(len(spatial)) if drops else [image.origin[ax] for ax in spatial]
         np.testing.assert_allclose(first, where, rtol=0, atol=1e-9, err_msg=f"{output.path} {layer.name}")
         assert len(layer.data) == len(image.levels())
-    omero = zarr.open_group(output.images[0].path, mode="r").attrs.asdict()
-    colors = [c["color"] for c in (omero.get("ome") or omero)["omero"]["channels"]]
+    attrs = [zarr.open_group(image.path, mode="r").attrs.asdict() for image in output.images]
+    colors = [c["color"] for a in attrs for c in (a.get("ome") or a)["omero"]["channels"]]
+    assert len(colors) == len(layers)
     for layer, color in zip(layers, colors):
-        np.testing.assert_allclose(layer.colormap.colors[-1][:3], [int(color[i:i + 2], 16) / 255 for i in (0, 2, 4)],
-                                   atol=1e-6)
+        rgb = [int(color[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        np.testing.assert_allclose(layer.colormap.colors[-1][:3], rgb, atol=1e-6)
 
 
 def test_napari_draws_one_channel_in_its_colour(napari_model, tmp_path):

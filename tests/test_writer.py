@@ -399,6 +399,7 @@ def test_scenes_of_a_pixel_type_ome_xml_lacks_are_refused_before_writing(tmp_pat
     with pytest.raises(InputError, match="int64 pixels: OME-XML.*has no such pixel type.*--scene N"):
         write_scenes([SceneImage(plain), SceneImage(plain)], tmp_path / "out.ome.zarr")
     assert not (tmp_path / "out.ome.zarr").exists()
-    write_scenes([SceneImage(plain.astype(np.float64)), SceneImage(plain.astype(np.int8))], tmp_path / "ok.ome.zarr")
+    write_scenes([SceneImage(plain.astype(np.float64)), SceneImage(plain.astype(np.int8))],
+                 tmp_path / "ok.ome.zarr")
     xml = (tmp_path / "ok.ome.zarr" / "OME" / "METADATA.ome.xml").read_text()
     assert 'Type="double"' in xml and 'Type="int8"' in xml and "PhysicalSize" not in xml  # uncalibrated
