@@ -6,7 +6,7 @@ axes the source really has, so the output is written with the same axes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import dask.array as da
@@ -96,6 +96,25 @@ class Tile:
         return self.affine[:3, 3].copy()
 
 
+def in_increasing_order(tile: Tile) -> Tile:
+    """The tile with every spatial axis running towards higher physical coordinates.
+
+    A file may store an axis backwards (a negative step: LIF z-stacks recorded top-down, a
+    mirrored camera row order); its pixels are then reversed lazily and the affine's column
+    for that axis negated, its origin moved to what was the last pixel. Every pixel stays at
+    the same physical place, so this is exact for any affine; downstream code can count on
+    planes in increasing physical order and positive steps."""
+    backwards = [i for i in range(3) if tile.affine[i, i] < 0]
+    if not backwards:
+        return tile
+    affine = tile.affine.copy()
+    for i in backwards:
+        affine[:3, 3] += affine[:3, i] * (tile.spatial_shape[i] - 1)
+        affine[:3, i] = -affine[:3, i]
+    data = tile.data.isel({SPATIAL[i]: slice(None, None, -1) for i in backwards})
+    return replace(tile, data=data, affine=affine)
+
+
 @dataclass(frozen=True)
 class TileSet:
     """The tiles of one mosaic (one scene) and what they share."""
@@ -113,6 +132,7 @@ class TileSet:
     def __post_init__(self) -> None:
         if not self.tiles:
             raise InputError(f"{self.name}: no tiles found; check the input lists at least one tile")
+        self._put_axes_in_increasing_order()
         self._check_positions()
         self._check_pixels_agree()
         if not self.channel_names:
@@ -121,6 +141,22 @@ class TileSet:
             )
         if not self.channel_colors:
             object.__setattr__(self, "channel_colors", (None,) * self.n_channels)
+
+    def _put_axes_in_increasing_order(self) -> None:
+        """Axes stored with a negative step become increasing (see `in_increasing_order`), the
+        spacing positive; a no-op once done, so `dataclasses.replace` keeps it."""
+        diagonals = np.stack([np.diagonal(tile.affine)[:3] for tile in self.tiles])
+        if (diagonals >= 0).all() and all(s >= 0 for s in self.spacing):
+            return
+        reversed_axes = [ax for i, ax in enumerate(SPATIAL) if (diagonals[:, i] < 0).any()]
+        object.__setattr__(self, "tiles", tuple(in_increasing_order(tile) for tile in self.tiles))
+        object.__setattr__(self, "spacing", tuple(abs(float(s)) for s in self.spacing))
+        if reversed_axes:
+            object.__setattr__(self, "notes", (
+                *self.notes,
+                f"{', '.join(reversed_axes)} stored with a negative step: planes reversed into "
+                "increasing physical order",
+            ))
 
     def _check_positions(self) -> None:
         """Every affine finite, no two tiles at the same one: one array pass for all tiles."""

@@ -54,9 +54,12 @@ def pixel_size(
     path: Path, found: tuple[float | None, float | None, float | None], options: ReadOptions,
     has_depth: bool,
 ) -> tuple[tuple[float, float, float], tuple[str, ...]]:
-    """(z, y, x) um: --pixel-size when given, else the file's; a missing z step is 1 um."""
+    """(z, y, x) um: --pixel-size when given, else the file's; a missing z step is 1 um.
+    The option gives sizes only: an axis the file stores backwards (a negative step) keeps
+    that direction, or its planes would be mirrored."""
     if options.pixel_size is not None:
-        return tuple(float(v) for v in options.pixel_size), ()
+        signs = [-1.0 if v is not None and v < 0 else 1.0 for v in found]
+        return tuple(sign * float(v) for sign, v in zip(signs, options.pixel_size)), ()
     z, y, x = found
     if y is None or x is None:
         raise InputError(
