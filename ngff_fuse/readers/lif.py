@@ -9,7 +9,10 @@ tile scans. LIF does not say which pixel PosX / PosY refer to; the centre pixel 
 size // 2) is assumed, as CZI and the nd2 SDK define it: only the mosaic's absolute translation
 depends on that, never where tiles sit relative to each other. A scan whose tiles all share one
 position though their fields differ (positions not recorded) is laid out on its field grid with
-one pixel of overlap, as bioio-lif stitches it. z-stacks start at their tile's PosZ.
+one pixel of overlap, as bioio-lif stitches it. z-stacks start at their tile's PosZ and run
+downward where the z step is negative (stacks recorded top-down); the tile set turns such
+stacks into increasing z. Images that are not tile scans of x, y, z, t and channels (lambda
+scans, xz / xt line scans) are refused in one line: bioio-lif would silently drop their axis.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ from ngff_fuse.readers._bioio_mosaic import (
 )
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+
+# LIF dimensions (liffile's letters) other than tiles, time, channels, samples, z, y, x: what
+# they hold, for the one-line refusal of images ngff-fuse cannot represent
+_OTHER_AXES = {
+    "λ": "an emission wavelength axis (a lambda scan)",
+    "Λ": "an excitation wavelength axis (a lambda scan)",
+    "A": "a rotation axis",
+    "N": "an XT-slices axis",
+    "Q": "a T-slices axis",
+    "L": "a loop axis",
+    "H": "a TCSPC histogram axis (FLIM)",
+}
+_TILE_SCAN_AXES = frozenset("MTCZYXS")
 
 # LAS X lookup-table names -> display colour
 _LUT_COLORS = {
@@ -81,6 +97,20 @@ def place_lif_tiles(
     return Placement(origins, source, tuple(notes))
 
 
+def unsupported_layout(sizes: dict[str, int]) -> str | None:
+    """What makes a LIF image with these (liffile) axis sizes impossible to fuse as tiles of
+    t, c, z, y, x, or None. liffile leaves out axes of length 1, so a line scan has no Y;
+    bioio-lif would silently give any other axis length 1."""
+    extra = [(axis, n) for axis, n in sizes.items() if axis not in _TILE_SCAN_AXES and n > 1]
+    if extra:
+        axis, n = extra[0]
+        return f"{_OTHER_AXES.get(axis, f'an axis {axis!r}')} of {n}"
+    if "Y" not in sizes and "X" in sizes:
+        kind = "xz" if "Z" in sizes else "xt" if "T" in sizes else "x"
+        return f"an {kind} line scan (one row per frame, no y axis)"
+    return None
+
+
 def lut_color(name: str | None) -> str | None:
     """A display colour from bioio-lif's channel name, which starts with the LAS X LUT name
     ('Green', or 'Green--TL-BF--...')."""
@@ -103,6 +133,8 @@ class LifReader:
         names = list(reader.scenes)
         chosen = pick_scenes(path, names, options.scenes)
         with liffile.LifFile(path) as lif:
+            layouts = [unsupported_layout(dict(image.sizes)) for image in lif.images]
+            _refuse_unsupported(path, names, layouts, chosen)
             scans = {i: lif.images[i].tilescan for i in chosen}
         return [self._scene(path, reader, i, names[i], scans[i], options) for i in chosen]
 
@@ -129,3 +161,18 @@ class LifReader:
         ]
         return mosaic_tileset(path, name, tiles, spacing, channel_names, colors,
                               placement.source, (*notes, *placement.notes))
+
+
+def _refuse_unsupported(path: Path, names: list[str], layouts: list[str | None], chosen: list[int]) -> None:
+    """One line for the first chosen image that is not a tile scan (nor a plain image), naming
+    what it holds and which images of the file can be read instead."""
+    bad = next((i for i in chosen if layouts[i] is not None), None)
+    if bad is None:
+        return
+    readable = [i for i, layout in enumerate(layouts) if layout is None]
+    fix = ("read the others with " + " ".join(f"--scene {i}" for i in readable[:8])
+           if readable else "the file holds no image of x, y (z, t, channels) to fuse")
+    raise InputError(
+        f"{path}: image {bad} ({names[bad]}) has {layouts[bad]}, which ngff-fuse cannot fuse "
+        f"(it fuses images and tile scans of x, y, z, t and channels); {fix}"
+    )
