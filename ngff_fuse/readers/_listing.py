@@ -66,16 +66,20 @@ def calibration(
                 "or pass --pixel-size"
             )
     _, y, x = first.pixel_size
+    why = f" ({first.pixel_size_note})" if first.pixel_size_note else ""
     if y is None or x is None:
         return Calibration(
             (1.0, 1.0, 1.0),
             None,
             (
-                f"{first.path.name} has no pixel size: assumed 1 pixel = 1 unit (uncalibrated); "
+                f"{first.path.name} has no pixel size{why}: assumed 1 pixel = 1 unit (uncalibrated); "
                 "pass --pixel-size to set it",
             ),
         )
-    return _with_z(first.pixel_size, None, is_3d, first.path.name)
+    found = _with_z(first.pixel_size, None, is_3d, first.path.name)
+    if why:
+        return Calibration(found.spacing, found.unit, (f"{first.path.name}: {first.pixel_size_note}", *found.notes))
+    return found
 
 
 def _with_z(size: PixelSize, fallback_z: float | None, is_3d: bool, name: str) -> Calibration:

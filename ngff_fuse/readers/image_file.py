@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dask.array as da
+import numpy as np
 import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
@@ -27,6 +28,7 @@ class ImageFile:
     pixel_size: tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
     channel_names: tuple[str, ...]
     path: Path
+    pixel_size_note: str | None = None  # why a resolution the file holds is not its pixel size
 
 
 def _bioio_reader_class(path: Path):
@@ -94,12 +96,14 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         names = tuple(str(n) for n in image.channel_names or ())
     if all(_BIOIO_DEFAULT_NAME.fullmatch(n) for n in names):
         names = ()  # bioio's placeholders ("Channel:0:0") say nothing about the channel
+    note = None
     if path.suffix.lower() in _TIFF_SUFFIXES:
         with tifffile.TiffFile(path) as tif:
             data = fast_tiff_pixels(tif, scene, data.shape, lambda: data)
-            if pixel_size == (None, None, None):
-                pixel_size = tiff_pixel_size(tif, scene)
-    return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path)
+            if not tif.is_ome or pixel_size == (None, None, None):  # OME PhysicalSize wins
+                pixel_size, note = tiff_calibration(tif, scene)
+    return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path,
+                     pixel_size_note=note)
 
 
 def _read_plain_tiff(path: Path, scene: int) -> ImageFile | None:
@@ -114,34 +118,70 @@ def _read_plain_tiff(path: Path, scene: int) -> ImageFile | None:
             layout = None if shape is None else tiff_layout(tif, scene, shape)
             if layout is None:
                 return None
-            pixel_size = tiff_pixel_size(tif, scene)
+            pixel_size, note = tiff_calibration(tif, scene)
     except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError):
         return None
     # bioio names the channels of a non-OME TIFF only with placeholders: no names either way
-    return ImageFile(data=tiff_dask_array(layout), pixel_size=pixel_size, channel_names=(), path=path)
+    return ImageFile(data=tiff_dask_array(layout), pixel_size=pixel_size, channel_names=(), path=path,
+                     pixel_size_note=note)
 
 
-# micrometres per TIFF ResolutionUnit (NONE, INCH, CENTIMETER, MILLIMETER, MICROMETER); NONE
-# counts as micrometres, as bioio-tifffile reads it, so both ways of opening a TIFF agree
-_RESOLUTION_UNIT_UM = {1: 1.0, 2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}
+# TIFF ResolutionUnit codes: the units of document software, and real lengths in micrometres
+_INCH, _CENTIMETER = 2, 3
+_RESOLUTION_UNIT_UM = {_INCH: 25400.0, _CENTIMETER: 1e4, 4: 1e3, 5: 1.0}
+#: Screen, print and camera software write 72, 96, 300 dpi and the like in inches (Photoshop
+#: in centimetres: 28.35 px/cm is 72 dpi) whatever the image shows; a microscope's pixel is
+#: far finer (10 um is 2540 dpi). A resolution in inches or centimetres of at most this many
+#: dots per inch (pixels of 42 um or more) is such a default, not a calibration.
+WRITER_DEFAULT_MAX_DPI = 600.0
+
+PixelSize = tuple[float | None, float | None, float | None]
+_UNCALIBRATED: PixelSize = (None, None, None)
 
 
-def tiff_pixel_size(tif: tifffile.TiffFile, series: int = 0) -> tuple[float | None, float | None, float | None]:
-    """Pixel size (z, y, x) in um of a non-OME TIFF: the resolution tags in the ImageJ unit
-    (z from the ImageJ spacing), or in the TIFF ResolutionUnit; None where unknown."""
+def tiff_calibration(tif: tifffile.TiffFile, series: int = 0) -> tuple[PixelSize, str | None]:
+    """Pixel size (z, y, x) in um of a TIFF as its writer meant it, None where unknown, and
+    why a resolution the file holds was not taken as one (None when there was nothing to say).
+
+    Decided here for every TIFF ngff-fuse opens (OME PhysicalSize, read by bioio, comes first):
+    the ImageJ unit with the resolution tags (z from ImageJ's spacing); else the TIFF
+    ResolutionUnit (absent means inch, as the TIFF specification says). A resolution in inches
+    or centimetres at a document resolution (`WRITER_DEFAULT_MAX_DPI`) is a writer's default;
+    ResolutionUnit none with 1 pixel per unit is tifffile's placeholder; both mean uncalibrated.
+    """
     page = tif.series[series].keyframe
     xres, yres = page.tags.get("XResolution"), page.tags.get("YResolution")
-    z = None
+    if xres is None or yres is None or not xres.value[0] or not yres.value[0]:
+        return _UNCALIBRATED, None
+    per_unit = np.array([yres.value[0] / yres.value[1], xres.value[0] / xres.value[1]])  # px/unit
+    z, note = None, None
     if tif.is_imagej:
         meta = tif.imagej_metadata or {}
-        unit = str(meta.get("unit", "")).replace("\\u00B5", "µ")
-        um = length_in_um(unit) if unit and is_length_unit(unit) else None
+        unit = str(meta.get("unit", "")).replace("\\u00B5", "µ").strip()
+        if not unit or not is_length_unit(unit):
+            return _UNCALIBRATED, None  # ImageJ writes no unit (or "pixel") when uncalibrated
+        um = length_in_um(unit)
+        document = um in (_RESOLUTION_UNIT_UM[_INCH], _RESOLUTION_UNIT_UM[_CENTIMETER])
+        where = f"ImageJ unit {unit}"
         z = meta.get("spacing")
     else:
-        unit = page.tags.get("ResolutionUnit")
-        um = _RESOLUTION_UNIT_UM.get(int(unit.value)) if unit is not None else None
-    if um is None or xres is None or yres is None or not xres.value[0] or not yres.value[0]:
-        return (None, None, None)
-    sx = um * xres.value[1] / xres.value[0]
-    sy = um * yres.value[1] / yres.value[0]
-    return (float(z) * um if z else None, sy, sx)
+        tag = page.tags.get("ResolutionUnit")
+        code = _INCH if tag is None else int(tag.value)
+        if code == 1:  # RESUNIT.NONE: "no absolute unit of measurement"
+            if np.allclose(per_unit, 1.0):
+                return _UNCALIBRATED, None
+            um, note = 1.0, "its resolution has no unit (ResolutionUnit none): read as micrometres, as bioio does"
+        elif code in _RESOLUTION_UNIT_UM:
+            um = _RESOLUTION_UNIT_UM[code]
+        else:
+            return _UNCALIBRATED, f"its ResolutionUnit {code} is not a unit of length"
+        document = code in (_INCH, _CENTIMETER)
+        where = "ResolutionUnit " + {_INCH: "inch", _CENTIMETER: "centimeter"}.get(code, "")
+    dpi = per_unit * 25400.0 / um
+    if document and (dpi <= WRITER_DEFAULT_MAX_DPI * (1 + 1e-9)).any():
+        shown = " x ".join(f"{v:.4g}" for v in dict.fromkeys(np.round(dpi, 2)))
+        return _UNCALIBRATED, (f"its resolution, {shown} dpi ({where}), is a document resolution "
+                               "as screen, print and camera software write (72, 96, 300 dpi), not a "
+                               "microscope's calibration")
+    sy, sx = (um * res.value[1] / res.value[0] for res in (yres, xres))
+    return (float(z) * um if z else None, float(sy), float(sx)), note
