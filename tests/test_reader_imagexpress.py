@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from ngff_fuse import fuse
 from ngff_fuse.cli import main
 from ngff_fuse.errors import InputError
 from ngff_fuse.readers import ReadOptions, read_input, reader_for
-from ngff_fuse.readers.imagexpress import read_metaseries
+from ngff_fuse.readers.metaseries import read_metaseries
 from ngff_fuse.readers.metaseries import parse_name
 from ngff_fuse.testing import synthetic_mosaic
-from ngff_fuse.testing.imagexpress import WAVELENGTHS, stage_centre, write_imagexpress
+from ngff_fuse.testing.imagexpress import (
+    BESIDE, PROJECTION_ONLY, SINGLE_PLANE, STACK, WAVELENGTHS, ZSTEP0, stage_centre, write_imagexpress,
+)
 
 
 def _mosaic(seed: int = 0, **kwargs):
@@ -32,8 +35,16 @@ def plate(tmp_path_factory):
     export in date / plate-id folders, with a .HTD, thumbnails and z projections."""
     wells = {"B10": _mosaic(2), "A03": _mosaic(1), "B02": _mosaic(3, grid=(1, 2))}
     top = tmp_path_factory.mktemp("ix") / "Plate"
-    root = write_imagexpress(wells, top / "2024-01-31" / "4711", htd=True)
+    root = write_imagexpress(wells, top / "2024-01-31" / "4711", htd=True, autofocus=0.4)
     return wells, top, root
+
+
+NAMES = ["Plate_A03", "Plate_A03 projection", "Plate_B02", "Plate_B02 projection",
+         "Plate_B10", "Plate_B10 projection"]
+
+
+def _planes(tilesets):
+    return [ts for ts in tilesets if not ts.name.endswith(" projection")]
 
 
 def _tile_files(root: Path, pattern: str) -> list[Path]:
@@ -65,19 +76,21 @@ def test_file_names_are_parsed_even_when_a_guid_follows_the_site_number():
 def test_every_input_form_opens_the_export(plate):
     _, top, root = plate
     in_zstep = _tile_files(root, "ZStep_2/*_s1_w1*.tif")[0]
-    for path in (top, root, root / "Plate.HTD", in_zstep, root / "TimePoint_2"):
+    beside = _tile_files(root, "TimePoint_1/Plate_A03_s2_w2*.tif")[0]
+    for path in (top, root, root / "Plate.HTD", in_zstep, beside, root / "TimePoint_2"):
         assert reader_for(path).name == "imagexpress"
         tilesets = read_input(path)
-        assert [ts.name for ts in tilesets] == ["Plate_A03", "Plate_B02", "Plate_B10"]
+        assert [ts.name for ts in tilesets] == NAMES
         assert tilesets[0].dims == ("t", "c", "z", "y", "x")
+        assert tilesets[1].dims == ("t", "c", "y", "x")
 
 
 def test_wells_are_mosaics_of_their_sites_at_the_stage_positions(plate):
     wells, _, root = plate
-    tilesets = read_input(root)
+    tilesets = _planes(read_input(root))
     for tileset, well in zip(tilesets, ("A03", "B02", "B10")):
         mosaic = wells[well]
-        assert tileset.spacing == pytest.approx((2.0, 0.65, 0.65))  # z: the projection's step
+        assert tileset.spacing == (2.0, 0.65, 0.65)  # z: the stage z steps, whatever the autofocus
         assert tileset.channel_names == mosaic.channel_names
         assert tileset.channel_colors == ("5FFF00", "FFCC00")  # 536 nm green, 593 nm orange
         assert [tile.name for tile in tileset.tiles] == [
@@ -115,22 +128,12 @@ def test_positions_come_from_each_site_file(plate):
 
 def test_scenes_select_wells_in_plate_order(plate):
     wells, _, root = plate
-    picked = read_input(root, ReadOptions(scenes=(2, 1)))
-    assert [ts.name for ts in picked] == ["Plate_B10", "Plate_B02"]
+    picked = read_input(root, ReadOptions(scenes=(4, 2, 3)))
+    assert [ts.name for ts in picked] == ["Plate_B10", "Plate_B02", "Plate_B02 projection"]
     assert len(picked[1].tiles) == len(wells["B02"].tiles) == 2
-    with pytest.raises(InputError, match=r"no well 3; the export has 3 well\(s\).*0: A03, 1: B02"):
-        read_input(root, ReadOptions(scenes=(3,)))
-
-
-def test_a_top_level_tiff_opens_the_projections(plate):
-    wells, _, root = plate
-    projection = _tile_files(root, "TimePoint_1/Plate_A03_s2_w2*.tif")[0]
-    tileset = read_input(projection)[0]
-    assert tileset.name == "Plate_A03" and tileset.dims == ("t", "c", "y", "x")
-    assert any("Maximum projection" in note for note in tileset.notes)
-    mosaic = wells["A03"]
-    for tile, site in zip(tileset.tiles, mosaic.tiles):
-        assert np.array_equal(tile.data.values[:, :, 0], site.data.max(axis=2))
+    with pytest.raises(InputError, match=r"no image 6; the export has 6 image\(s\).*"
+                                         r"0: Plate_A03, 1: Plate_A03 projection, 2: Plate_B02"):
+        read_input(root, ReadOptions(scenes=(6,)))
 
 
 def test_abutting_sites_fuse_side_by_side_without_gap_or_overlap(tmp_path):
@@ -148,20 +151,115 @@ def test_abutting_sites_fuse_side_by_side_without_gap_or_overlap(tmp_path):
                               mosaic.tiles[index].data[0, 0, 0])
 
 
-def test_channels_without_a_full_z_stack_are_left_out_of_the_stacks(tmp_path):
-    root = write_imagexpress({"C05": _mosaic(4, grid=(1, 2), timepoints=1)}, tmp_path / "p")
-    for file in _tile_files(root, "ZStep_[23]/*_w2*.tif"):
-        file.unlink()
-    tileset = read_input(root)[0]
-    assert tileset.channel_names == ("Ch0-488",) and tileset.tiles[0].data.shape[2] == 3
-    assert "left out channel(s) w2: planes in only some of the 3 z steps" in tileset.notes
-    for file in _tile_files(root, "ZStep_1/*_w2*.tif"):  # w2 now exists in 2-D only
-        file.unlink()
-    tileset = read_input(root)[0]
-    assert tileset.channel_names == ("Ch0-488",)
-    assert "left out channel(s) w2: 2-D only, no z stack" in tileset.notes
-    flat = read_input(_tile_files(root, "Plate_C05_s1_w2*.tif")[0])[0]
-    assert flat.channel_names == ("Ch0-488", "Ch1-561") and flat.dims == ("c", "y", "x")
+def _fused_truth(mosaic, tileset, reduce=None, channels=slice(None)):
+    """The fused tile set, and the truth (of `channels`) it must equal where some tile covers."""
+    fused = fuse(tileset, blend="mean", chunk_size=(2, 32, 32), squeeze=False).values
+    first, stop = mosaic.truth_extent()
+    truth = mosaic.truth[(slice(None), channels, *map(slice, first, stop))]
+    covered = _coverage(mosaic, first, stop)
+    if reduce is not None:
+        truth, covered = reduce(truth), covered.any(axis=0, keepdims=True)
+    assert fused.shape == truth.shape and covered.mean() > 0.9
+    return fused, truth, covered
+
+
+@pytest.mark.parametrize("top_down", [False, True], ids=["bottom-up", "top-down"])
+@pytest.mark.parametrize("where", [BESIDE, ZSTEP0])
+def test_projections_are_their_own_image_and_the_z_step_comes_from_the_planes(tmp_path, where, top_down):
+    """Either export layout (projections beside the ZStep folders or in ZStep_0), stacks stored
+    either way up, sites at autofocus heights up to 0.6 um apart: the planes image holds the
+    planes only, in increasing z, 3 um apart; the projection image holds the projections."""
+    mosaic = _mosaic(6, tile_shape=(4, 40, 48), spacing=(3.0, 0.65, 0.65), timepoints=1)
+    root = write_imagexpress({"C05": mosaic}, tmp_path / "p", projection=where, autofocus=0.3,
+                             top_down=top_down, seed=2)
+    planes, projections = read_input(root)
+    assert (planes.name, projections.name) == ("Plate_C05", "Plate_C05 projection")
+    assert planes.spacing == (3.0, 0.65, 0.65) and planes.dims == ("c", "z", "y", "x")
+    order = " (ZStep_1 is the top plane)" if top_down else ""
+    assert any(note.startswith(f"z step 3 um{order}: the median plane-to-plane step") for note in planes.notes)
+    first = read_metaseries(_tile_files(root, "ZStep_1/Plate_C05_s1_w1*.tif")[0]).z_position
+    lowest = first - 9.0 if top_down else first
+    assert all(tile.data.z.values == pytest.approx(lowest + 3.0 * np.arange(4)) for tile in planes.tiles)
+    fused, truth, covered = _fused_truth(mosaic, planes)
+    assert np.array_equal(fused[..., covered], truth[..., covered])
+    assert projections.dims == ("c", "y", "x") and projections.channel_names == mosaic.channel_names
+    assert any("w1 (Ch0-488): Maximum" in note for note in projections.notes)
+    fused, truth, covered = _fused_truth(mosaic, projections, lambda a: a.max(axis=2, keepdims=True))
+    assert np.array_equal(fused[..., covered], truth[..., covered])
+
+
+@pytest.mark.parametrize("where", [BESIDE, ZSTEP0])
+def test_2d_channels_are_neither_repeated_nor_lost_and_shared_labels_are_told_apart(tmp_path, where):
+    """The real Projection-Mix acquisition: four channels all called FITC_05 at 536 nm; w1 and
+    w2 z stacks, w3 a projection only, w4 a single plane filed in ZStep_1."""
+    mosaic = _mosaic(7, tile_shape=(3, 40, 48), channels=4, timepoints=1)
+    root = write_imagexpress({"E07": mosaic}, tmp_path / "p", projection=where,
+                             channel_kinds=[STACK, STACK, PROJECTION_ONLY, SINGLE_PLANE],
+                             illumination=["FITC_05"] * 4, wavelengths=[536.0] * 4)
+    planes, projections = read_input(root)
+    assert planes.channel_names == ("FITC_05 (w1)", "FITC_05 (w2)", "FITC_05 (w4)")
+    assert planes.tiles[0].data.shape[1:3] == (3, 3)
+    assert "w4 (FITC_05 (w4)) has planes at z step(s) 1 of 3 only; its other planes are empty (0)" in planes.notes
+    fused, truth, covered = _fused_truth(mosaic, planes, channels=[0, 1, 3])
+    assert np.array_equal(fused[:, :2][..., covered], truth[:, :2][..., covered])
+    assert np.array_equal(fused[:, 2, 0][..., covered[0]], truth[:, 2, 0][..., covered[0]])
+    assert not fused[:, 2, 1:].any()  # not repeated: the single plane is in one plane only
+    assert projections.channel_names == ("FITC_05 (w1)", "FITC_05 (w2)", "FITC_05 (w3)")
+    fused, truth, covered = _fused_truth(mosaic, projections, lambda a: a.max(axis=2, keepdims=True),
+                                         channels=[0, 1, 2])
+    assert np.array_equal(fused[..., covered], truth[..., covered])
+
+
+def test_labels_are_told_apart_by_what_differs_in_the_xml(tmp_path):
+    mosaic = _mosaic(8, grid=(1, 2), tile_shape=(2, 30, 30), channels=3, timepoints=1)
+    root = write_imagexpress({"A01": mosaic}, tmp_path / "p", projection=False,
+                             illumination=["DAPI", "FITC", "FITC"], wavelengths=[452.0, 536.0, 593.0])
+    [planes] = read_input(root)
+    assert planes.channel_names == ("DAPI", "FITC (536 nm)", "FITC (593 nm)")
+
+
+def test_a_single_plane_beside_the_stacks_sits_at_its_nearest_plane(tmp_path):
+    """A 2-D channel filed beside the ZStep folders, without a projection method: its stage z
+    says which plane it is; it is neither repeated over the planes nor taken for a projection."""
+    mosaic = _mosaic(9, grid=(1, 2), tile_shape=(4, 30, 36), channels=2, timepoints=1)
+    root = write_imagexpress({"B03": mosaic}, tmp_path / "p", projection=False,
+                             channel_kinds=[STACK, SINGLE_PLANE])
+    for site in (1, 2):
+        [moved] = _tile_files(root, f"ZStep_1/Plate_B03_s{site}_w2*.tif")
+        plane2 = read_metaseries(_tile_files(root, f"ZStep_3/Plate_B03_s{site}_w1*.tif")[0]).z_position
+        with tifffile.TiffFile(moved) as tif:
+            pixels, xml = tif.asarray(), tif.pages.first.description
+        xml = re.sub(r'(id="z-position" type="float" value=")[^"]*', rf"\g<1>{plane2 + 0.4:.2f}", xml)
+        tifffile.imwrite(root / moved.name, pixels, description=xml, software="MetaSeries", metadata=None)
+        moved.unlink()
+    [planes] = read_input(root)
+    assert planes.channel_names == mosaic.channel_names
+    assert any("w2 (Ch1-561) is a single plane, put at z step 3" in note for note in planes.notes)
+    data = planes.tiles[0].data.values
+    assert np.array_equal(data[0, 1, 2], mosaic.tiles[0].data[0, 1, 0]) and not data[0, 1, [0, 1, 3]].any()
+
+
+def _truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99], ids=["half", "tags-cut"])
+def test_a_truncated_site_is_named_in_one_line(shared_dir, tmp_path, capsys, keep):
+    """A real MetaXpress TIFF (pixels first, tags last) cut short: half loses the page, 99 % the
+    tags that locate the pixels and the MetaSeries XML; neither is 'unexpected' nor blamed on
+    a missing stage position."""
+    export = tmp_path / "copy"
+    shutil.copytree(_real(shared_dir, "1well-3C-2S-Zmix-T"), export)
+    victim = _real_file(export, "TimePoint_2/*_C07_s2_w1*.tif")
+    victim.chmod(0o644)
+    _truncate(victim, keep)
+    for argv in (["info", str(export)], ["convert", str(export), str(tmp_path / "out.ome.zarr")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "unexpected" not in err, err
+        assert f"{victim}: cannot be read as a TIFF" in err and "truncated or damaged" in err
+        assert "copy it again" in err
 
 
 def test_bad_exports_fail_with_one_line_naming_the_problem(tmp_path, capsys):
@@ -210,10 +308,14 @@ def _real_file(folder: Path, pattern: str) -> Path:
 def test_real_single_channel_export_z_stacks(shared_dir):
     export = _real(shared_dir, "SingleChannel")
     tilesets = read_input(export)
-    assert [ts.name for ts in tilesets] == ["Projection-Mix_E07", "Projection-Mix_E08"]
+    assert [ts.name for ts in tilesets] == ["Projection-Mix_E07", "Projection-Mix_E07 projection",
+                                            "Projection-Mix_E08", "Projection-Mix_E08 projection"]
     e07 = tilesets[0]
     assert e07.channel_names == ("FITC_05",) and e07.channel_colors == ("5FFF00",)
-    assert e07.dims == ("z", "y", "x") and e07.spacing == pytest.approx((5.0, 1.3668, 1.3668))
+    # z from the planes' stage z: 9318.24 -> 9323.18 (site 1) and 9318.34 -> 9323.32 (site 2),
+    # not from the projection (its z-position 9343.19 is the middle of the 50 um stack)
+    assert e07.dims == ("z", "y", "x") and e07.spacing == pytest.approx((4.96, 1.3668, 1.3668))
+    assert tilesets[2].spacing[0] == pytest.approx(4.95)  # E08: 4.94 and 4.96
     site1 = read_metaseries(_real_file(export, "ZStep_1/Projection-Mix_E07_s1[0-9A-F]*.tif"))
     site2 = read_metaseries(_real_file(export, "ZStep_1/Projection-Mix_E07_s2[0-9A-F]*.tif"))
     assert (site1.stage_x, site1.stage_y, site1.z_position) == (79813.4, 41385.4, 9318.24)
@@ -237,36 +339,48 @@ def test_real_single_channel_export_z_stacks(shared_dir):
 
 
 def test_real_single_channel_projections(shared_dir):
+    """The files beside the ZStep folders say Z Projection Method Maximum: each well's
+    projection is its own 2-D image, and no plane of the z stack."""
     export = _real(shared_dir, "SingleChannel")
     projection = _real_file(export, "1334/Projection-Mix_E08_s2[0-9A-F]*.tif")
+    assert read_metaseries(projection).projection == "Maximum"
     tilesets = read_input(projection)
-    assert [ts.dims for ts in tilesets] == [("y", "x"), ("y", "x")]
-    fused = fuse(tilesets[1]).values
+    assert [ts.dims for ts in tilesets] == [("z", "y", "x"), ("y", "x")] * 2
+    e08 = tilesets[3]
+    assert e08.name == "Projection-Mix_E08 projection" and e08.channel_names == ("FITC_05",)
+    fused = fuse(e08).values
     assert fused.shape == (512, 1024)
     assert np.array_equal(fused[:, 512:], tifffile.imread(projection))
+    planes = fuse(tilesets[2]).values
+    assert not any(np.array_equal(plane[:, 512:], fused[:, 512:]) for plane in planes)
 
 
 def test_real_multichannel_timelapse_export(shared_dir, tmp_path):
+    """FITC is a plane; Cy3 and Texas Red exist only as projections (their XML says so): the
+    well gives a FITC image and a projection image of the two, neither channel lost."""
     export = _real(shared_dir, "1well-3C-2S-Zmix-T")
-    [tileset] = read_input(export)
-    assert tileset.name == "1well-3C-2S-Zmix-T_C07"
-    assert tileset.channel_names == ("FITC", "Cy3", "Texas Red")
-    assert tileset.channel_colors == ("5FFF00", "FFCC00", "FF5200")  # 536, 593, 624 nm
-    assert tileset.dims == ("t", "c", "y", "x") and tileset.n_timepoints == 2
-    assert any("w2 (Cy3) is a Maximum projection" in note for note in tileset.notes)
+    planes, projections = read_input(export)
+    assert (planes.name, projections.name) == ("1well-3C-2S-Zmix-T_C07", "1well-3C-2S-Zmix-T_C07 projection")
+    assert planes.channel_names == ("FITC",) and projections.channel_names == ("Cy3", "Texas Red")
+    assert planes.channel_colors == ("5FFF00",)
+    assert projections.channel_colors == ("FFCC00", "FF5200")  # 593, 624 nm
+    assert planes.dims == ("t", "y", "x") and projections.dims == ("t", "c", "y", "x")
+    assert planes.n_timepoints == projections.n_timepoints == 2
+    assert any("w2 (Cy3): Maximum; w3 (Texas Red): Maximum" in note for note in projections.notes)
     s2 = read_metaseries(_real_file(export, "TimePoint_1/*_C07_s2_w1*.tif"))
     assert (s2.stage_x, s2.stage_y, s2.pixel_size) == (68300.0, 31094.5, (13.5504, 13.5504))
     out = tmp_path / "c07.ome.zarr"
     assert main(["convert", str(export), str(out), "--quiet", "--chunk", "128"]) == 0
-    level0 = zarr.open_array(out / "0", mode="r")[:]
+    fitc = zarr.open_array(out / "0" / "0", mode="r")[:]
+    projected = zarr.open_array(out / "1" / "0", mode="r")[:]
     # site 2 sits 3468.8 um = 256 px lower on the stage: below site 1, no gap, no overlap
-    assert level0.shape == (2, 3, 512, 256)
+    assert fitc.shape == (2, 512, 256) and projected.shape == (2, 2, 512, 256)
     for t in (1, 2):
-        for c in (1, 2, 3):
+        for c, image in ((1, fitc[t - 1]), (2, projected[t - 1, 0]), (3, projected[t - 1, 1])):
             top = tifffile.imread(_real_file(export, f"TimePoint_{t}/*_C07_s1_w{c}*.tif"))
             bottom = tifffile.imread(_real_file(export, f"TimePoint_{t}/*_C07_s2_w{c}*.tif"))
-            assert np.array_equal(level0[t - 1, c - 1, :256], top)
-            assert np.array_equal(level0[t - 1, c - 1, 256:], bottom)
+            assert np.array_equal(image[:256], top)
+            assert np.array_equal(image[256:], bottom)
 
 
 def test_real_export_stage_y_grows_downward(shared_dir):
@@ -276,8 +390,8 @@ def test_real_export_stage_y_grows_downward(shared_dir):
     arc bending down at both ends, of a circle centred near the seam. Swapped, it would not."""
     from scipy import ndimage
 
-    [tileset] = read_input(_real(shared_dir, "1well-3C-2S-Zmix-T"))
-    fitc = fuse(tileset).values[0, 0].astype(float)
+    tileset = read_input(_real(shared_dir, "1well-3C-2S-Zmix-T"))[0]
+    fitc = fuse(tileset).values[0].astype(float)
     rim = ndimage.gaussian_filter(fitc, 3) - ndimage.gaussian_filter(fitc, 12)
     columns = np.arange(30, 226)
     rows = np.array([np.argmax(rim[:256, col]) for col in columns])  # the rim in the top site
@@ -304,6 +418,8 @@ def test_copied_export_without_guids_reads_the_same(shared_dir, tmp_path):
         target = copy / file.parent.name / old_name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(file, target)
-    [original], [renamed] = read_input(export), read_input(copy)
-    assert np.array_equal(fuse(original).values, fuse(renamed).values)
-    assert [t.origin.tolist() for t in original.tiles] == [t.origin.tolist() for t in renamed.tiles]
+    originals, renamed = read_input(export), read_input(copy)
+    assert [ts.name for ts in originals] == [ts.name for ts in renamed] and len(originals) == 2
+    for a, b in zip(originals, renamed):
+        assert np.array_equal(fuse(a).values, fuse(b).values)
+        assert [t.origin.tolist() for t in a.tiles] == [t.origin.tolist() for t in b.tiles]

@@ -7,17 +7,27 @@ An export (the plate folder MetaXpress writes) holds one TIFF per plane:
         PLATE_<well>_s<site>_w<c><GUID>.tif     a plane (no _s for one site per well, no _w
                                                 for one channel, no GUID from old MetaXpress)
         PLATE_<well>_s<site>_w<c>_thumb<GUID>.tif   a thumbnail: skipped
-        [ZStep_<z>/the same names]              the planes of z stacks
+        [ZStep_<z>/the same names]              the planes of z stacks, z = 1..N
+        [ZStep_0/the same names]                projections, in exports that file them there
 
 Each TIFF's ImageDescription is MetaMorph "MetaSeries" XML: stage-position-x/y and z-position
-(um), spatial-calibration-x/y with its units, wavelength (nm) and _IllumSetting_ (the name of the
-illumination setting, used as channel name; the wavelength gives the channel colour).
+(um), spatial-calibration-x/y with its units, wavelength (nm), _IllumSetting_ (the name of the
+illumination setting, used as channel name; the wavelength gives the channel colour) and, for a
+projection MetaXpress computed from a stack, "Z Projection Method".
 
-Which images: with ZStep_<z> folders, the files beside them are 2-D images: the projection
-MetaXpress computed from each stack (MetaSeries "Z Projection Method") and the single plane of
-channels taken without z. Opening the export folder (or its .HTD, or a TIFF inside a ZStep
-folder) fuses the z stacks; opening one of the 2-D TIFFs fuses the 2-D images of every channel
-instead. A channel with planes in only some z steps is left out of the z stacks (noted).
+Which images: a well gives up to two. "<plate>_<well>" holds its planes: the files of
+ZStep_1..N at their z step, and a channel taken as a single plane (a 2-D channel) at its one
+plane, the others left empty (0) rather than repeated; a 2-D plate has one plane. "<plate>_<well>
+projection" holds the projections: the files in ZStep_0, and the files beside the ZStep folders
+of channels with a z stack or whose XML names a Z Projection Method. A channel that exists only
+as a projection is in the projection image only. `--scene` counts these images in plate order.
+Channels that share a label (four "FITC_05") are told apart by what differs in their XML
+(projection method, wavelength, exposure), else by the file name's w<N>.
+
+z step: the median plane-to-plane difference of the planes' stage z over every site, channel
+and timepoint of the well (autofocus moves a site's whole stack, not its steps), else the XML's
+nominal Z Projection Step Size; a stack stored top-down has a negative step, which the tile set
+turns into increasing z.
 
 Placement: the stage position is the centre of the camera field (the sites of a well have
 OffsetFromWellCenterUmX/Y of plus and minus half a field, and the well centre falls on their
@@ -50,18 +60,18 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.readers._bioio_mosaic import wavelength_color
 from ngff_fuse.readers.base import ReadOptions
-from ngff_fuse.readers.metaseries import MetaSeriesPlane, PlaneName, metaseries_plane, parse_name
-from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout
+from ngff_fuse.readers.metaseries import (
+    MetaSeriesPlane, PlaneName, distinct_channel_labels, open_plane, parse_name, plane_damage,
+    read_metaseries,
+)
 
 _TIMEPOINT = re.compile(r"TimePoint_(\d+)", re.IGNORECASE)
 _ZSTEP = re.compile(r"ZStep_(\d+)", re.IGNORECASE)
+_PROJECTION_STEP = 0  # ZStep_0 holds projections where an export files them in a folder
 _SEARCH_DEPTH = 3  # date / plate-id folders MetaXpress nests an export in
 _SEARCH_FOLDERS = 200  # folders looked into at most when searching for exports
-
-
-def read_metaseries(path: Path) -> MetaSeriesPlane:
-    """The MetaSeries facts of one TIFF; InputError when it has no MetaSeries XML."""
-    return _open_plane(path)[1]
+_STAGE_Z_RESOLUTION = 0.01  # um: the focus drive's read-back; smaller steps are no steps
+PLANES, PROJECTIONS = "planes", "projections"
 
 
 @dataclass(frozen=True)
@@ -69,14 +79,13 @@ class _File:
     path: Path
     name: PlaneName
     timepoint: int  # TimePoint_<t> number, 1 without such folders
-    zstep: int | None  # ZStep_<z> number; None for the 2-D images beside the ZStep folders
+    zstep: int | None  # ZStep_<z> number; None for the files beside the ZStep folders
 
 
 @dataclass(frozen=True)
 class _Export:
     root: Path
     plate: str | None  # only this plate's files (from the .HTD or the TIFF opened)
-    flat: bool  # the 2-D images rather than the z stacks
 
 
 class ImageXpressReader:
@@ -89,7 +98,7 @@ class ImageXpressReader:
     def can_open(self, path: Path) -> bool:
         if path.is_dir():
             roots = _exports_at(path)
-            return bool(roots) and _is_metaseries(_sample_tiff(roots[0]))
+            return bool(roots) and _claims(_sample_tiff(roots[0]))
         return _locate_file(path) is not None
 
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
@@ -99,7 +108,7 @@ class ImageXpressReader:
                 listed = ", ".join(str(r) for r in roots[:4]) + (" ..." if len(roots) > 4 else "")
                 raise InputError(f"{path}: holds {len(roots)} ImageXpress exports ({listed}); "
                                  "open one of them")
-            export = _Export(roots[0], None, False) if roots else None
+            export = _Export(roots[0], None) if roots else None
         else:
             export = _locate_file(path)
         if export is None:
@@ -116,12 +125,12 @@ def _locate_file(path: Path) -> _Export | None:
     if not path.is_file():
         return None
     if path.suffix.lower() == ".htd":
-        return _Export(path.parent, path.stem, False)
+        return _Export(path.parent, path.stem)
     name = parse_name(path.name)
-    if name is None or not _is_metaseries(path):
+    if name is None or not _claims(path):
         return None
-    root, in_zstep = _export_of(path.parent)
-    return _Export(root, name.plate, flat=not in_zstep)
+    root, _ = _export_of(path.parent)
+    return _Export(root, name.plate)
 
 
 def _exports_at(folder: Path) -> list[Path]:
@@ -190,14 +199,16 @@ def _sample_tiff(root: Path) -> Path | None:
     return None
 
 
-def _is_metaseries(path: Path | None) -> bool:
+def _claims(path: Path | None) -> bool:
+    """A MetaSeries TIFF, or one too damaged to tell: named as MetaXpress names its planes, it
+    is claimed, so reading names the damage instead of calling the export unsupported."""
     if path is None:
         return False
     try:
         with tifffile.TiffFile(path) as tif:
-            return tif.pages.first.is_metaseries
-    except (tifffile.TiffFileError, OSError, ValueError):
-        return False
+            return tif.pages.first.is_metaseries or plane_damage(tif) is not None
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError):
+        return True
 
 
 def _index(export: _Export) -> list[_File]:
@@ -231,58 +242,53 @@ def _index(export: _Export) -> list[_File]:
     return files
 
 
-# ---- which planes form the tiles ---------------------------------------------------------
+# ---- which files form which image --------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Selection:
-    """The planes chosen for the mosaics and what was left out on the way."""
+class _Kind:
+    """One kind of image the wells of a plate have: their planes or their projections."""
 
-    plate: str
-    files: list[_File]
-    timepoints: list[int]
-    channels: list[int]
-    zsteps: list[int | None]
-    notes: tuple[str, ...]
+    name: str  # PLANES or PROJECTIONS
+    channels: tuple[int, ...]
+    timepoints: tuple[int, ...]
+    zsteps: tuple[int, ...]  # the ZStep numbers along z (planes of stacks); () when 2-D
+    present: frozenset[tuple[int, int, int | None]]  # (t, c, zstep) somewhere in the plate
+    single_plane: frozenset[int]  # 2-D channels beside the ZStep folders of a 3-D plate
 
 
-def _select(export: _Export, files: list[_File]) -> _Selection:
-    stacked = [f for f in files if f.zstep is not None]
-    flat = [f for f in files if f.zstep is None]
-    notes: list[str] = []
-    if stacked and not export.flat:
-        chosen = stacked
-        zsteps = sorted({f.zstep for f in stacked})
-        if flat:
-            notes.append("fused the z stacks of the ZStep folders; open one of the TIFFs beside "
-                         "them to fuse the 2-D images (projections) of every channel instead")
-        steps_of: dict[int, set[int]] = {}
-        for f in stacked:
-            steps_of.setdefault(f.name.channel, set()).add(f.zstep)
-        only_flat = sorted({f.name.channel for f in flat} - set(steps_of))
-        if only_flat:
-            notes.append(f"left out channel(s) {', '.join(f'w{c}' for c in only_flat)}: "
-                         "2-D only, no z stack")
-        partial = sorted(c for c, steps in steps_of.items() if len(steps) < len(zsteps))
-        if partial and len(partial) < len(steps_of):
-            chosen = [f for f in stacked if f.name.channel not in partial]
-            notes.append(f"left out channel(s) {', '.join(f'w{c}' for c in partial)}: planes in "
-                         f"only some of the {len(zsteps)} z steps")
-    else:
-        chosen, zsteps = flat, [None]
-        if stacked:
-            notes.append("fused the 2-D images beside the ZStep folders; open the export folder "
-                         "to fuse the z stacks instead")
-    if not chosen:
-        raise InputError(f"{export.root}: no image files to fuse; open the plate folder")
-    return _Selection(
-        plate=chosen[0].name.plate,
-        files=chosen,
-        timepoints=sorted({f.timepoint for f in chosen}),
-        channels=sorted({f.name.channel for f in chosen}),
-        zsteps=zsteps,
-        notes=tuple(notes),
-    )
+def _layout(files: list[_File]) -> tuple[dict[Path, str], list[_Kind]]:
+    """Each file's kind (PLANES or PROJECTIONS) and the kinds of image the plate has.
+
+    ZStep_0 files are projections, ZStep_1..N files planes. A file beside the ZStep folders is
+    a projection when its channel has a z stack, or when its channel's first such file names
+    a Z Projection Method (MetaXpress acquires a channel one way across the plate; each file
+    is checked again when it is opened); else it is the single plane of a 2-D channel."""
+    stacked = {f.name.channel for f in files if f.zstep not in (None, _PROJECTION_STEP)}
+    beside: dict[int, _File] = {}
+    for f in files:
+        if f.zstep is None:
+            beside.setdefault(f.name.channel, f)
+    projected = stacked | {c for c, f in beside.items() if read_metaseries(f.path).projection}
+    kinds = {}
+    for f in files:
+        is_projection = f.zstep == _PROJECTION_STEP or (f.zstep is None and f.name.channel in projected)
+        kinds[f.path] = PROJECTIONS if is_projection else PLANES
+    found = []
+    for kind in (PLANES, PROJECTIONS):
+        chosen = [f for f in files if kinds[f.path] == kind]
+        if not chosen:
+            continue
+        zsteps = tuple(sorted({f.zstep for f in chosen if f.zstep is not None})) if kind == PLANES else ()
+        found.append(_Kind(
+            name=kind,
+            channels=tuple(sorted({f.name.channel for f in chosen})),
+            timepoints=tuple(sorted({f.timepoint for f in chosen})),
+            zsteps=zsteps,
+            present=frozenset((f.timepoint, f.name.channel, f.zstep if zsteps else None) for f in chosen),
+            single_plane=frozenset(f.name.channel for f in chosen if zsteps and f.zstep is None),
+        ))
+    return kinds, found
 
 
 def _well_order(well: str) -> tuple[int, str, int]:
@@ -295,15 +301,21 @@ def _well_order(well: str) -> tuple[int, str, int]:
     return len(row), row, column
 
 
-def _pick_wells(wells: list[str], scenes: tuple[int, ...] | None, root: Path) -> list[str]:
+def _image_name(plate: str, well: str, kind: str) -> str:
+    return f"{plate}_{well}" + (" projection" if kind == PROJECTIONS else "")
+
+
+def _pick_images(images: list[tuple[str, _Kind]], plate: str, scenes: tuple[int, ...] | None,
+                 root: Path) -> list[tuple[str, _Kind]]:
     if scenes is None:
-        return wells
-    bad = [s for s in scenes if not 0 <= s < len(wells)]
+        return images
+    bad = [s for s in scenes if not 0 <= s < len(images)]
     if bad:
-        listed = ", ".join(f"{i}: {w}" for i, w in enumerate(wells[:12]))
-        raise InputError(f"{root}: no well {bad[0]}; the export has {len(wells)} well(s), "
-                         f"numbered from 0 ({listed}{' ...' if len(wells) > 12 else ''})")
-    return [wells[s] for s in scenes]
+        listed = ", ".join(f"{i}: {_image_name(plate, w, k.name)}" for i, (w, k) in enumerate(images[:12]))
+        raise InputError(f"{root}: no image {bad[0]}; the export has {len(images)} image(s), "
+                         f"numbered from 0 ({listed}{' ...' if len(images) > 12 else ''}); "
+                         "pick with --scene")
+    return [images[s] for s in scenes]
 
 
 # ---- building the tile sets --------------------------------------------------------------
@@ -311,47 +323,56 @@ def _pick_wells(wells: list[str], scenes: tuple[int, ...] | None, root: Path) ->
 
 def _read_export(export: _Export, options: ReadOptions) -> list[TileSet]:
     files = _index(export)
-    selection = _select(export, files)
-    wells = sorted({f.name.well for f in selection.files}, key=_well_order)
-    by_site: dict[tuple[str, int], dict[tuple[int, int, int | None], Path]] = {}
-    for f in selection.files:
-        key = (f.timepoint, f.name.channel, f.zstep)
-        by_site.setdefault((f.name.well, f.name.site), {})[key] = f.path
-    flat_files = {(f.name.well, f.name.site, f.name.channel, f.timepoint): f.path
-                  for f in files if f.zstep is None}
+    kinds_of, kinds = _layout(files)
+    plate = files[0].name.plate
+    by_image: dict[tuple[str, str], dict[int, dict[tuple[int, int, int | None], Path]]] = {}
+    for f in files:
+        kind = kinds_of[f.path]
+        key = (f.timepoint, f.name.channel, None if kind == PROJECTIONS or f.zstep is None else f.zstep)
+        by_image.setdefault((f.name.well, kind), {}).setdefault(f.name.site, {})[key] = f.path
+    wells = sorted({f.name.well for f in files}, key=_well_order)
+    images = [(well, kind) for well in wells for kind in kinds if (well, kind.name) in by_image]
     return [
-        _well_tileset(export, selection, well, by_site, flat_files, options)
-        for well in _pick_wells(wells, options.scenes, export.root)
+        _well_tileset(export, plate, well, kind, by_image[(well, kind.name)], options)
+        for well, kind in _pick_images(images, plate, options.scenes, export.root)
     ]
+
+
+@dataclass(frozen=True)
+class _Plane:
+    """One file of a site: lazy (1, 1, 1, y, x) pixels and its MetaSeries facts."""
+
+    path: Path
+    data: da.Array
+    meta: MetaSeriesPlane
 
 
 @dataclass(frozen=True)
 class _Site:
     number: int
     data: da.Array  # (t, c, z, y, x)
-    first: Path  # the file of its first plane
-    meta: MetaSeriesPlane  # of its first plane
-    channel_meta: tuple[MetaSeriesPlane, ...]  # of its first plane of every channel
-    z_positions: tuple[float | None, ...]  # of its first channel's planes at the first timepoint
+    first: _Plane  # at the first timepoint, lowest plane, first channel that has one
+    channel_meta: tuple[MetaSeriesPlane, ...]  # of its first file of every channel
+    steps: tuple[float, ...]  # plane-to-plane steps of stage z (um per ZStep) in its stacks
+    placed: tuple[tuple[int, int], ...]  # (channel, ZStep) where its 2-D channels went
 
 
-def _well_tileset(export: _Export, selection: _Selection, well: str, by_site, flat_files,
+def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
+                  sites_files: dict[int, dict[tuple[int, int, int | None], Path]],
                   options: ReadOptions) -> TileSet:
-    site_numbers = sorted(site for w, site in by_site if w == well)
-    sites = [_read_site(export, selection, well, s, by_site[(well, s)]) for s in site_numbers]
+    sites = [_read_site(export, well, kind, number, sites_files[number])
+             for number in sorted(sites_files)]
     first = sites[0]
     pixel_size = _pixel_size(sites, options)
-    z_step, z_note = _z_step(selection, first, flat_files.get(
-        (well, first.number, selection.channels[0], selection.timepoints[0])), options)
+    z_step, z_note = _z_step(sites, kind, options)
     spacing = (z_step, *pixel_size)
-    names = tuple(_channel_name(meta, c) for meta, c in zip(first.channel_meta, selection.channels))
-    tiles, shifts = [], []
-    z0 = first.meta.z_position or 0.0
-    anchor = None
+    labels = distinct_channel_labels(first.channel_meta, kind.channels)
+    z0 = first.first.meta.z_position or 0.0
+    tiles, shifts, anchor = [], [], None
     for site in sites:
         ny, nx = site.data.shape[3:]
         # Stage position = field centre; the first pixel's centre is (n - 1) / 2 pixels before.
-        centre = np.array([site.meta.stage_y, site.meta.stage_x])
+        centre = np.array([site.first.meta.stage_y, site.first.meta.stage_x])
         corner = centre - (np.array([ny, nx]) - 1) / 2 * np.array(pixel_size)
         anchor = corner if anchor is None else anchor
         steps = (corner - anchor) / np.array(pixel_size)
@@ -359,149 +380,194 @@ def _well_tileset(export: _Export, selection: _Selection, well: str, by_site, fl
         origin = (z0, *(anchor + np.round(steps) * np.array(pixel_size)))
         name = f"{well} site {site.number}"
         tiles.append(Tile(
-            data=tile_array(site.data, spacing, origin, name, names),
+            data=tile_array(site.data, spacing, origin, name, labels),
             affine=transforms.placement(spacing, origin),
             name=name,
-            source=str(site.first),
+            source=str(site.first.path),
         ))
     return TileSet(
         tiles=tuple(tiles),
         spacing=spacing,
         dims=present_dims(tiles[0].data.shape),
-        name=f"{selection.plate}_{well}",
+        name=_image_name(plate, well, kind.name),
         unit=MICROMETER,
-        channel_names=names,
+        channel_names=labels,
         channel_colors=tuple(wavelength_color(meta.wavelength) for meta in first.channel_meta),
         position_source=(
             "MetaSeries stage-position-x/y (um, field centre) in the first plane's TIFF of each "
             "site, rounded to whole pixels; stage y grows with image rows"
         ),
-        notes=selection.notes + _placement_notes(sites, shifts, z_note, selection),
+        notes=_notes(sites, shifts, z_note, kind, labels),
     )
 
 
-def _read_site(export: _Export, selection: _Selection, well: str, number: int,
-               planes: dict[tuple[int, int, int | None], Path]) -> _Site:
-    """Open every plane file of one site: lazy pixels and the MetaSeries facts needed."""
-    arrays, metas = {}, {}
-    for t in selection.timepoints:
-        for c in selection.channels:
-            for z in selection.zsteps:
-                path = planes.get((t, c, z))
+def _read_site(export: _Export, well: str, kind: _Kind, number: int,
+               files: dict[tuple[int, int, int | None], Path]) -> _Site:
+    """Open every file of one site: lazy (t, c, z, y, x) pixels and the facts needed. A plane
+    the plate has nowhere stays empty; one it has for other sites but not this one is an
+    incomplete export."""
+    planes: dict[tuple[int, int, int | None], _Plane] = {}
+    for t in kind.timepoints:
+        for c in kind.channels:
+            for z in kind.zsteps or (None,):
+                key = (t, c, None if c in kind.single_plane else z)
+                if key in planes or key not in kind.present:
+                    continue
+                path = files.get(key)
                 if path is None:
-                    where = "" if z is None else f", z step {z}"
+                    where = "" if key[2] is None else f", z step {z}"
                     raise InputError(
-                        f"{export.root}: well {well} site {number} has no plane of channel w{c} "
-                        f"at timepoint {t}{where}; the export is incomplete, export it again"
+                        f"{export.root}: well {well} site {number} has no "
+                        f"{'plane' if kind.name == PLANES else 'projection'} of channel w{c} at "
+                        f"timepoint {t}{where}; the export is incomplete, export it again"
                     )
-                arrays[(t, c, z)], metas[(t, c, z)] = _open_plane(path)
-    shapes = {a.shape for a in arrays.values()}
-    if len(shapes) > 1:
-        raise InputError(f"{export.root}: the planes of well {well} site {number} differ in size "
-                         f"({sorted(s[3:] for s in shapes)}); export them at one binning")
-    t0, c0, z0 = selection.timepoints[0], selection.channels[0], selection.zsteps[0]
+                planes[key] = _Plane(path, *open_plane(path))
+                _check_kind(planes[key], kind)
+    _check_alike(export, well, number, planes)
+    sample = next(iter(planes.values()))
+    empty = da.zeros_like(sample.data)
+    at, placed = _plane_indices(kind, planes)
+    depth = max(len(kind.zsteps), 1)
     data = da.concatenate([
         da.concatenate([
-            da.concatenate([arrays[(t, c, z)] for z in selection.zsteps], axis=2)
-            for c in selection.channels
+            da.concatenate([at.get((t, c, i), empty) for i in range(depth)], axis=2)
+            for c in kind.channels
         ], axis=1)
-        for t in selection.timepoints
+        for t in kind.timepoints
     ], axis=0)
-    meta = metas[(t0, c0, z0)]
-    first = planes[(t0, c0, z0)]
-    if meta.stage_x is None or meta.stage_y is None:
-        raise InputError(f"{first}: no stage-position-x/y in its MetaSeries XML; give the site "
+    t0 = kind.timepoints[0]
+    first = next(planes[k] for k in sorted(planes, key=lambda k: (k[0] != t0, k[2] is None, k[2] or 0, k[1])))
+    if first.meta.stage_x is None or first.meta.stage_y is None:
+        raise InputError(f"{first.path}: no stage-position-x/y in its MetaSeries XML; give the site "
                          "positions with a tile manifest instead")
-    return _Site(
-        number=number,
-        data=data,
-        first=first,
-        meta=meta,
-        channel_meta=tuple(metas[(t0, c, z0)] for c in selection.channels),
-        z_positions=tuple(metas[(t0, c0, z)].z_position for z in selection.zsteps),
+    channel_meta = tuple(
+        next(planes[k].meta for k in sorted(planes, key=lambda k: (k[0], k[2] or 0)) if k[1] == c)
+        for c in kind.channels
     )
+    return _Site(number, data, first, channel_meta, _stack_steps(planes), placed)
 
 
-def _open_plane(path: Path) -> tuple[da.Array, MetaSeriesPlane]:
-    """A plane file's lazy (1, 1, 1, y, x) pixels and its MetaSeries facts, opening it once."""
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            layout = tiff_layout(tif, 0, (1, 1, 1, *page.shape)) if page.ndim == 2 else None
-            meta = tif.metaseries_metadata if page.is_metaseries else None
-    except (tifffile.TiffFileError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as a TIFF ({exc}); check that the file is "
-                         "complete") from None
-    if meta is None:
-        raise InputError(f"{path}: no MetaSeries XML in its ImageDescription, so no stage "
-                         "position; give the positions with a tile manifest instead")
-    if layout is None:
-        raise InputError(f"{path}: not one grayscale plane, as MetaXpress writes; export the "
-                         "plate again without colour composites")
-    return tiff_dask_array(layout), metaseries_plane(meta)
+def _check_kind(plane: _Plane, kind: _Kind) -> None:
+    """A file beside the ZStep folders must be what its channel's first one said it was."""
+    is_projection = plane.meta.projection is not None
+    if kind.name == PLANES and is_projection:
+        raise InputError(
+            f"{plane.path}: a projection ({plane.meta.projection}) among single planes of its "
+            "channel; the export mixes projections and planes in one channel, export it again"
+        )
+
+
+def _check_alike(export: _Export, well: str, number: int, planes: dict) -> None:
+    sizes = {(p.data.shape, p.data.dtype) for p in planes.values()}
+    if len(sizes) > 1:
+        raise InputError(f"{export.root}: the planes of well {well} site {number} differ in size "
+                         f"or type ({sorted((s[3:], str(d)) for s, d in sizes)}); export them at "
+                         "one binning and bit depth")
+
+
+def _plane_indices(kind: _Kind, planes: dict[tuple[int, int, int | None], _Plane]
+                   ) -> tuple[dict[tuple[int, int, int], da.Array], tuple[tuple[int, int], ...]]:
+    """Each file's (t, c, z index), and where the single planes of 2-D channels went: at the
+    plane whose stage z is nearest theirs (same timepoint), the plane of a 2-D plate at 0."""
+    at, placed = {}, []
+    for (t, c, z), plane in planes.items():
+        if z is not None:
+            at[(t, c, kind.zsteps.index(z))] = plane.data
+            continue
+        if not kind.zsteps:
+            at[(t, c, 0)] = plane.data
+            continue
+        heights = {}
+        for (t2, _, z2), other in planes.items():
+            if t2 == t and z2 is not None and other.meta.z_position is not None:
+                heights.setdefault(kind.zsteps.index(z2), other.meta.z_position)
+        own = plane.meta.z_position
+        index = 0 if own is None or not heights else min(heights, key=lambda i: abs(heights[i] - own))
+        at[(t, c, index)] = plane.data
+        placed.append((c, kind.zsteps[index]))
+    return at, tuple(dict.fromkeys(placed))
+
+
+def _stack_steps(planes: dict[tuple[int, int, int | None], _Plane]) -> tuple[float, ...]:
+    """Stage z differences between consecutive planes of each (timepoint, channel) stack, per
+    ZStep: what autofocus cannot change, as it moves a site's whole stack."""
+    stacks: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for (t, c, z), plane in planes.items():
+        if z is not None and plane.meta.z_position is not None:
+            stacks.setdefault((t, c), []).append((z, plane.meta.z_position))
+    steps = []
+    for stack in stacks.values():
+        stack.sort()
+        steps += [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(stack, stack[1:])]
+    return tuple(steps)
 
 
 def _pixel_size(sites: Sequence[_Site], options: ReadOptions) -> tuple[float, float]:
     """(y, x) um: the user's, else the MetaSeries calibration every site must share."""
     if options.pixel_size is not None:
         return options.pixel_size[1], options.pixel_size[2]
-    first = sites[0]
+    first = sites[0].first
     if first.meta.pixel_size is None:
-        raise InputError(f"{first.first}: no spatial calibration in its MetaSeries XML, so stage "
+        raise InputError(f"{first.path}: no spatial calibration in its MetaSeries XML, so stage "
                          "positions cannot be turned into pixels; pass --pixel-size")
     for site in sites[1:]:
-        if site.meta.pixel_size is None or not np.allclose(site.meta.pixel_size,
-                                                           first.meta.pixel_size, rtol=1e-6):
+        size = site.first.meta.pixel_size
+        if size is None or not np.allclose(size, first.meta.pixel_size, rtol=1e-6):
             raise InputError(
-                f"{site.first}: pixel size {site.meta.pixel_size} um differs from "
-                f"{first.meta.pixel_size} um of {first.first}; pass --pixel-size"
+                f"{site.first.path}: pixel size {size} um differs from "
+                f"{first.meta.pixel_size} um of {first.path}; pass --pixel-size"
             )
     return first.meta.pixel_size
 
 
-def _z_step(selection: _Selection, first: _Site, flat_file: Path | None,
-            options: ReadOptions) -> tuple[float, str | None]:
-    """The z step (um) and where it came from: the user, the projection's nominal step, else
-    the measured z-position steps of the first site (the focus drive's read-back, less exact)."""
+def _z_step(sites: Sequence[_Site], kind: _Kind, options: ReadOptions) -> tuple[float, str | None]:
+    """The z step (um) and where it came from: the user; the median plane-to-plane step of the
+    planes' stage z (rounded to the focus drive's 0.01 um); the XML's nominal projection step."""
     if options.pixel_size is not None:
         return options.pixel_size[0], None
-    if len(selection.zsteps) < 2:
+    if len(kind.zsteps) < 2:
         return 1.0, None
-    if flat_file is not None:
-        nominal = read_metaseries(flat_file).projection_step
-        if nominal:
-            return nominal, f"z step {nominal:g} um: the Z Projection Step Size of {flat_file.name}"
-    z = first.z_positions
-    if all(v is not None for v in z):
-        step = float(np.median(np.diff(z)))
-        if step > 0:
-            return round(step, 3), (f"z step {round(step, 3):g} um: the median step of the "
-                                    f"z-position of {first.first.name}'s planes")
+    steps = [s for site in sites for s in site.steps]
+    step = round(float(np.median(steps)), 2) if steps else 0.0  # the drive reads back 0.01 um
+    if abs(step) >= _STAGE_Z_RESOLUTION:
+        order = " (ZStep_1 is the top plane)" if step < 0 else ""
+        return step, (f"z step {abs(step):g} um{order}: the median plane-to-plane step of the "
+                      f"planes' stage z ({len(steps)} steps in {len(sites)} site(s))")
+    nominal = next((m.projection_step for site in sites for m in site.channel_meta
+                    if m.projection_step), None)
+    if nominal:
+        return nominal, (f"z step {nominal:g} um: the MetaSeries Z Projection Step Size (the planes' "
+                         "stage z does not step)")
     return 1.0, "no z step in the MetaSeries XML: assumed 1 micrometer; pass --pixel-size to set it"
 
 
-def _placement_notes(sites: Sequence[_Site], shifts: Sequence[float], z_note: str | None,
-                     selection: _Selection) -> tuple[str, ...]:
-    notes = []
-    if z_note:
-        notes.append(z_note)
+def _notes(sites: Sequence[_Site], shifts: Sequence[float], z_note: str | None, kind: _Kind,
+           labels: Sequence[str]) -> tuple[str, ...]:
+    notes = [z_note] if z_note else []
     if max(shifts) >= 0.005:
         notes.append(f"site positions rounded to whole pixels (at most {max(shifts):.2f} px)")
-    heights = [s.meta.z_position for s in sites if s.meta.z_position is not None]
+    heights = [s.first.meta.z_position for s in sites if s.first.meta.z_position is not None]
     if len(heights) > 1 and max(heights) - min(heights) > 0:
         notes.append(f"sites placed at one z; their autofocus z-positions differ by up to "
                      f"{max(heights) - min(heights):.2f} um")
-    projected = [
-        f"w{c} ({meta.illumination or 'unnamed'}) is a {meta.projection} projection"
-        for c, meta in zip(selection.channels, sites[0].channel_meta) if meta.projection
-    ]
-    if projected and selection.zsteps == [None]:
-        notes.append(f"2-D images computed from z stacks: {'; '.join(projected)}")
+    described = {c: label for c, label in zip(kind.channels, labels)}
+    if kind.name == PROJECTIONS:
+        methods = [f"w{c} ({described[c]}): {meta.projection or 'unnamed'}"
+                   for c, meta in zip(kind.channels, sites[0].channel_meta)]
+        notes.append(f"projections of z stacks, one image per well beside its planes: {'; '.join(methods)}")
+    steps = max(len(kind.zsteps), 1)
+    for c in kind.channels:
+        have = sorted({z for (t, c2, z) in kind.present if c2 == c and z is not None})
+        if c in kind.single_plane:
+            where = sorted({z for site in sites for c2, z in site.placed if c2 == c})
+            notes.append(f"w{c} ({described[c]}) is a single plane, put at z step "
+                         f"{', '.join(map(str, where))} (nearest stage z); its other planes are empty (0)")
+        elif kind.zsteps and len(have) < steps:
+            notes.append(f"w{c} ({described[c]}) has planes at z step(s) {', '.join(map(str, have))} "
+                         f"of {steps} only; its other planes are empty (0)")
+    missing_t = [c for c in kind.channels
+                 if len({t for (t, c2, _) in kind.present if c2 == c}) < len(kind.timepoints)]
+    if missing_t:
+        notes.append(f"channel(s) {', '.join(f'w{c}' for c in missing_t)} imaged at only some "
+                     "timepoints; the others are empty (0)")
     return tuple(notes)
-
-
-def _channel_name(meta: MetaSeriesPlane, channel: int) -> str:
-    """The illumination setting's name, else the wavelength, else the file name's w<N>."""
-    if meta.illumination:
-        return meta.illumination
-    return f"{meta.wavelength:g} nm" if meta.wavelength else f"w{channel}"

@@ -1,13 +1,21 @@
 """MetaXpress exports: what a plane's file name says (plate, well, site, channel) and what
-its MetaSeries XML says (stage position, calibration, wavelength, illumination, projection)."""
+its MetaSeries XML says (stage position, calibration, wavelength, illumination, projection);
+opening one plane file, damaged ones named in one line."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
+from ngff_fuse.errors import InputError
+from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout
 
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 # The GUID has a fixed length, so the site or channel number before it is never ambiguous; the
@@ -55,6 +63,7 @@ class MetaSeriesPlane:
     illumination: str | None
     projection: str | None  # e.g. "Maximum" when the plane is a projection of a z stack
     projection_step: float | None  # um between the planes that were projected
+    exposure: str | None = None  # e.g. "15 ms"
 
 
 def metaseries_plane(meta: dict) -> MetaSeriesPlane:
@@ -82,4 +91,81 @@ def metaseries_plane(meta: dict) -> MetaSeriesPlane:
         illumination=text("_IllumSetting_"),
         projection=text("Z Projection Method"),
         projection_step=number("Z Projection Step Size"),
+        exposure=text("Exposure Time"),
     )
+
+
+def channel_label(meta: MetaSeriesPlane, channel: int) -> str:
+    """The illumination setting's name, else the wavelength, else the file name's w<N>."""
+    if meta.illumination:
+        return meta.illumination
+    return f"{meta.wavelength:g} nm" if meta.wavelength else f"w{channel}"
+
+
+def distinct_channel_labels(metas: Sequence[MetaSeriesPlane], channels: Sequence[int]) -> tuple[str, ...]:
+    """One label per channel, told apart where several share one (four "FITC_05" in a real
+    export): by the first of projection method, wavelength or exposure that differs between
+    every one of them, else by the file name's w<N>, which always does."""
+    labels = [channel_label(meta, c) for meta, c in zip(metas, channels)]
+    facts = (
+        lambda m, c: m.projection,
+        lambda m, c: f"{m.wavelength:g} nm" if m.wavelength else None,
+        lambda m, c: m.exposure,
+        lambda m, c: f"w{c}",
+    )
+    out = list(labels)
+    for label in set(labels):
+        group = [i for i, other in enumerate(labels) if other == label]
+        if len(group) < 2:
+            continue
+        for fact in facts:
+            values = [fact(metas[i], channels[i]) for i in group]
+            if all(values) and len(set(values)) == len(values):
+                for i, value in zip(group, values):
+                    out[i] = f"{label} ({value})"
+                break
+    return tuple(out)
+
+
+def read_metaseries(path: Path) -> MetaSeriesPlane:
+    """The MetaSeries facts of one TIFF; InputError when it has none or is damaged."""
+    return open_plane(path)[1]
+
+
+def open_plane(path: Path) -> tuple[da.Array, MetaSeriesPlane]:
+    """A plane file's lazy (1, 1, 1, y, x) pixels and its MetaSeries facts, opening it once."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            damage = plane_damage(tif)
+            if damage is None:
+                page = tif.pages.first
+                layout = tiff_layout(tif, 0, (1, 1, 1, *page.shape)) if page.ndim == 2 else None
+                meta = tif.metaseries_metadata if page.is_metaseries else None
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
+        damage = str(exc) or type(exc).__name__
+    if damage is not None:
+        raise InputError(f"{path}: cannot be read as a TIFF ({damage}); the file is truncated or "
+                         "damaged: copy it again from the microscope or export the plate again")
+    if meta is None:
+        raise InputError(f"{path}: no MetaSeries XML in its ImageDescription, so no stage "
+                         "position; give the positions with a tile manifest instead")
+    if layout is None:
+        raise InputError(f"{path}: not one grayscale plane, as MetaXpress writes; export the "
+                         "plate again without colour composites")
+    return tiff_dask_array(layout), metaseries_plane(meta)
+
+
+def plane_damage(tif: tifffile.TiffFile) -> str | None:
+    """What shows a MetaXpress TIFF cut short, or None. MetaXpress writes the pixels before
+    the page's tags, so a truncated file loses its page, or the tags that locate its pixels
+    (tifffile then drops them with a log line and opens the file regardless)."""
+    if len(tif.pages) == 0:
+        return "no image in it"
+    page = tif.pages.first
+    offsets, counts = page.dataoffsets, page.databytecounts
+    if not offsets or len(offsets) != len(counts):
+        return "the tags that locate its pixels are missing"
+    end = max(o + n for o, n in zip(offsets, counts))
+    if end > tif.filehandle.size:
+        return f"its pixels run to byte {end} but the file has {tif.filehandle.size}"
+    return None

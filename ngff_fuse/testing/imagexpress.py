@@ -2,7 +2,9 @@
 
 One TIFF per plane with MetaSeries XML in its ImageDescription, deflate-compressed as MetaXpress
 writes them; each mosaic is one well and each of its tiles one site. Stage positions are the
-field centres, rounded to 0.1 um like a real stage's; stage y grows with image rows.
+field centres, rounded to 0.1 um like a real stage's; stage y grows with image rows. Each
+site's stack starts at its own autofocus height; its planes step from there, read back by the
+focus drive to 0.01 um.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from ngff_fuse.testing import SyntheticMosaic
 
 #: MetaSeries "wavelength" (nm) and "_IllumSetting_" written for channels w1, w2, ...
 WAVELENGTHS = (536.0, 593.0, 624.0, 452.0)
+#: How a channel was acquired: every plane of the stack (and its projection), the projection
+#: only, or a single plane (the stack's first).
+STACK, PROJECTION_ONLY, SINGLE_PLANE = "stack", "projection", "plane"
+#: Where projections go: beside the ZStep folders (MetaXpress' own export), in ZStep_0.
+BESIDE, ZSTEP0 = "beside", "zstep0"
 _THUMB_SHAPE = (16, 20)
 
 
@@ -38,44 +45,72 @@ def write_imagexpress(
     folder: Path,
     plate: str = "Plate",
     guid: bool = True,
-    projection: bool = True,
+    projection: bool | str = True,
     htd: bool = False,
+    channel_kinds: Sequence[str] | None = None,
+    illumination: Sequence[str] | None = None,
+    wavelengths: Sequence[float] | None = None,
+    autofocus: float = 0.0,
+    top_down: bool = False,
+    seed: int = 0,
 ) -> Path:
     """Write each well's mosaic as its sites; returns the export folder.
 
-    Timepoints go to TimePoint_<t> folders when there are several, z planes to ZStep_<z>
-    folders with the maximum projection beside them (unless `projection` is off). Every site
-    also gets a `_thumb` file that the reader must skip; `htd` adds PLATE.HTD.
+    Timepoints go to TimePoint_<t> folders when there are several, z planes to ZStep_1..N
+    folders (ZStep_1 the top plane with `top_down`) and their maximum projections beside them
+    (`projection` True or BESIDE), into ZStep_0 (ZSTEP0), or nowhere (False). `channel_kinds`
+    says per channel how it was acquired (STACK, PROJECTION_ONLY, SINGLE_PLANE; a single
+    plane goes into ZStep_1 when other channels have stacks); a 2-D mosaic writes planes
+    beside, PROJECTION_ONLY channels marked as projections. `illumination` names the channels
+    (default: the mosaic's), `wavelengths` gives theirs (default: WAVELENGTHS); `autofocus`
+    moves each site's stack by up to that many um. Every site also gets a `_thumb` file that
+    the reader must skip; `htd` adds PLATE.HTD.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    where_projections = BESIDE if projection is True else projection
+    rng = np.random.default_rng(seed)
     if htd:
         header = f'"HTSInfoFile", Version 1.0\n"Description", "{plate}"\n'
         (folder / f"{plate}.HTD").write_text(header)
     for well, mosaic in wells.items():
         t, c, z = mosaic.truth.shape[:3]
+        kinds = list(channel_kinds or [STACK] * c)
+        names = list(illumination or mosaic.channel_names)
+        nm = list(wavelengths or [WAVELENGTHS[i % len(WAVELENGTHS)] for i in range(c)])
+        stacks = z > 1 and STACK in kinds
+        step = mosaic.spacing[0]
         for index, tile in enumerate(mosaic.tiles):
             centre = stage_centre(mosaic, index)
+            focus = tile.position[0] + rng.uniform(-autofocus, autofocus)
             for ti in range(t):
                 where = folder / f"TimePoint_{ti + 1}" if t > 1 else folder
-                for ci in range(c):
+                for ci, kind in enumerate(kinds):
                     stem = f"{plate}_{well}_s{index + 1}" + (f"_w{ci + 1}" if c > 1 else "")
-                    base = dict(mosaic=mosaic, well=well, site=index + 1, channel=ci, centre=centre)
+                    base = dict(mosaic=mosaic, well=well, site=index + 1, centre=centre,
+                                name=names[ci], wavelength=nm[ci])
                     planes = tile.data[ti, ci]
-                    z0 = tile.position[0]
                     if z == 1:
-                        _write_plane(where / _name(stem, guid), planes[0], z_position=z0, **base)
+                        _write_plane(where / _name(stem, guid), planes[0], z_position=focus,
+                                     projected=step if kind == PROJECTION_ONLY else None, **base)
                         continue
-                    for zi in range(z):
-                        _write_plane(where / f"ZStep_{zi + 1}" / _name(stem, guid), planes[zi],
-                                     z_position=z0 + zi * mosaic.spacing[0], **base)
-                    if projection:
-                        _write_plane(where / _name(stem, guid), planes.max(axis=0),
-                                     z_position=z0 + (z - 1) / 2 * mosaic.spacing[0],
-                                     projected=mosaic.spacing[0], **base)
+                    order = list(range(z))[::-1] if top_down else list(range(z))
+                    if kind == STACK:
+                        for k, zi in enumerate(order, start=1):
+                            _write_plane(where / f"ZStep_{k}" / _name(stem, guid), planes[zi],
+                                         z_position=focus + zi * step, **base)
+                    elif kind == SINGLE_PLANE:
+                        target = where / "ZStep_1" if stacks else where
+                        _write_plane(target / _name(stem, guid), planes[order[0]],
+                                     z_position=focus + order[0] * step, **base)
+                    if kind != SINGLE_PLANE and (where_projections or kind == PROJECTION_ONLY):
+                        target = where / "ZStep_0" if where_projections == ZSTEP0 else where
+                        _write_plane(target / _name(stem, guid), planes.max(axis=0),
+                                     z_position=focus + (z - 1) / 2 * step, projected=step, **base)
                 _write_plane(where / _name(f"{plate}_{well}_s{index + 1}_thumb", guid),
                              tile.data[ti, 0, 0, :_THUMB_SHAPE[0], :_THUMB_SHAPE[1]],
-                             z_position=tile.position[0], thumbnail=True, **{**base, "channel": 0})
+                             z_position=focus, thumbnail=True,
+                             **{**base, "name": names[0], "wavelength": nm[0]})
     return folder
 
 
@@ -84,12 +119,11 @@ def _name(stem: str, guid: bool) -> str:
 
 
 def _write_plane(path: Path, plane: np.ndarray, mosaic: SyntheticMosaic, well: str, site: int,
-                 channel: int, centre: tuple[float, float], z_position: float,
+                 centre: tuple[float, float], z_position: float, name: str, wavelength: float,
                  projected: float | None = None, thumbnail: bool = False) -> None:
     sy, sx = mosaic.spacing[1:]
     if thumbnail:  # MetaXpress thumbnails are shrunk: another calibration, another size
         sy, sx = sy * 8, sx * 8
-    wavelength = WAVELENGTHS[channel % len(WAVELENGTHS)]
     props: list[tuple[str, str, object]] = [
         ("pixel-size-x", "int", plane.shape[1]),
         ("pixel-size-y", "int", plane.shape[0]),
@@ -102,9 +136,9 @@ def _write_plane(path: Path, plane: np.ndarray, mosaic: SyntheticMosaic, well: s
         ("stage-label", "string", f"{well} : Site {site}"),
         ("z-position", "float", round(z_position, 2)),
         ("wavelength", "float", wavelength),
-        ("_IllumSetting_", "string", mosaic.channel_names[channel]),
+        ("_IllumSetting_", "string", name),
     ]
-    custom: list[tuple[str, str, object]] = []
+    custom: list[tuple[str, str, object]] = [("Exposure Time", "string", "15 ms")]
     if projected is not None:
         custom += [("Z Projection Method", "string", "Maximum"),
                    ("Z Projection Step Size", "float", projected)]
