@@ -239,6 +239,22 @@ def test_a_single_plane_beside_the_stacks_sits_at_its_nearest_plane(tmp_path):
     assert np.array_equal(data[0, 1, 2], mosaic.tiles[0].data[0, 1, 0]) and not data[0, 1, [0, 1, 3]].any()
 
 
+def test_a_channel_imaged_at_some_timepoints_only_is_kept_there(tmp_path):
+    """A channel taken at the first timepoint only (a reference stain) is neither lost nor
+    taken for an incomplete export: its other timepoints are empty, and the note says so."""
+    mosaic = _mosaic(10, grid=(1, 2), tile_shape=(30, 36), channels=2, timepoints=2)
+    root = write_imagexpress({"F02": mosaic}, tmp_path / "p")
+    for file in _tile_files(root, "TimePoint_2/*_w2*.tif"):
+        file.unlink()
+    [planes] = read_input(root)
+    assert planes.dims == ("t", "c", "y", "x") and planes.channel_names == mosaic.channel_names
+    assert "channel(s) w2 imaged at only some timepoints; the others are empty (0)" in planes.notes
+    for tile, site in zip(planes.tiles, mosaic.tiles):
+        data = tile.data.values
+        assert np.array_equal(data[:, 0], site.data[:, 0]) and np.array_equal(data[0, 1], site.data[0, 1])
+        assert not data[1, 1].any()
+
+
 def _truncate(path: Path, keep: float) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:int(len(data) * keep)])

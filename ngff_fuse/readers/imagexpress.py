@@ -269,7 +269,8 @@ def _layout(files: list[_File]) -> tuple[dict[Path, str], list[_Kind]]:
     for f in files:
         if f.zstep is None:
             beside.setdefault(f.name.channel, f)
-    projected = stacked | {c for c, f in beside.items() if read_metaseries(f.path).projection}
+    projected = stacked | {c for c, f in beside.items()
+                           if c not in stacked and read_metaseries(f.path).projection}
     kinds = {}
     for f in files:
         is_projection = f.zstep == _PROJECTION_STEP or (f.zstep is None and f.name.channel in projected)
