@@ -102,9 +102,10 @@ def in_increasing_order(tile: Tile) -> Tile:
     A file may store an axis backwards (a negative step: LIF z-stacks recorded top-down, a
     mirrored camera row order); its pixels are then reversed lazily and the affine's column
     for that axis negated, its origin moved to what was the last pixel. Every pixel stays at
-    the same physical place, so this is exact for any affine; downstream code can count on
-    planes in increasing physical order and positive steps."""
-    backwards = [i for i in range(3) if tile.affine[i, i] < 0]
+    the same physical place; downstream code can count on planes in increasing physical order
+    and positive steps. Only an axis whose column runs along its own axis is a step: a rotated
+    tile keeps its affine, which fusion samples as it is."""
+    backwards = _backward_axes(tile.affine)
     if not backwards:
         return tile
     affine = tile.affine.copy()
@@ -113,6 +114,13 @@ def in_increasing_order(tile: Tile) -> Tile:
         affine[:3, i] = -affine[:3, i]
     data = tile.data.isel({SPATIAL[i]: slice(None, None, -1) for i in backwards})
     return replace(tile, data=data, affine=affine)
+
+
+def _backward_axes(affine: np.ndarray) -> list[int]:
+    """Spatial axes whose affine column is a negative step along that same axis."""
+    linear = affine[:3, :3]
+    off_axis = np.abs(linear - np.diag(np.diagonal(linear))).max(axis=0)
+    return [i for i in range(3) if linear[i, i] < 0 and off_axis[i] <= 1e-12 * abs(linear[i, i])]
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,8 @@ class TileSet:
         diagonals = np.stack([np.diagonal(tile.affine)[:3] for tile in self.tiles])
         if (diagonals >= 0).all() and all(s >= 0 for s in self.spacing):
             return
-        reversed_axes = [ax for i, ax in enumerate(SPATIAL) if (diagonals[:, i] < 0).any()]
+        backwards = {i for tile in self.tiles for i in _backward_axes(tile.affine)}
+        reversed_axes = [ax for i, ax in enumerate(SPATIAL) if i in backwards]
         object.__setattr__(self, "tiles", tuple(in_increasing_order(tile) for tile in self.tiles))
         object.__setattr__(self, "spacing", tuple(abs(float(s)) for s in self.spacing))
         if reversed_axes:
