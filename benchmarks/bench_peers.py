@@ -99,11 +99,11 @@ def mvs_ome_zarr(tiff: str, positions: list[list[float]], spacing: list[float], 
 
     msims = [msi_utils.get_msim_from_sim(sim, scale_factors=[])
              for sim in mvs_images(tiff, positions, spacing)]
-    compressor = Codec.parse(codec).zarr_v3(2)
+    compressors = Codec.parse(codec).zarr_v3(2)
     fusion.fuse(
         images=msims, transform_key="stage", output_chunksize=CHUNK, output_zarr_url=output,
         zarr_options={"ome_zarr": True, "ngff_version": "0.5", "zarr_array_creation_kwargs": {
-            "codecs": [zarr.codecs.BytesCodec(), *([compressor] if compressor else [])]}},
+            "codecs": [zarr.codecs.BytesCodec(), *compressors]}},
     )
 
 
