@@ -148,12 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("png", type=Path, help="the PNG to write")
     preview.add_argument("--size", type=int, default=768, help="longer edge to aim for, in pixels")
 
-    check = sub.add_parser("validate", help="check a written OME-Zarr: metadata, levels, chunks",
+    check = sub.add_parser("validate", help="check an OME-Zarr: metadata, levels, every chunk readable",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
     check.add_argument("store", type=Path, help="the OME-Zarr to check")
     check.add_argument("--schemas", type=Path, metavar="DIR",
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
+    check.add_argument("--quick", action="store_true",
+                       help="check the metadata and that every chunk is there, without decoding the chunks")
 
     refuse = sub.add_parser("fuse-store", help="re-fuse the tiles kept in an OME-Zarr (convert --keep-tiles)",
                             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -385,7 +387,8 @@ def _run_demo(args, console: Console) -> int:
 
 
 def _run_validate(args, console: Console) -> int:
-    report = validate_store(args.store, args.schemas)
+    progress = ConsoleProgress(console, quiet=args.quiet or args.json)
+    report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
         print(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
                           "failed": report.failed}, indent=2))

@@ -10,23 +10,28 @@ import zarr
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.ngff_transforms import transform_to_affine
-from ngff_fuse.readers.kept_tiles import image_axes
+from ngff_fuse.readers.kept_tiles import NGFF_FUSE_KEY, image_axes
+from ngff_fuse.zarr_check import open_node, read_checked, unreadable_metadata
 
 _NICE = (1, 2, 5)
 
 
-def _image_group(path: Path):
+def _image_group(path: Path) -> tuple[Path, dict, bool]:
+    """Where the image is (image 0 of a multi-scene store), its NGFF metadata, and whether
+    ngff-fuse wrote it (then every chunk must be there)."""
     try:
         group = zarr.open_group(path, mode="r")
     except Exception:
-        raise InputError(f"{path}: not an OME-Zarr; give the path of a fused image") from None
+        why = unreadable_metadata(path)
+        raise InputError(f"{why}; the store is damaged" if why
+                         else f"{path}: not an OME-Zarr; give the path of a fused image") from None
     attrs = dict(group.attrs)
     meta = attrs.get("ome", attrs)
     if "multiscales" not in meta:
         if "bioformats2raw.layout" in meta:
             return _image_group(path / "0")
         raise InputError(f"{path}: has no multiscales metadata (incomplete or not an image)")
-    return group, meta
+    return path, meta, NGFF_FUSE_KEY in attrs
 
 
 def pick_level(shapes: list[tuple[int, ...]], size: int) -> int:
@@ -46,18 +51,18 @@ def nice_length(span: float) -> float:
 
 def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
     """RGB float image in [0, 1], the physical size of one of its pixels, and the unit."""
-    group, meta = _image_group(Path(path))
+    image, meta, ours = _image_group(Path(path))
     multiscale = meta["multiscales"][0]
     axes = [a["name"] for a in image_axes(multiscale)]
     datasets = multiscale["datasets"]
-    shapes = [group[d["path"]].shape for d in datasets]
-    level = pick_level(shapes, size)
-    array = group[datasets[level]["path"]]
+    arrays = [open_node(image / d["path"]) for d in datasets]
+    level = pick_level([a.shape for a in arrays], size)
+    array = arrays[level]
     index = tuple(
         slice(None) if ax in ("c", "y", "x") else (array.shape[i] // 2 if ax == "z" else 0)
         for i, ax in enumerate(axes)
     )
-    pixels = np.asarray(array[index], dtype=np.float64)
+    pixels = read_checked(array, index, missing_ok=not ours).astype(np.float64)
     kept = [ax for ax in axes if ax in ("c", "y", "x")]
     if "c" not in kept:
         pixels = pixels[None]

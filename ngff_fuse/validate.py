@@ -1,4 +1,4 @@
-"""Check a written OME-Zarr: metadata, levels, chunks, pyramid and physical consistency.
+"""Check a written OME-Zarr: metadata, levels, every chunk, pyramid and physical consistency.
 
 Used by `ngff-fuse validate`; works on any NGFF 0.4 / 0.5 / 0.6 image, 0.6 scene, plate or
 well, and bioformats2raw collection, with extra checks where ngff-fuse wrote it (its
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +20,12 @@ import zarr
 from ngff_fuse.errors import InputError
 from ngff_fuse.ngff import FORMATS
 from ngff_fuse.ngff_transforms import transform_matrix
+from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.readers.kept_tiles import TILES_GROUP, TILES_KEY, is_zarr_group
 from ngff_fuse.readers.kept_tiles import attributes as group_attributes
 from ngff_fuse.writer import STATUS_KEY
+from ngff_fuse.zarr_check import ChunkChecker, open_node, read_checked, scan, unreadable_metadata
 
 #: Physical disagreement (um) tolerated between a level's pixel centre and level 0's.
 PHYSICAL_TOLERANCE = 1e-6
@@ -119,17 +119,41 @@ def _check_metadata(attributes: dict, schemas: Path | None, strict: bool, report
 
 
 def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = True,
-                   metadata_only: bool = False) -> Report:
+                   metadata_only: bool = False, decode: bool = True, progress: Progress | None = None) -> Report:
     """Every check on the store at `path`; collections, scenes, plates and wells check each
     image they reference. `strict`: see `validate_attributes`; `metadata_only` checks this
     group's metadata without opening arrays or child groups (the spec's conformance
-    hierarchies hold no arrays)."""
+    hierarchies hold no arrays). `decode` reads every chunk of every array checked, in
+    parallel, counted on `progress`; without it chunks are only looked for."""
     if not path.exists():
         raise InputError(f"{path}: no such store; check the path")
     try:
         group = zarr.open_group(path, mode="r")
     except Exception:
-        raise InputError(f"{path}: not a zarr group; give the path of an OME-Zarr") from None
+        why = unreadable_metadata(path)
+        raise InputError(f"{why}: not a zarr group that can be read, the store is damaged" if why
+                         else f"{path}: not a zarr group; give the path of an OME-Zarr") from None
+    stored: list[_Stored] = []
+    report = _check_group(path, group, "", schemas, strict, metadata_only, stored)
+    if stored:
+        ours = bool(dict(group.attrs).get(STATUS_KEY))
+        _check_chunks(stored, decode, ours, progress or NoProgress(), report)
+    return report
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """An array whose chunks are read once every group's metadata is checked (one pass, one
+    progress bar): what the report calls it, and its path in the store."""
+
+    label: str
+    path: str
+    array: zarr.Array
+
+
+def _check_group(path: Path, group, where: str, schemas: Path | None, strict: bool, metadata_only: bool,
+                 stored: list[_Stored]) -> Report:
+    """The checks of one group, and of the groups it references; its arrays join `stored`."""
     report = Report()
     marker = dict(group.attrs).get(STATUS_KEY) or {}
     if marker:
@@ -143,19 +167,48 @@ def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = Tr
         if release is not None:
             _check_models(group, release, report)
         if geometry is not None:
-            _check_arrays(path, attrs["multiscales"][0], geometry, report)
-    if "scene" in attrs:
-        _check_scene_targets(path, attrs["scene"], report)
-    for child in _children(path, attrs):
-        report.merge(child, validate_store(path / child, schemas, strict=strict))
+            _check_arrays(path, where, attrs["multiscales"][0], geometry, report, stored)
+    try:
+        if "scene" in attrs:
+            _check_scene_targets(path, attrs["scene"], report)
+        children = _children(path, attrs)
+    except InputError as exc:
+        report.check(False, "referenced groups", str(exc))
+        return report
+    for child in children:
+        inside = f"{where}/{child}" if where else child
+        try:
+            child_group = open_node(path / child, "group")
+        except InputError as exc:
+            report.check(False, child, str(exc))
+            continue
+        report.merge(child, _check_group(path / child, child_group, inside, schemas, strict, False, stored))
     return report
+
+
+def _check_chunks(stored: list[_Stored], decode: bool, ours: bool, progress: Progress, report: Report) -> None:
+    """Every chunk of every array there, and with `decode` readable. ngff-fuse writes every
+    chunk, so in its stores a missing one is damage; other writers leave out chunks that hold
+    only the fill value, which readers then fill in."""
+    checkers = [ChunkChecker(s.array) for s in stored]
+    found = scan(checkers, progress, "decoding chunks" if decode else "looking for chunks", decode)
+    for item, checker, damage in zip(stored, checkers, found):
+        total = len(checker.keys()) * checker.chunks_per_key
+        absent = [] if ours else [d for d in damage if d.missing]
+        bad = [d for d in damage if ours or not d.missing]
+        if absent:
+            report.passed.append(f"{item.label}: {len(absent)} of {total} chunks absent, read as the fill value "
+                                 "(left out by their writer as empty)")
+        named = "; ".join(f"{item.path}/{d}" for d in bad[:5]) + ("; ..." if len(bad) > 5 else "")
+        report.check(not bad, f"{item.label} chunks all present" + (" and decode" if decode else ""),
+                     f"{len(bad)} of {total} damaged: {named}")
 
 
 def _children(path: Path, attrs: dict) -> list[str]:
     """Groups this group's metadata says hold images: collection series, plate wells, well
     fields, the images a scene places, and an image's kept tiles."""
     if "bioformats2raw.layout" in attrs:
-        series = _ome(dict(zarr.open_group(path / "OME", mode="r").attrs))[0].get("series") or []
+        series = _ome(dict(open_node(path / "OME", "group").attrs))[0].get("series") or []
         return [str(s) for s in series]
     if "plate" in attrs:
         return [w["path"] for w in attrs["plate"].get("wells", [])]
@@ -203,7 +256,7 @@ def _check_scene_targets(path: Path, scene: dict, report: Report) -> None:
         if where is None:
             continue
         target = path / where
-        names = (_coordinate_system_names(_ome(dict(zarr.open_group(target, mode="r").attrs))[0])
+        names = (_coordinate_system_names(_ome(dict(open_node(target, "group").attrs))[0])
                  if (target / "zarr.json").exists() else set())
         report.check(ref.get("name") in names, f"scene transform {i} {end} {where}:{ref.get('name')}",
                      f"{where} has no coordinate system {ref.get('name')!r}")
@@ -241,17 +294,18 @@ def _ref_path(ref) -> str | None:
     return ref.get("path") if isinstance(ref, dict) else ref
 
 
-def _check_arrays(path: Path, multiscale: dict, geometry, report: Report) -> None:
-    """Each level's array against the metadata: dimensions, shape by scale, dtype, every chunk
-    present, pixel centres on level 0's, and level 1 as level 0 downsampled."""
+def _check_arrays(path: Path, where: str, multiscale: dict, geometry, report: Report,
+                  stored: list[_Stored]) -> None:
+    """Each level's array against the metadata: dimensions, shape by scale, dtype, pixel
+    centres on level 0's, and level 1 as level 0 downsampled; its chunks join `stored`."""
     axes, matrices = geometry
     arrays = []
     for dataset, matrix in zip(multiscale["datasets"], matrices):
         name = dataset["path"]
         try:
-            array = zarr.open_array(path / name, mode="r")
-        except Exception:
-            report.check(False, f"level {name}", "missing array")
+            array = open_node(path / name)
+        except InputError as exc:
+            report.check(False, f"level {name}", str(exc))
             return
         report.check(array.ndim == len(axes), f"level {name} dimensions",
                      f"{array.ndim} dims but {len(axes)} axes")
@@ -266,9 +320,8 @@ def _check_arrays(path: Path, multiscale: dict, geometry, report: Report) -> Non
                      f"scale says {expected}")
         report.check(array.dtype == arrays[0][1].dtype, f"level {name} dtype",
                      f"{array.dtype} differs from level 0's {arrays[0][1].dtype}")
-        missing = _missing_chunks(path / name, array)
-        report.check(not missing, f"level {name} chunks all present",
-                     f"{len(missing)} missing, first {missing[0] if missing else ''}")
+        inside = f"{where}/{name}" if where else name
+        stored.append(_Stored(f"{where}: level {name}" if where else f"level {name}", inside, array))
     for (name, array, _), matrix in list(zip(arrays, matrices))[1:]:
         _check_alignment(name, array.shape, matrix, matrices[0], axes, report)
     if len(arrays) > 1:
@@ -319,18 +372,6 @@ def _check_alignment(name: str, shape, matrix: np.ndarray, base: np.ndarray, axe
                  f"they cover, and by {strided:g} from their first pixels")
 
 
-def _missing_chunks(path: Path, array) -> list[str]:
-    """Store keys of the chunk (or shard) grid that are absent on disk."""
-    grid = array.shards or array.chunks
-    counts = [int(np.ceil(n / g)) for n, g in zip(array.shape, grid)]
-    missing = []
-    for coords in product(*(range(c) for c in counts)):
-        key = array.metadata.encode_chunk_key(coords)
-        if not os.path.exists(path / key):
-            missing.append(key)
-    return missing
-
-
 def _check_downsampling(level0, level1, method: str | None, report: Report) -> None:
     """Spot check: a central level-0 region, downsampled by the recorded method, is level 1."""
     _, a0, s0 = level0
@@ -338,8 +379,14 @@ def _check_downsampling(level0, level1, method: str | None, report: Report) -> N
     factor = [int(round(b / a)) for a, b in zip(s0, s1)]
     centre = [max(0, (n // f) // 2 - 8) for n, f in zip(a1.shape, factor)]
     size = [min(16, n - c) for n, c in zip(a1.shape, centre)]
-    small = a1[tuple(slice(c, c + s) for c, s in zip(centre, size))]
-    big = a0[tuple(slice(c * f, (c + s) * f) for c, s, f in zip(centre, size, factor))]
+    what = "level 1 is level 0 downsampled (spot check)"
+    try:  # a damaged chunk is named by the chunk checks
+        small = read_checked(a1, tuple(slice(c, c + s) for c, s in zip(centre, size)), missing_ok=True)
+        big = read_checked(a0, tuple(slice(c * f, (c + s) * f) for c, s, f in zip(centre, size, factor)),
+                           missing_ok=True)
+    except InputError:
+        report.check(False, what, "not done: a chunk it reads is damaged")
+        return
     pad = [(0, s * f - n) for s, f, n in zip(size, factor, big.shape)]
     big = np.pad(big, pad, mode="edge")
     blocks = big.reshape([v for s, f in zip(size, factor) for v in (s, f)])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zarr
 from matplotlib.image import imread
 
+from damage import chunk_files, key, truncate
 from ngff_fuse.cli import main
 from ngff_fuse.preview import nice_length, pick_level, render
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from test_resume import run_cli
 
 
 @pytest.mark.parametrize("ngff", ["0.4", "0.5", "0.6"])
@@ -65,3 +68,25 @@ def test_preview_is_reduced_to_the_size_asked(tmp_path):
     assert main(["convert", str(source), str(out), "--quiet"]) == 0  # one level: 374 x 649
     rgb, pixel, _ = render(out, size=200)
     assert max(rgb.shape[:2]) <= 200 and pixel == pytest.approx(0.65 * 4)
+
+
+def test_a_damaged_store_is_refused_in_one_line(tmp_path, capsys):
+    """A broken shard index or a chunk missing from a store ngff-fuse wrote: one line naming the
+    chunk, exit 2, nothing more on the terminal (zarr's pending reads used to print ~250 lines
+    at exit); a store from a writer that leaves out empty chunks reads them as the fill value."""
+    source = write_ome_tiff(synthetic_mosaic(grid=(2, 3), tile_shape=(100, 120)), tmp_path / "t.ome.tif")
+    out, png = tmp_path / "o.ome.zarr", tmp_path / "o.png"
+    assert main(["convert", str(source), str(out), "--chunk", "32", "--shard", "64", "--quiet"]) == 0
+    shard = chunk_files(out / "0")[3]  # the preview reads level 0 of this small mosaic
+    truncate(shard)
+    done = run_cli("preview", str(out), str(png))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"{out / '0'}: chunk {key(out / '0', shard)} has a shard index that does not decode" in done.stderr
+    shard.unlink()
+    assert main(["preview", str(out), str(png)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"chunk {key(out / '0', shard)} missing" in err
+    group = zarr.open_group(out, mode="r+")
+    group.attrs.put({k: v for k, v in group.attrs.items() if k != "ngff_fuse"})  # as another writer's
+    assert main(["preview", str(out), str(png)]) == 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import zarr
 
@@ -25,6 +24,7 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.ngff_transforms import transform_to_affine
 from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.zarr_check import lazy_checked, unreadable_metadata
 
 #: ngff-fuse's own key: its status record in a store, its provenance in the tiles group, and
 #: the full affine of a tile that NGFF 0.4 / 0.5 transforms cannot express.
@@ -43,11 +43,14 @@ def is_zarr_group(path: Path) -> bool:
 
 
 def attributes(path: Path) -> dict:
-    """A zarr group's attributes, zarr v2 or v3 ({} when there is no group)."""
+    """A zarr group's attributes, zarr v2 or v3 ({} when there is no group; an InputError
+    naming the file when its metadata is not JSON)."""
     try:
         return dict(zarr.open_group(path, mode="r").attrs.asdict())
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return {}
+    except json.JSONDecodeError:  # a damaged store must not read as one without metadata
+        raise InputError(f"{unreadable_metadata(path) or path}; the store is damaged") from None
 
 
 def ome(attrs: dict) -> dict:
@@ -146,7 +149,7 @@ class KeptTilesReader:
                 raise InputError(f"{folder}: the scene of {image} does not place this tile, the store "
                                  f"is damaged; {_FIX}")
             affine = tile_affine(tile_ome, placed, dims, plane)
-            level0 = da.from_zarr(zarr.open_array(folder / multiscale["datasets"][0]["path"], mode="r"))
+            level0 = lazy_checked(folder / multiscale["datasets"][0]["path"])
             data = level0[tuple(slice(None) if ax in dims else None for ax in AXES)]
             name = entry.get("name", entry["path"])
             tiles.append(Tile(
