@@ -1,7 +1,7 @@
 """Writing every level of the pyramid in one pass, skipping blocks a previous run already wrote.
 
 Every write block is exactly one zarr chunk, or one shard when sharding, so no two tasks
-ever write the same store key and a block is done exactly when its key decodes.
+ever write the same store key and a block is done exactly when its key decodes (`zarr_check`).
 
 How the levels are scheduled decides peak memory. Building levels 1.. as dask `coarsen` of
 level 0 in the same graph kept level-0 blocks alive until the level-1 tasks that needed them
@@ -40,6 +40,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse.progress import Progress
 from ngff_fuse.pyramid import Downsample, Pyramid, reduce_block
+from ngff_fuse.zarr_check import ChunkChecker, bounded_map
 
 #: Test hook: SIGKILL this process after writing this many blocks (a crash at a known point).
 KILL_AFTER_ENV = "NGFF_FUSE_TEST_KILL_AFTER_BLOCKS"
@@ -47,20 +48,32 @@ _written = 0
 _written_lock = threading.Lock()
 
 
-def block_done(array, region: tuple[slice, ...]) -> bool:
-    """True when the block's store key exists and decodes (a killed write leaves neither a
-    complete chunk nor a valid shard index, so it reads as not done)."""
-    grid = array.shards or array.chunks
-    coords = tuple(s.start // g for s, g in zip(region, grid))
-    key = array.metadata.encode_chunk_key(coords)
-    path = os.path.join(str(array.store_path.store.root), array.store_path.path, key)
-    if not os.path.exists(path):
-        return False
-    try:
-        array[region]
-    except Exception:  # any decoding failure means the block must be written again
-        return False
-    return True
+def block_done(checker: ChunkChecker, region: tuple[slice, ...]) -> bool:
+    """True when the block's store key exists and decodes, every inner chunk of a shard
+    included (a killed write leaves neither a complete chunk nor a valid shard index, so it
+    reads as not done; zarr alone would read a zero-byte shard as the fill value)."""
+    return not checker.check(_coords(checker, region))
+
+
+def _coords(checker: ChunkChecker, region: tuple[slice, ...]) -> tuple[int, ...]:
+    return tuple(s.start // g for s, g in zip(region, checker.grid))
+
+
+def undone_blocks(array, regions: list[tuple[slice, ...]], progress: Progress, label: str) -> list[int]:
+    """Indices of the blocks (one per region) a resumed run must write: those missing or not
+    decoding, checked side by side. A damaged block's file is removed: zarr reads a block at
+    the array's edge back before writing it (it covers part of a chunk or shard), and would
+    fail on the damage instead of replacing it."""
+    checker = ChunkChecker(array)
+    progress.start(label, len(regions), "blocks")
+    undone = []
+    for j, done in enumerate(bounded_map(lambda region: block_done(checker, region), regions)):
+        if not done:
+            undone.append(j)
+            (checker.folder / checker.key(_coords(checker, regions[j]))).unlink(missing_ok=True)
+        progress.advance(label)
+    progress.finish(label)
+    return undone
 
 
 def _write_block(block: np.ndarray, array, region: tuple[slice, ...],

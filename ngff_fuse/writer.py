@@ -24,7 +24,7 @@ from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channe
 from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
-from ngff_fuse.store import block_done, store_pyramid
+from ngff_fuse.store import store_pyramid, undone_blocks
 
 STATUS_KEY = "ngff_fuse"
 #: Default shard edge of NGFF 0.5 outputs, in chunks. Measured on 7 x 7 tiles of 2048^2 (172
@@ -172,9 +172,8 @@ def write_ngff(
     pyramid = plan_pyramid(data.shape, dims, factors, block, options.downsample)
 
     resuming = prepare_output(path, options)
-    if resuming and status(path).get("status") == "complete":
-        progress.note(f"{path}: already complete")
-        return list(pyramid.shapes)
+    # a complete store is checked too: resuming rewrites whatever no longer reads
+    complete = resuming and status(path).get("status") == "complete"
     group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     # a run killed while creating the levels leaves some of them out: resuming creates those
     targets = [
@@ -182,14 +181,21 @@ def write_ngff(
         else _create_array(group, str(i), s, data.dtype, dims, options)
         for i, s in enumerate(pyramid.shapes)
     ]
+    blocks = [range(int(np.prod(pyramid.blocks(k)))) for k in range(len(targets))]
     pending = [
-        [j for j in range(int(np.prod(pyramid.blocks(k))))
-         if not (resuming and block_done(array, pyramid.region(k, pyramid.index(k, j))))]
+        undone_blocks(array, [pyramid.region(k, pyramid.index(k, j)) for j in blocks[k]], progress,
+                      f"checking level {k}") if resuming else list(blocks[k])
         for k, array in enumerate(targets)
     ]
     if resuming:
-        done = sum(int(np.prod(pyramid.blocks(k))) for k in range(len(targets))) - sum(map(len, pending))
-        progress.note(f"{path}: resuming, {done} blocks already written")
+        todo = sum(map(len, pending))
+        if not complete:
+            progress.note(f"{path}: resuming, {sum(map(len, blocks)) - todo} blocks already written")
+        elif todo:
+            progress.note(f"{path}: marked complete, but {todo} blocks are missing or do not decode: rewriting them")
+            group.attrs[STATUS_KEY] = {"status": "incomplete", "request": options.request}
+        else:
+            progress.note(f"{path}: already complete, every block reads")
     try:
         store_pyramid(data.rechunk(pyramid.grids[0]), pyramid, targets, pending, progress)
     except OSError as exc:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zarr
 
+from damage import chunk_files, empty, files_state, flip, inner_grid, key, truncate
 from ngff_fuse.cli import main
 from ngff_fuse.store import KILL_AFTER_ENV
 from ngff_fuse.testing import synthetic_mosaic
@@ -159,3 +160,50 @@ def test_resume_creates_the_levels_a_killed_run_never_created(acquisition, tmp_p
     assert expected.keys() == got.keys()
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
+
+
+@pytest.mark.parametrize("layout", [["--ngff", "0.4"], ["--ngff", "0.5", "--shard", "64"], ["--ngff", "0.6"]],
+                         ids=["0.4", "0.5-sharded", "0.6"])
+def test_resume_repairs_a_complete_store_and_touches_nothing_else(acquisition, tmp_path, capsys, layout):
+    """`--resume` on a store marked complete rewrites exactly the chunks that are missing or do
+    not decode, kept tiles included, back to the bytes an undamaged run wrote; every other file
+    keeps its bytes and its modification time. A level-0 block rewritten gives the same
+    pixels, so the levels above it stay as they are unless damaged themselves."""
+    options = ["--chunk", "32", "--quiet", "--keep-tiles", *layout]
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(acquisition), str(out), *options]) == 0
+    before = files_state(out)
+    level0, level1, tile = chunk_files(out / "0"), chunk_files(out / "1"), chunk_files(out / "tiles" / "4" / "0")
+    empty(level0[1])
+    truncate(level0[-1])
+    if inner_grid(out / "0"):  # zarr v3: a crc32c per chunk catches bytes flipped inside it
+        flip(level0[2], 0, len(level0[2].read_bytes()) - 100)
+    level1[0].unlink()
+    truncate(tile[0])
+    damaged = {key(out, f) for f in (level0[1], level0[-1], level1[0], tile[0])}
+    if inner_grid(out / "0"):
+        damaged.add(key(out, level0[2]))
+    assert main(["validate", str(out), "--quiet"]) == 1
+    capsys.readouterr()
+    assert main(["convert", str(acquisition), str(out), *options, "--resume"]) == 0
+    after = files_state(out)
+    assert after.keys() == before.keys()
+    for name, (mtime, data) in before.items():
+        assert after[name][1] == data, name
+        assert (after[name][0] != mtime) == (name in damaged), name
+    assert marker(out) == "complete"
+    assert main(["validate", str(out), "--quiet"]) == 0
+
+
+def test_resume_of_a_sound_complete_store_writes_nothing(acquisition, tmp_path, capsys):
+    options = ["--chunk", "32", "--ngff", "0.5", "--shard", "64", "--keep-tiles"]
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(acquisition), str(out), *options, "--quiet"]) == 0
+    before = files_state(out)
+    capsys.readouterr()
+    assert main(["convert", str(acquisition), str(out), *options, "--resume"]) == 0
+    assert "already complete, every block reads" in capsys.readouterr().out
+    assert files_state(out) == before
+    # the request is still checked
+    assert main(["convert", str(acquisition), str(out), "--chunk", "64", "--resume"]) == 2
+    assert "request differs" in capsys.readouterr().err
