@@ -207,3 +207,22 @@ def test_resume_of_a_sound_complete_store_writes_nothing(acquisition, tmp_path, 
     # the request is still checked
     assert main(["convert", str(acquisition), str(out), "--chunk", "64", "--resume"]) == 2
     assert "request differs" in capsys.readouterr().err
+
+
+def test_resume_repairs_every_scene_of_a_complete_store(tmp_path):
+    from ngff_fuse.fuse.core import fuse
+    from ngff_fuse.testing import in_memory_tileset
+    from ngff_fuse.writer import SceneImage, WriteOptions, write_scenes
+
+    scenes = [SceneImage(fuse(in_memory_tileset(synthetic_mosaic(grid=(2, 2), tile_shape=(40, 40), seed=s))))
+              for s in (1, 2)]
+    out = tmp_path / "scenes.ome.zarr"
+    write_scenes(scenes, out, WriteOptions(chunk=16))
+    before = files_state(out)
+    damaged = chunk_files(out / "1" / "0")[2]
+    truncate(damaged)
+    write_scenes(scenes, out, WriteOptions(chunk=16, resume=True))
+    after = files_state(out)
+    assert {name: data for name, (_, data) in after.items()} == {name: data for name, (_, data) in before.items()}
+    assert [name for name in before if after[name][0] != before[name][0]] == [key(out, damaged)]
+    assert marker(out) == "complete"
