@@ -200,8 +200,11 @@ def _check_chunks(stored: list[_Stored], decode: bool, ours: bool, progress: Pro
             report.passed.append(f"{item.label}: {len(absent)} of {total} chunks absent, read as the fill value "
                                  "(left out by their writer as empty)")
         named = "; ".join(f"{item.path}/{d}" for d in bad[:5]) + ("; ..." if len(bad) > 5 else "")
-        report.check(not bad, f"{item.label} chunks all present" + (" and decode" if decode else ""),
-                     f"{len(bad)} of {total} damaged: {named}")
+        if ours:
+            what = f"{item.label} chunks all present" + (" and decode" if decode else "")
+        else:
+            what = f"{item.label} stored chunks all " + ("decode" if decode else "not empty")
+        report.check(not bad, what, f"{len(bad)} of {total} damaged: {named}")
 
 
 def _children(path: Path, attrs: dict) -> list[str]:

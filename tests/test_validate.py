@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import zarr
 
@@ -231,3 +232,28 @@ def test_unreadable_metadata_is_named_in_one_line(acquisition, tmp_path, capsys)
         assert main(command) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{old / '.zattrs'}: not valid JSON" in err, err
+
+
+def test_a_store_another_writer_left_empty_chunks_out_of_is_valid(tmp_path, capsys):
+    """ome-zarr-py (through zarr) leaves out chunks that hold only the fill value, which
+    readers fill in: absent chunks are counted, not failed; a stored chunk that does not decode
+    still is, by its key."""
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    pixels = np.zeros((2, 300, 400), dtype="uint16")
+    pixels[:, 50:200, 60:300] = np.arange(150 * 240, dtype="uint16").reshape(150, 240)
+    out = tmp_path / "foreign.ome.zarr"
+    write_image(pixels, zarr.open_group(out, mode="w", zarr_format=2), axes="cyx", fmt=FormatV04(),
+                storage_options={"chunks": (1, 64, 64)})
+    code, report = checks(capsys, str(out))
+    assert code == 0, report["failed"]
+    absent = [line for line in report["passed"] if line.startswith("level s0:") and "absent" in line]
+    assert absent and absent[0].startswith("level s0: 30 of 70 chunks absent, read as the fill value")
+    stored = chunk_files(out / "s0")[5]
+    truncate(stored)
+    code, report = checks(capsys, str(out))
+    assert code == 1
+    assert len(report["failed"]) == 1
+    assert report["failed"][0].startswith(f"level s0 stored chunks all decode: 1 of 70 damaged: {key(out, stored)} "
+                                          "does not decode (")
