@@ -192,7 +192,8 @@ def write_ngff(
         if not complete:
             progress.note(f"{path}: resuming, {sum(map(len, blocks)) - todo} blocks already written")
         elif todo:
-            progress.note(f"{path}: marked complete, but {todo} blocks are missing or do not decode: rewriting them")
+            progress.note(f"{path}: marked complete, but {todo} blocks are missing or do not decode: "
+                          "rewriting them")
             group.attrs[STATUS_KEY] = {"status": "incomplete", "request": options.request}
         else:
             progress.note(f"{path}: already complete, every block reads")

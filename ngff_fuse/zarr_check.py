@@ -97,7 +97,8 @@ def open_node(path: Path, kind: str = "array") -> zarr.Array | zarr.Group:
         raise InputError(f"{why}; the store is damaged") from None
 
 
-def _memory_array(shape: tuple[int, ...], chunks: tuple[int, ...], dtype, fill_value, codecs) -> tuple[zarr.Array, dict]:
+def _memory_array(shape: tuple[int, ...], chunks: tuple[int, ...], dtype, fill_value,
+                  codecs) -> tuple[zarr.Array, dict]:
     """An in-memory zarr v3 array with these codecs, and the dict its chunks are put in: zarr's
     own decoding, applied to bytes taken out of a shard."""
     store: dict = {}
@@ -189,7 +190,8 @@ class ChunkChecker:
         origin = [c * g for c, g in zip(coords, self.grid)]
         damage, present = [], []
         for position in np.ndindex(*self.inner_counts):
-            if any(o + p * c >= n for o, p, c, n in zip(origin, position, self.sharding.chunk_shape, self.array.shape)):
+            starts = (o + p * c for o, p, c in zip(origin, position, self.sharding.chunk_shape))
+            if any(start >= n for start, n in zip(starts, self.array.shape)):
                 continue  # wholly beyond the array's edge: never read
             offset, length = (int(v) for v in entries[position])
             if offset == _NO_CHUNK and length == _NO_CHUNK:

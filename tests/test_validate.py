@@ -200,8 +200,9 @@ def test_every_scene_is_decoded(tmp_path):
     flip_inner_chunk(file, grid, (0,) * len(grid))
     report = validate_store(out)
     inner = ",".join("0" * len(grid))
-    assert any(f"1: level 0 chunks all present and decode: 1 of" in line and
-               f"{key(out, file)} inner chunk ({inner}) does not decode" in line for line in report.failed), report.failed
+    assert any("1: level 0 chunks all present and decode: 1 of" in line
+               and f"{key(out, file)} inner chunk ({inner}) does not decode" in line
+               for line in report.failed), report.failed
 
 
 def test_unreadable_metadata_is_named_in_one_line(acquisition, tmp_path, capsys):
