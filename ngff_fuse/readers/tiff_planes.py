@@ -156,8 +156,11 @@ _decoded_lock = threading.Lock()
 
 
 def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
-    """A compressed plane, decoded once per process and kept while it is recently used."""
-    key = (layout.path, layout.pages[plane])
+    """A compressed plane, decoded once per process and kept while it is recently used, and
+    while its file is the same: a file rewritten meanwhile is decoded again (in a notebook, a
+    second conversion otherwise fused the pixels of the first)."""
+    stat = os.stat(layout.path)
+    key = (layout.path, stat.st_ino, stat.st_size, stat.st_mtime_ns, layout.pages[plane])
     with _decoded_lock:
         if key in _decoded:
             _decoded.move_to_end(key)
