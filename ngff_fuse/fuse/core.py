@@ -94,7 +94,8 @@ def fuse_plan(
                      [p.grid_from_tile for p in plan.placements])
     name = f"ngff-fuse-{token}"
     pixels_key = f"ngff-fuse-tiles-{token}"
-    graph: dict = {pixels_key: TilePixels(tuple(t.data.data for t in tileset.tiles))}
+    graph: dict = {pixels_key: TilePixels(tuple(t.data.data for t in tileset.tiles),
+                                          tuple(t.source for t in tileset.tiles))}
     for key, task in chunk_tasks(tileset, plan, blend, fill):
         graph[(name, *key)] = (fuse_chunk, pixels_key, task)
     layer = HighLevelGraph.from_collections(name, graph, dependencies=())

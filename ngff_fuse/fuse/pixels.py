@@ -16,6 +16,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter, slices_from_chunks
 from dask.core import flatten
 
+from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.model import read_pixels
 
 _UNSEEN = object()
@@ -44,14 +45,30 @@ def sliced_source(array) -> object | None:
 
 
 class TilePixels:
-    """The tiles' lazy arrays, shipped once per worker; reads one (t, c) region at a time."""
+    """The tiles' lazy arrays, shipped once per worker; reads one (t, c) region at a time.
 
-    def __init__(self, arrays: tuple) -> None:
+    `names` (each tile's source) name the file in the one-line error a failed read becomes:
+    a damaged tile is found only when fusion decodes it, deep inside a dask task."""
+
+    def __init__(self, arrays: tuple, names: tuple[str, ...] = ()) -> None:
         self.arrays = arrays
+        self.names = names
         self._sources: dict[int, object] = {}  # filled per process, on first read of a tile
 
     def read(self, index: int, t: int, c: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-        key = (t, c, *box)
+        try:
+            return self._read(index, (t, c, *box))
+        except (MemoryError, NgffFuseError):
+            raise
+        except Exception as exc:  # decoders, tifffile, vendor readers and I/O all raise their own
+            name = self.names[index] if index < len(self.names) else f"tile {index}"
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise InputError(
+                f"{name}: reading its pixels failed ({type(exc).__name__}{': ' if reason else ''}"
+                f"{reason}); the file may be damaged: check it, or copy it again"
+            ) from exc
+
+    def _read(self, index: int, key: tuple) -> np.ndarray:
         source = self._sources.get(index, _UNSEEN)
         if source is _UNSEEN:
             source = self._sources[index] = sliced_source(self.arrays[index])
