@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -17,9 +18,7 @@ from ngff_fuse import __version__
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
-from ngff_fuse.convert import (
-    ConvertResult, RegisterOptions, convert, open_input, replace_store, scene_path,
-)
+from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fuse.plan import output_grid
@@ -29,6 +28,7 @@ from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
+from ngff_fuse.output import check_folder, plan_output
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="write a synthetic acquisition (OME-TIFF) and convert it",
                           epilog="example:\n  ngff-fuse demo demo.ome.zarr && napari demo.ome.zarr")
-    demo.add_argument("output", type=Path, help="the OME-Zarr to write; the OME-TIFF goes beside it")
-    demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    demo.add_argument("output", type=Path,
+                      help="the OME-Zarr to write (the OME-TIFF it is made from is deleted after)")
+    demo.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     layout = sub.add_parser("layout", help="draw the tile layout (outlines, indices, overlaps) to a PNG",
                             epilog="example:\n  ngff-fuse layout slide.czi layout.png --scene 0")
@@ -263,21 +264,18 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
     console.print(f"open it: napari --plugin napari-ome-zarr {result.output}")
 
 
-def _run_convert(args, console: Console, write_to=None) -> int:
-    """`convert`; `write_to(write)` may decide where the output goes (in-place fuse-store)."""
+def _run_convert(args, console: Console) -> int:
     started = time.monotonic()
     progress = ConsoleProgress(console, quiet=args.quiet)
-
-    def write(output: Path) -> ConvertResult:
-        return convert(
-            args.input, output, _read_options(args), _write_options(args),
+    if args.preview:
+        check_folder(args.preview)
+    with compute_on(args.workers, args.scheduler) as engine:
+        progress.note(f"computing on {engine}")
+        result = convert(
+            args.input, args.output, _read_options(args), _write_options(args),
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
             refine=_register_options(args), progress=progress, keep_tiles=args.keep_tiles,
         )
-
-    with compute_on(args.workers, args.scheduler) as engine:
-        progress.note(f"computing on {engine}")
-        result = write_to(write) if write_to else write(args.output)
     if args.preview:
         write_preview(result.output, args.preview)
     if not args.quiet:
@@ -295,12 +293,16 @@ def _run_fuse_store(args, console: Console) -> int:
     if args.output is not None:
         args.ngff = args.ngff or "0.5"
         return _run_convert(args, console)
+    # in place: the store keeps its tiles (re-placed if re-registered) and its version; the new
+    # store is built beside it and takes its place when complete (see convert)
     args.ngff = args.ngff or ngff_version(args.input)
-    args.keep_tiles = True  # the store keeps its tiles, re-placed if re-registered
-    return _run_convert(args, console, lambda write: replace_store(args.input, write, args.resume))
+    args.keep_tiles = True
+    args.output = args.input
+    return _run_convert(args, console)
 
 
 def _run_layout(args, console: Console) -> int:
+    check_folder(args.png)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         out = layout_plot(tileset, scene_path(args.png, index, len(tilesets)))
@@ -310,6 +312,7 @@ def _run_layout(args, console: Console) -> int:
 
 
 def _run_preview(args, console: Console) -> int:
+    check_folder(args.png)
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
         console.print(f"wrote {args.png}")
@@ -318,6 +321,9 @@ def _run_preview(args, console: Console) -> int:
 
 def _run_register(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet)
+    for path in (args.out, args.qc_plot):
+        if path is not None:
+            check_folder(path)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         registration = register(tileset, _register_options(args).channel, args.max_shift,
@@ -373,17 +379,20 @@ def _run_info(args, console: Console) -> int:
 
 
 def _run_demo(args, console: Console) -> int:
+    """A synthetic acquisition, written to a temporary folder (deleted after) and converted:
+    the demo leaves nothing behind but OUTPUT."""
     from ngff_fuse.testing.demo import write_demo_acquisition
 
-    acquisition = args.output.with_name(args.output.name.split(".")[0] + "-acquisition.ome.tif")
-    if acquisition.exists() and not args.overwrite:
-        raise InputError(f"{acquisition}: exists; pass --overwrite or choose another output")
-    if not args.quiet:
-        console.print(f"writing a synthetic 3 x 4 tile, 2-channel acquisition to {acquisition}")
-    write_demo_acquisition(acquisition)
-    argv = ["convert", str(acquisition), str(args.output)]
-    argv += [f"--{flag}" for flag in ("overwrite", "quiet", "debug") if getattr(args, flag)]
-    return _run_convert(build_parser().parse_args(argv), console)
+    check_folder(args.output)
+    plan_output(args.output.resolve(), args.overwrite, resume=False)  # refuse before any work
+    with tempfile.TemporaryDirectory(prefix="ngff-fuse-demo-") as folder:
+        acquisition = Path(folder) / "demo-acquisition.ome.tif"
+        if not args.quiet:
+            console.print("writing a synthetic 3 x 4 tile, 2-channel acquisition to a temporary folder")
+        write_demo_acquisition(acquisition)
+        argv = ["convert", str(acquisition), str(args.output)]
+        argv += [f"--{flag}" for flag in ("overwrite", "quiet", "debug") if getattr(args, flag)]
+        return _run_convert(build_parser().parse_args(argv), console)
 
 
 def _run_validate(args, console: Console) -> int:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dask._task_spec import DataNode, Task
+
 from ngff_fuse.errors import InputError
+from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid, output_size_bytes
-from ngff_fuse.model import TileSet
+from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.layout import Orientation, reorient
+from ngff_fuse.output import Output, check_folder, claim_output
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, reader_for
+from ngff_fuse.readers.tiff_planes import TiffPlanes
 from ngff_fuse import tile_store
 from ngff_fuse.register import apply_positions, qc_plot, register
-from ngff_fuse.writer import SceneImage, WriteOptions, write_ngff, write_scenes
+from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_scene_images
 
 #: Refuse outputs beyond this size before writing anything (a wrong unit or a stray position).
 MAX_OUTPUT_BYTES = 1 << 50  # 1 PiB
@@ -51,16 +54,14 @@ class ConvertResult:
     scenes: list[SceneResult]
 
 
-def check_output_path(input_path: Path, output: Path) -> None:
-    """The output may not be, or lie inside, the input, and its folder must be writable."""
+def check_output_path(input_path: Path, output: Path, in_place: bool = False) -> None:
+    """The output may not be, or lie inside, the input (unless it is a store re-fused in
+    place), and its folder must be writable."""
     resolved_in, resolved_out = input_path.resolve(), output.resolve()
-    if resolved_out == resolved_in or (resolved_in.is_dir() and resolved_in in resolved_out.parents):
+    inside = resolved_out == resolved_in or (resolved_in.is_dir() and resolved_in in resolved_out.parents)
+    if inside and not in_place:
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
-    parent = resolved_out.parent
-    if not parent.is_dir():
-        raise InputError(f"{output}: folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{output}: folder {parent} is not writable; choose another output")
+    check_folder(output)
 
 
 def open_input(
@@ -72,9 +73,20 @@ def open_input(
     return reader, tilesets
 
 
-def _file_record(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
+def tile_files(tile: Tile) -> set[str]:
+    """The files a tile's pixels are read from: its source file, and every TIFF its planes come
+    from (a manifest tile, an ImageXpress site or a multi-file OME-TIFF image spans several).
+    Found in its lazy array, where each file's planes are a `TiffPlanes` (see tiff_planes)."""
+    files = set()
+    for layer in tile.data.data.dask.layers.values():
+        for task in layer.values():
+            if isinstance(task, Task):
+                files.update(arg.value.layout.path for arg in task.args
+                             if isinstance(arg, DataNode) and isinstance(arg.value, TiffPlanes))
+    source = tile.source.split(" series ")[0]
+    if os.path.isfile(source):
+        files.add(source)
+    return files
 
 
 def build_request(
@@ -82,17 +94,16 @@ def build_request(
     write_options: WriteOptions, blend: str, blend_width: float | None, orientation: Orientation,
     refine: RegisterOptions,
 ) -> dict:
-    """What was asked, recorded in the output: a resume must ask exactly the same."""
-    files = {input_path.resolve()} if input_path.is_file() else set()
-    if refine.positions is not None:
-        files.add(Path(refine.positions).resolve())
+    """What was asked, recorded in the output: a resume must ask exactly the same. Every file
+    read is recorded with its size, mtime and content fingerprint (`fingerprint`)."""
+    files = {str(input_path)} if input_path.is_file() else set()
+    if refine.positions is not None and Path(refine.positions).is_file():  # else refused when read
+        files.add(str(refine.positions))
     for tileset in tilesets:
         for tile in tileset.tiles:
-            candidate = Path(tile.source.split(" series ")[0])
-            if candidate.is_file():
-                files.add(candidate.resolve())
+            files |= tile_files(tile)
     return {
-        "inputs": [_file_record(f) for f in sorted(files)],
+        "inputs": file_records(files),
         "input": str(input_path.resolve()),
         "read": {"pixel_size": read_options.pixel_size and list(read_options.pixel_size),
                  "scenes": read_options.scenes and list(read_options.scenes),
@@ -161,10 +172,30 @@ def convert(
 ) -> ConvertResult:
     """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
     with several scenes one image per scene in the bioformats2raw layout. `keep_tiles` also
-    writes every tile into its image (`tile_store`), for viewing in place and re-fusing."""
+    writes every tile into its image (`tile_store`), for viewing in place and re-fusing.
+
+    The output is checked and claimed before the input is read (`output.claim_output`).
+    `output` may be `input_path` itself when that is a store re-fused with its tiles kept
+    (`fuse-store STORE`): the new store is built beside it and takes its place when complete.
+    """
     progress = progress or NoProgress()
     input_path, output = Path(input_path), Path(output)
-    check_output_path(input_path, output)
+    in_place = keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
+    check_output_path(input_path, output, in_place)
+    if refine.qc_plot is not None:
+        check_folder(refine.qc_plot)
+    with claim_output(output, write_options.overwrite, write_options.resume, in_place, progress) as claimed:
+        scenes = _convert_into(claimed, input_path, read_options, write_options, blend, blend_width,
+                               orientation, refine, progress, keep_tiles)
+    return ConvertResult(output, scenes)
+
+
+def _convert_into(
+    claimed: Output, input_path: Path, read_options: ReadOptions, write_options: WriteOptions,
+    blend: BlendMode | str, blend_width: float | None, orientation: Orientation,
+    refine: RegisterOptions, progress: Progress, keep_tiles: bool,
+) -> list[SceneResult]:
+    """`convert`, into an output it has claimed."""
     progress.start(f"reading {input_path.name}", 1, "input")
     reader, tilesets = open_input(input_path, read_options, orientation)
     progress.finish(f"reading {input_path.name}")
@@ -172,12 +203,14 @@ def convert(
                   f"{sum(len(ts.tiles) for ts in tilesets)} tiles")
     request = build_request(input_path, tilesets, read_options, write_options, blend, blend_width,
                             orientation, refine)
+    if keep_tiles:
+        request["write"]["keep_tiles"] = True
+    claimed.check_request(request)
     for tileset in tilesets:  # before registration reads any pixels
         check_size(tileset, input_path)
     tilesets, registrations = refine_positions(tilesets, refine, progress)
     if keep_tiles:  # fuse the affines the kept tiles will be read back with
         tilesets = [tile_store.as_stored(tileset, write_options.ngff) for tileset in tilesets]
-        request["write"]["keep_tiles"] = True
     for tileset in tilesets:
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
@@ -204,24 +237,8 @@ def convert(
     ]
     if len(images) == 1:
         options = replace(write_options, extra_metadata=images[0].extra_metadata)
-        shapes = [write_ngff(images[0].mosaic, output, options, images[0].channel_colors, progress,
-                             images[0].amend)]
+        shapes = [write_image(images[0].mosaic, claimed.path, claimed.resuming, options,
+                              images[0].channel_colors, progress, images[0].amend)]
     else:
-        shapes = write_scenes(images, output, write_options, progress)
-    return ConvertResult(output, [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)])
-
-
-def replace_store(store: Path, write: Callable[[Path], ConvertResult], resume: bool = False) -> ConvertResult:
-    """Rewrite `store` from itself (`fuse-store STORE` without an output): `write` makes the new
-    store beside it, which then takes its place, so an interruption leaves the original whole
-    and the half-written one resumable with --resume."""
-    staging = store.with_name(store.name + ".refusing")
-    if staging.exists() and not resume:
-        raise InputError(f"{staging}: left by an interrupted in-place fuse-store; pass --resume to "
-                         "finish it, or delete it")
-    result = write(staging)
-    retired = store.with_name(store.name + ".replaced")
-    store.rename(retired)
-    staging.rename(store)
-    shutil.rmtree(retired)
-    return replace(result, output=store)
+        shapes = write_scene_images(images, claimed.path, claimed.resuming, write_options, progress)
+    return [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)]

@@ -31,7 +31,7 @@ from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers.kept_tiles import (
     NGFF_FUSE_KEY, TILE_SPACE, TILES_GROUP, TILES_KEY, ome, tile_affine,
 )
-from ngff_fuse.writer import Amend, WriteOptions, write_ngff
+from ngff_fuse.writer import Amend, WriteOptions, write_image
 
 Transforms = list[dict[str, Any]]
 
@@ -169,10 +169,10 @@ def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming:
     def write(index: int) -> None:
         tile, path = tileset.tiles[index], folder / str(index)
         metadata = {NGFF_FUSE_KEY: {"source": tile.source, **layout.tile_metadata(tile, tileset)}}
-        tile_options = replace(options, levels=None, overwrite=False, extra_metadata=metadata,
-                               resume=resuming and path.exists())
-        write_ngff(tile_image(tile, tileset, layout), path, tile_options, tileset.channel_colors,
-                   amend=_exact_transforms(tile, tileset, layout))
+        tile_options = replace(options, levels=None, overwrite=False, resume=False, request=None,
+                               extra_metadata=metadata)
+        write_image(tile_image(tile, tileset, layout), path, resuming and path.exists(), tile_options,
+                    tileset.channel_colors, amend=_exact_transforms(tile, tileset, layout))
 
     progress.start("keeping tiles", len(tileset.tiles), "tiles")
     with ThreadPoolExecutor(max_workers=dask.system.CPU_COUNT) as pool:

@@ -2,12 +2,14 @@
 
 A store is marked `ngff_fuse.status = "incomplete"` while its arrays are written; the
 `multiscales` metadata that makes it an image appears only after every level is complete,
-so no reader ever sees a valid multiscale image with missing chunks.
+and only if the inputs recorded in the request are still what they were, so no reader ever
+sees a valid multiscale image with missing chunks or made of files that changed meanwhile.
+Where the store goes (a new one, one resumed, or one built beside a store it replaces) is
+decided by `output.claim_output` before anything is written.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from itertools import product
 from dataclasses import dataclass, field, replace
@@ -20,13 +22,14 @@ import zarr
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform
 from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
+from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
 from ngff_fuse.store import store_pyramid, undone_blocks
 
-STATUS_KEY = "ngff_fuse"
 #: Default shard edge of NGFF 0.5 outputs, in chunks. Measured on 7 x 7 tiles of 2048^2 (172
 #: MPix): 2 x 2 chunks of 1024^2 per shard wrote 15 % faster than unsharded (7.1 vs 8.3 s),
 #: with 77 instead of 245 files and 550 MB peak memory; 4 x 4 was slower (7.4 s) at 970 MB.
@@ -90,61 +93,6 @@ class WriteOptions:
         return max(1, min(depth, (4 << 20) // (self.chunk * self.chunk)))
 
 
-def prepare_output(path: Path, options: WriteOptions) -> bool:
-    """Make way for the output; True when an interrupted write is to be continued.
-
-    An existing output is an error unless --overwrite (which only ever deletes a zarr store)
-    or --resume (which needs the same request and an output left incomplete).
-    """
-    if not path.exists():
-        return False
-    is_store = path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))
-    if options.resume:
-        if not is_store:
-            raise InputError(f"{path}: not a zarr store ngff-fuse wrote, so there is nothing to resume")
-        check_resumable(path, options.request)
-        return True
-    if not options.overwrite:
-        raise InputError(f"{path}: output exists; pass --overwrite or choose another path")
-    if not is_store:
-        raise InputError(
-            f"{path}: exists and is not a zarr store, so --overwrite will not delete it; "
-            "remove it yourself or choose another path"
-        )
-    shutil.rmtree(path)
-    return False
-
-
-def status(path: Path) -> dict:
-    """ngff-fuse's own record in a store: status and request ({} for foreign stores)."""
-    try:
-        return dict(zarr.open_group(path, mode="r").attrs.get(STATUS_KEY) or {})
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        return {}
-
-
-def check_resumable(path: Path, request: dict | None) -> None:
-    """Refuse to resume into an output written for something else, saying what differs."""
-    recorded = status(path)
-    if not recorded:
-        raise InputError(f"{path}: not written by ngff-fuse, so it cannot be resumed; choose another output")
-    differences = _differences(recorded.get("request") or {}, request or {})
-    if differences:
-        raise InputError(
-            f"{path}: cannot resume, the request differs from the interrupted one "
-            f"({'; '.join(differences[:5])}); run it as before, or use --overwrite to start again"
-        )
-
-
-def _differences(old, new, where: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in sorted(set(old) | set(new)):
-            found += _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)
-        return found
-    return [] if old == new else [f"{where}: {old!r} then, {new!r} now"]
-
-
 def write_ngff(
     mosaic: xr.DataArray,
     path: str | Path,
@@ -157,10 +105,28 @@ def write_ngff(
 
     The mosaic carries its geometry: dims among t c z y x, physical coordinates on its spatial
     axes (see `placement`), `attrs["units"]` ("pixel" for uncalibrated data). `amend` runs
-    after the arrays and before the metadata (see `Amend`).
+    after the arrays and before the metadata (see `Amend`). The output is claimed first
+    (`output.claim_output`): locked, and an existing one continued (`options.resume`) or
+    replaced (`options.overwrite`) only if that is safe.
     """
+    with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
+        output.check_request(options.request)
+        return write_image(mosaic, output.path, output.resuming, options, channel_colors, progress, amend)
+
+
+def write_image(
+    mosaic: xr.DataArray,
+    path: Path,
+    resuming: bool,
+    options: WriteOptions,
+    channel_colors: tuple[str | None, ...] = (),
+    progress: Progress | None = None,
+    amend: Amend | None = None,
+) -> list[tuple[int, ...]]:
+    """`write_ngff` into an output already claimed, or into an image inside one (a scene, a
+    kept tile), continuing what is there when `resuming`. `options.request` is given for the
+    store's root only: it is recorded there, and its inputs are checked before the metadata."""
     progress = progress or NoProgress()
-    path = Path(path)
     fmt = FORMATS[options.ngff]
     dims = tuple(mosaic.dims)
     spacing, origin = placement(mosaic)
@@ -171,7 +137,6 @@ def write_ngff(
     data = mosaic.data if isinstance(mosaic.data, da.Array) else da.from_array(mosaic.data)
     pyramid = plan_pyramid(data.shape, dims, factors, block, options.downsample)
 
-    resuming = prepare_output(path, options)
     # a complete store is checked too: resuming rewrites whatever no longer reads
     complete = resuming and status(path).get("status") == "complete"
     group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
@@ -194,7 +159,7 @@ def write_ngff(
         elif todo:
             progress.note(f"{path}: marked complete, but {todo} blocks are missing or do not decode: "
                           "rewriting them")
-            group.attrs[STATUS_KEY] = {"status": "incomplete", "request": options.request}
+            group.attrs[STATUS_KEY] = _record("incomplete", options.request)
         else:
             progress.note(f"{path}: already complete, every block reads")
     try:
@@ -222,8 +187,7 @@ def write_ngff(
     attributes = fmt.attributes(meta)
     if amend is not None:
         attributes = amend(path, attributes, resuming)
-    attributes[STATUS_KEY] = {"status": "complete", "request": options.request}
-    group.attrs.put(attributes)
+    _complete(group, path, attributes, options.request)
     return list(pyramid.shapes)
 
 
@@ -277,24 +241,29 @@ def write_scenes(
     image i in group `i`, the list of series in group `OME` and their OME-XML in
     `OME/METADATA.ome.xml`. Each `i` is a standard NGFF image that napari, bioio and web
     viewers open by its path. Returns each scene's level shapes."""
+    with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
+        output.check_request(options.request)
+        return write_scene_images(scenes, output.path, output.resuming, options, progress)
+
+
+def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, options: WriteOptions,
+                       progress: Progress | None = None) -> list[list[tuple[int, ...]]]:
+    """`write_scenes` into an output already claimed, continuing what is there when `resuming`."""
     progress = progress or NoProgress()
-    path = Path(path)
     fmt = FORMATS[options.ngff]
     xml = metadata_xml([_describe(scene, path / str(i)) for i, scene in enumerate(scenes)])
-    resuming = prepare_output(path, options)
     root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     shapes = []
     for index, scene in enumerate(scenes):
         progress.note(f"scene {index}: {scene.mosaic.name}")
-        scene_resume = resuming and (path / str(index)).exists()
-        scene_options = replace(options, overwrite=False, resume=scene_resume,
+        scene_options = replace(options, overwrite=False, resume=False, request=None,
                                 extra_metadata=scene.extra_metadata)
-        shapes.append(write_ngff(scene.mosaic, path / str(index), scene_options,
-                                 scene.channel_colors, progress, scene.amend))
+        shapes.append(write_image(scene.mosaic, path / str(index), resuming and (path / str(index)).exists(),
+                                  scene_options, scene.channel_colors, progress, scene.amend))
     series = root.create_group("OME", overwrite=True)
     series.attrs.put(fmt.collection_series([str(i) for i in range(len(scenes))]))
     (path / METADATA_XML).write_text(xml, encoding="utf-8")
-    root.attrs.put({**fmt.collection_root(), STATUS_KEY: {"status": "complete", "request": options.request}})
+    _complete(root, path, fmt.collection_root(), options.request)
     return shapes
 
 
@@ -321,13 +290,35 @@ def _describe(scene: SceneImage, path: Path) -> SceneDescription:
 
 
 def _new_group(path: Path, zarr_format: int, request: dict | None):
-    """A new group, marked incomplete (with what was asked) until its metadata comes last."""
+    """A new group, marked incomplete (with what was asked, at the root) until its metadata
+    comes last. Never over an existing one: the claim made way for it (`w-`, not `w`, which
+    would delete whatever is at `path`)."""
     try:
-        group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
+        group = zarr.open_group(path, mode="w-", zarr_format=zarr_format)
+        group.attrs[STATUS_KEY] = _record("incomplete", request)
     except OSError as exc:
         raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None
-    group.attrs[STATUS_KEY] = {"status": "incomplete", "request": request}
     return group
+
+
+def _record(state: str, request: dict | None) -> dict:
+    return {"status": state, **({"request": request} if request is not None else {})}
+
+
+def _complete(group, path: Path, attributes: dict, request: dict | None) -> None:
+    """Write the metadata that makes `path` an image (or a collection of them): last, and at a
+    store's root only if every input is still what the request recorded."""
+    changed = changed_input((request or {}).get("inputs") or [])
+    if changed:
+        raise InputError(f"{changed}: the input changed while it was converted; the output is left "
+                         "incomplete: run the conversion again with --overwrite once the input is final")
+    try:
+        group.attrs.put({**attributes, STATUS_KEY: _record("complete", request)})
+    except OSError as exc:
+        raise NgffFuseError(
+            f"{path}: writing the metadata failed ({exc.strerror or exc}); the output is marked "
+            "incomplete: fix the cause, then run the same command with --resume"
+        ) from None
 
 
 def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -30,14 +31,28 @@ def one_error_line(capsys) -> str:
     return err
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    out = tmp_path / "demo.ome.zarr"
-    assert main(["demo", str(out)]) == 0
+def test_demo_runs_end_to_end_and_leaves_only_its_output(tmp_path, monkeypatch, capsys):
+    """`demo OUTPUT` in the current folder leaves OUTPUT there and nothing else: its 12 MB
+    acquisition goes to a temporary folder, deleted after; an existing OUTPUT is refused before
+    the acquisition is made."""
+    work, temp = tmp_path / "work", tmp_path / "temp"
+    work.mkdir()
+    temp.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert main(["demo", "demo.ome.zarr"]) == 0
     printed = capsys.readouterr().out
     assert "wrote" in printed and "napari" in printed
+    out = work / "demo.ome.zarr"
     validate_models(out, "0.5")
-    assert (tmp_path / "demo-acquisition.ome.tif").exists()
     assert zarr.open_array(out / "0", mode="r").shape[0] == 2  # two channels
+    assert [p.name for p in work.iterdir()] == ["demo.ome.zarr"]
+    assert list(temp.iterdir()) == []
+
+    def no_work(path):
+        raise AssertionError("the acquisition was made for an output that is refused")
+
+    monkeypatch.setattr("ngff_fuse.testing.demo.write_demo_acquisition", no_work)
     assert main(["demo", str(out)]) == 2
     assert "exists" in one_error_line(capsys)
 
