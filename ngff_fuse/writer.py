@@ -262,7 +262,9 @@ def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, opt
                                   scene_options, scene.channel_colors, progress, scene.amend))
     series = root.create_group("OME", overwrite=True)
     series.attrs.put(fmt.collection_series([str(i) for i in range(len(scenes))]))
-    (path / METADATA_XML).write_text(xml, encoding="utf-8")
+    written = path / METADATA_XML
+    if not (written.is_file() and written.read_text(encoding="utf-8") == xml):  # a resume keeps it
+        written.write_text(xml, encoding="utf-8")
     _complete(root, path, fmt.collection_root(), options.request)
     return shapes
 
