@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dask._task_spec import DataNode, Task
 
+from ngff_fuse.describe import stage_z_metadata
 from ngff_fuse.errors import InputError
 from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.blend import BlendMode
@@ -230,6 +231,7 @@ def _convert_into(
     images = [
         SceneImage(mosaic, tileset.channel_colors,
                    {**provenance, "position_source": tileset.position_source,
+                    **stage_z_metadata(tileset),
                     **({"registration": report} if report else {}),
                     **(write_options.extra_metadata or {})},
                    tile_store.keep_tiles(tileset, write_options, progress) if keep_tiles else None)

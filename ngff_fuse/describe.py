@@ -30,6 +30,19 @@ def _overlaps(tileset: TileSet) -> list[dict[str, Any]]:
     return found
 
 
+def stage_z_metadata(tileset: TileSet) -> dict[str, Any]:
+    """For the output's metadata: the plane 2-D tiles recorded at different stage z were fused
+    in, and each tile's own z ({} when every tile sits where the stage put it)."""
+    if tileset.is_3d or all(tile.stage_z is None for tile in tileset.tiles):
+        return {}
+    return {"stage_z": {
+        "plane": float(tileset.tiles[0].origin[0]),
+        "rule": "2-D tiles are fused in one plane, the median of the tiles' stage z",
+        "unit": tileset.unit or "pixel",
+        "tiles": [{"name": tile.name, "z": tile.recorded_z} for tile in tileset.tiles],
+    }}
+
+
 def describe_tileset(tileset: TileSet) -> dict[str, Any]:
     grid = output_grid(tileset)
     unit = tileset.unit or "pixel"
@@ -61,6 +74,7 @@ def describe_tileset(tileset: TileSet) -> dict[str, Any]:
                 "name": tile.name,
                 "source": tile.source,
                 "position": dict(zip(spatial, _round(tile.origin[pick]))),
+                **({} if tileset.is_3d else {"stage_z": round(tile.recorded_z, 6)}),
                 "shape": [int(n) for n in tile.spatial_shape][-len(spatial):],
                 "affine": None if np.allclose(tile.affine[:3, :3], np.diag(tileset.spacing))
                 else tile.affine.round(9).tolist(),

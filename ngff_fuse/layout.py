@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ngff_fuse import transforms
-from ngff_fuse.model import Tile, TileSet
+from ngff_fuse.model import TileSet
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def reorient(tileset: TileSet, orientation: Orientation) -> TileSet:
         data = tile.data.assign_coords({
             ax: tile.data.coords[ax] + (new - old)[i] for i, ax in enumerate(("z", "y", "x"))
         })
-        tiles.append(Tile(data=data, affine=affine, name=tile.name, source=tile.source))
+        tiles.append(replace(tile, data=data, affine=affine))
     return replace(
         tileset, tiles=tuple(tiles),
         notes=(*tileset.notes, f"stage axes re-oriented as asked: {orientation}"),

@@ -181,8 +181,8 @@ def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming:
     progress.finish("keeping tiles")
     provenance = {"name": tileset.name, "spacing": [float(s) for s in tileset.spacing],
                   "position_source": tileset.position_source}
-    if "z" not in tileset.dims:
-        provenance["z_positions"] = [float(tile.affine[0, 3]) for tile in tileset.tiles]
+    if "z" not in tileset.dims:  # the stage's z: read back, the tiles join their plane again
+        provenance["z_positions"] = [tile.recorded_z for tile in tileset.tiles]
     group.attrs.put({
         TILES_KEY: [{"path": str(j), "name": tile.name} for j, tile in enumerate(tileset.tiles)],
         NGFF_FUSE_KEY: {"version": __version__, "tileset": provenance},

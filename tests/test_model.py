@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from ngff_fuse.model import Tile, TileSet, tile_array
 SPACING = (2.0, 0.65, 0.65)
 
 
-def _tile(origin, name, shape=(1, 2, 3, 16, 12), dtype=np.uint16) -> Tile:
+def _tile(origin, name, shape=(1, 2, 1, 16, 12), dtype=np.uint16) -> Tile:
     data = da.zeros(shape, dtype=dtype, chunks=(1, 1, 1, *shape[3:]))
     return Tile(tile_array(data, SPACING, origin, name), transforms.placement(SPACING, origin),
                 name, f"{name}.tif")
@@ -40,7 +42,7 @@ def test_tile_array_coordinates_are_physical_and_indexed():
 
 
 def test_tileset_accepts_distinct_tiles_and_names_channels():
-    tiles = tuple(_tile((0.0, 0.0, 10.0 * i), f"t{i}") for i in range(3))
+    tiles = tuple(_tile((0.0, 0.0, 10.0 * i), f"t{i}", shape=(1, 2, 3, 16, 12)) for i in range(3))
     tileset = TileSet(tiles, SPACING, ("c", "z", "y", "x"))
     assert tileset.channel_names == ("Channel 0", "Channel 1")
     assert tileset.dtype == np.uint16 and tileset.n_timepoints == 1
@@ -66,7 +68,7 @@ def test_tileset_rejects_tiles_with_another_dtype_or_other_channels():
     mixed = (_tile((0, 0, 0), "a"), _tile((0, 0, 5), "b"), _tile((0, 0, 9), "c", dtype=np.uint8))
     with pytest.raises(InputError, match=r"^c\.tif: dtype uint8 differs from uint16 of a\.tif"):
         TileSet(mixed, SPACING, ("y", "x"))
-    channels = (_tile((0, 0, 0), "a"), _tile((0, 0, 5), "b", shape=(1, 3, 3, 16, 12)))
+    channels = (_tile((0, 0, 0), "a"), _tile((0, 0, 5), "b", shape=(1, 3, 1, 16, 12)))
     with pytest.raises(InputError, match=r"^b\.tif: 3 channels x 1 timepoints differ from 2 x 1"):
         TileSet(channels, SPACING, ("y", "x"))
     with pytest.raises(InputError, match="no tiles found"):
@@ -79,7 +81,7 @@ def test_tileset_bounds_cover_every_tiles_pixel_centres():
     for i in range(12):
         affine = transforms.placement(SPACING, rng.uniform(-500, 500, 3))
         affine[:3, :3] = affine[:3, :3] @ np.linalg.qr(rng.normal(size=(3, 3)))[0]  # rotated
-        shape = (1, 1, *(int(n) for n in rng.integers(1, 30, 3)))
+        shape = (1, 1, *(int(n) for n in rng.integers((2, 1, 1), 30)))  # stacks, not planes
         data = tile_array(da.zeros(shape, dtype=np.uint8), SPACING, affine[:3, 3], f"t{i}")
         tiles.append(Tile(data, affine, f"t{i}", f"t{i}.tif"))
     low, high = TileSet(tuple(tiles), SPACING, ("z", "y", "x")).bounds()
@@ -87,3 +89,52 @@ def test_tileset_bounds_cover_every_tiles_pixel_centres():
         transforms.apply(t.affine, transforms.box_corners(t.spatial_shape)) for t in tiles
     ])
     assert np.array_equal(low, corners.min(axis=0)) and np.array_equal(high, corners.max(axis=0))
+
+
+@pytest.mark.parametrize("spread", [0.4, 9.0, -9.0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_2d_tiles_at_any_stage_z_share_one_plane_and_keep_their_z(spread, seed):
+    rng = np.random.default_rng(seed)
+    stage_z = -3.0 + spread * rng.permutation(np.linspace(0, 1, 5))  # any order, any sign
+    tiles = tuple(_tile((z, 3.0 * i, 10.0 * i), f"t{i}") for i, z in enumerate(stage_z))
+    tileset = TileSet(tiles, SPACING, ("c", "y", "x"))
+    plane = float(np.median(stage_z))
+    assert [t.origin[0] for t in tileset.tiles] == [plane] * 5
+    assert [t.recorded_z for t in tileset.tiles] == stage_z.tolist()
+    assert [t.data.z.values.tolist() for t in tileset.tiles] == [[plane]] * 5
+    assert [t.origin[1:].tolist() for t in tileset.tiles] == [t.origin[1:].tolist() for t in tiles]
+    assert sum("one plane" in note for note in tileset.notes) == 1
+    again = replace(tileset, name="again")  # idempotent: no second move, no second note
+    assert again.tiles == tileset.tiles and again.notes == tileset.notes
+    assert [t.recorded_z for t in TileSet(again.tiles[::-1], SPACING, ("c", "y", "x")).tiles] == \
+        stage_z[::-1].tolist()
+
+
+def test_z_stacks_stay_where_the_stage_put_them():
+    tiles = tuple(_tile((z, 0.0, 10.0 * i), f"t{i}", shape=(1, 2, 3, 16, 12))
+                  for i, z in enumerate([0.0, 9.0, -4.0]))
+    tileset = TileSet(tiles, SPACING, ("c", "z", "y", "x"))
+    assert [t.origin[0] for t in tileset.tiles] == [0.0, 9.0, -4.0]
+    assert all(t.stage_z is None for t in tileset.tiles) and not tileset.notes
+
+
+def test_2d_tiles_and_z_stacks_do_not_mix():
+    for dims in (("c", "y", "x"), ("c", "z", "y", "x")):
+        mixed = (_tile((0, 0, 0), "flat"), _tile((0, 0, 10), "stack", shape=(1, 2, 5, 16, 12)))
+        with pytest.raises(InputError, match=r"^flat\.tif: one z plane but stack\.tif has 5; 2-D "
+                                             r"tiles and z-stacks cannot be fused"):
+            TileSet(mixed, SPACING, dims)
+
+
+def test_2d_tiles_at_the_same_place_but_another_z_are_named():
+    tiles = (_tile((0.0, 0, 0), "a"), _tile((0.0, 0, 10), "b"), _tile((4.0, 0, 0), "c"))
+    with pytest.raises(InputError, match=r"^c\.tif: same position as a\.tif .* at stage z 0 and 4; "
+                                         r"2-D tiles share one plane"):
+        TileSet(tiles, SPACING, ("c", "y", "x"))
+
+
+@pytest.mark.parametrize("position", [1e308, -1e308, 1e200, 2e15])
+def test_tileset_rejects_a_position_beyond_any_stage(position):
+    tiles = (_tile((0, 0, 0), "a"), _tile((0, 0, position), "b"))
+    with pytest.raises(InputError, match=r"^b\.tif: position .* pixels from 0, beyond any stage; fix"):
+        TileSet(tiles, SPACING, ("c", "y", "x"))

@@ -77,12 +77,15 @@ def tile_affine(tile_ome: dict, scene_transform: dict | None, dims: tuple[str, .
                 plane: tuple[float, float] | None) -> np.ndarray:
     """A kept tile's affine from its stored metadata (see the module docstring).
 
-    `plane` is the z spacing and position of a 2-D tile, which its 2-D transforms leave out.
+    `plane` is the z spacing and stage z of a 2-D tile, which its 2-D transforms leave out.
     """
     multiscale = tile_ome["multiscales"][0]
     kept = (multiscale.get("metadata") or {}).get(NGFF_FUSE_KEY) or {}
     if "affine" in kept:
-        return np.asarray(kept["affine"], dtype=float)
+        affine = np.asarray(kept["affine"], dtype=float)
+        if plane is not None:
+            affine[0, 3] = plane[1]
+        return affine
     affine = transform_to_affine(multiscale["datasets"][0]["coordinateTransformations"], dims)
     if scene_transform is not None:
         affine = transform_to_affine(scene_transform, dims) @ affine
