@@ -20,7 +20,7 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.base import ReadOptions, pick_scenes  # noqa: F401 (the vendor readers' import)
 
 #: Colours of an RGB image's samples once they become channels.
 RGB_NAMES = ("R", "G", "B")
@@ -35,19 +35,6 @@ def plugin(path: Path, module: str, fmt: str, package: str, extra: str):
         raise InputError(
             f"{path}: reading {fmt} needs {package}: pip install 'ngff-fuse[{extra}]'"
         ) from None
-
-
-def pick_scenes(path: Path, names: Sequence[str], wanted: tuple[int, ...] | None) -> list[int]:
-    """The scene indices to read: all, or the requested ones if the file has them."""
-    if wanted is None:
-        return list(range(len(names)))
-    missing = [i for i in wanted if not 0 <= i < len(names)]
-    if missing:
-        shown = ", ".join(f"{i} ({name})" for i, name in enumerate(names[:10]))
-        if len(names) > 10:
-            shown += f", ... {len(names) - 1}"
-        raise InputError(f"{path}: no scene {missing[0]}; its scenes are {shown}; pick with --scene")
-    return list(wanted)
 
 
 def pixel_size(

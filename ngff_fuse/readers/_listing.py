@@ -4,6 +4,7 @@ tile manifests): opening a listed file, and deciding one pixel size for all of t
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,19 @@ def open_listed(listing: Path, file: str, series: int | None, where: str) -> Ima
         raise InputError(
             f"{where}: {path} has no series {series}; series are counted from 0"
         ) from None
+
+
+def first_repeat(files: Sequence[tuple[str, int | None]]) -> tuple[int, int] | None:
+    """Indices (earlier, later) of the first (file, series) listed twice, however the path is
+    spelled (`a.tif`, `./a.tif`, `sub/../a.tif`), no series being series 0: the same pixels
+    as two tiles (or two planes of one) make a wrong mosaic without any error."""
+    seen: dict[tuple[str, int], int] = {}
+    for index, (file, series) in enumerate(files):
+        key = (os.path.normpath(file), series or 0)
+        if key in seen:
+            return seen[key], index
+        seen[key] = index
+    return None
 
 
 def listed_channel_names(image: ImageFile) -> tuple[str, ...] | None:

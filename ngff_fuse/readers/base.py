@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 
 
@@ -34,3 +36,17 @@ class Reader(Protocol):
     def can_open(self, path: Path) -> bool: ...
 
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]: ...
+
+
+def pick_scenes(path: Path, names: Sequence[str], wanted: tuple[int, ...] | None) -> list[int]:
+    """The scene indices to read: all, or the requested ones if the input has them. Every
+    reader calls it, those of one-scene inputs too, so `--scene 99` is never ignored."""
+    if wanted is None:
+        return list(range(len(names)))
+    missing = [i for i in wanted if not 0 <= i < len(names)]
+    if missing:
+        shown = ", ".join(f"{i} ({name})" for i, name in enumerate(names[:10]))
+        if len(names) > 10:
+            shown += f", ... {len(names) - 1}"
+        raise InputError(f"{path}: no scene {missing[0]}; its scenes are {shown}; pick with --scene")
+    return list(wanted)

@@ -25,8 +25,10 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_um, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
-from ngff_fuse.readers._listing import PixelSize, calibration, listed_channel_names, open_listed
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers._listing import (
+    PixelSize, calibration, first_repeat, listed_channel_names, open_listed,
+)
+from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import ImageFile
 
 SCHEMA_NAME = "tile-manifest.schema.json"
@@ -112,6 +114,7 @@ def validate_manifest(data: object, source: str, lines: Sequence[int] = ()) -> M
             f"{source}: position_unit: {unit[:40]!r} is not a known unit; use px or a length "
             "unit such as micrometer, um, nm, mm"
         )
+    _check_files_once(data["tiles"], source, lines)
     plane_used = _plane_keys_used(data["tiles"], source)
     tiles = _group(data["tiles"], source, plane_used)
     channels = None
@@ -161,6 +164,19 @@ def _pixel_size(data: dict, source: str) -> PixelSize | None:
     if not all(v > 0 for v in sizes.values()):
         raise InputError(f"{source}: pixel_size is too small to be a size; check pixel_size_unit")
     return (sizes.get("z"), sizes["y"], sizes["x"])
+
+
+def _check_files_once(items: list[dict], source: str, lines: Sequence[int]) -> None:
+    repeat = first_repeat([(item["file"], item.get("series")) for item in items])
+    if repeat is None:
+        return
+    first, again = repeat
+    series = f" series {items[again]['series']}" if items[again].get("series") else ""
+    where = f" (CSV lines {lines[first]} and {lines[again]})" if len(lines) > again else ""
+    raise InputError(
+        f"{source}: tiles[{first}] and tiles[{again}] both list {items[again]['file']}{series}"
+        f"{where}; list every tile file once"
+    )
 
 
 def _plane_keys_used(items: list[dict], source: str) -> dict[str, bool]:
@@ -343,6 +359,7 @@ class ManifestReader:
 
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
         manifest = load_manifest(path)
+        pick_scenes(path, [manifest.name or path.stem], options.scenes)
         stacks = [_open_tile(path, tile) for tile in manifest.tiles]
         images = [image for _, images in stacks for image in images]
         cal = calibration(images, options.pixel_size, manifest.pixel_size)

@@ -15,7 +15,7 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, length_in_um, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
 
 
@@ -91,6 +91,8 @@ class OmeTiffReader:
 def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOptions) -> TileSet:
     """One mosaic from OME-XML images, one tile per image: `pixels[i]` holds image i's lazy
     (t, c, z, y, x) planes; Plane PositionX/Y/Z place it. Shared by every OME-XML input."""
+    mosaic_name = path.name.split(".")[0]
+    pick_scenes(path, [mosaic_name], options.scenes)
     tiles = []
     spacings = []
     for series, data in enumerate(pixels):
@@ -114,7 +116,7 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
         tiles=tuple(tiles),
         spacing=spacings[0],
         dims=present_dims(tiles[0].data.shape),
-        name=path.name.split(".")[0],
+        name=mosaic_name,
         unit=MICROMETER,
         channel_names=tuple(ch.name or f"Channel {i}" for i, ch in enumerate(channels)),
         channel_colors=tuple(_color_hex(ch.color) for ch in channels),

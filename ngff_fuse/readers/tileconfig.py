@@ -21,8 +21,8 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
-from ngff_fuse.readers._listing import calibration, listed_channel_names, open_listed
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers._listing import calibration, first_repeat, listed_channel_names, open_listed
+from ngff_fuse.readers.base import ReadOptions, pick_scenes
 
 _DIM = re.compile(r"dim\s*=\s*(\S*)", re.IGNORECASE)
 _MULTISERIES = re.compile(r"multiseries\s*=\s*(true|false)", re.IGNORECASE)
@@ -49,7 +49,6 @@ def _parse(text: str, source: str) -> tuple[int, list[tuple[int, TileConfigEntry
     """As `parse_tileconfig`, keeping each entry's line number for later error messages."""
     dim = None
     numbered: list[tuple[int, TileConfigEntry]] = []
-    seen: dict[tuple[str, int | None], int] = {}
     for number, line in _content_lines(text):
         where = f"{source}, line {number}"
         if dim is None:
@@ -57,17 +56,16 @@ def _parse(text: str, source: str) -> tuple[int, list[tuple[int, TileConfigEntry
         elif _MULTISERIES.fullmatch(line) and not numbered:
             continue
         else:
-            entry = _parse_entry(line, dim, where)
-            key = (entry.file, entry.series)
-            if key in seen:
-                raise InputError(
-                    f"{where}: {entry.file}{_series_text(entry.series)} is already listed on "
-                    f"line {seen[key]}; list every tile once"
-                )
-            seen[key] = number
-            numbered.append((number, entry))
+            numbered.append((number, _parse_entry(line, dim, where)))
     if dim is None:
         raise InputError(f"{source}: no 'dim = 2' or 'dim = 3' line; start the file with one")
+    repeat = first_repeat([(entry.file, entry.series) for _, entry in numbered])
+    if repeat is not None:
+        (first, _), (number, entry) = (numbered[i] for i in repeat)
+        raise InputError(
+            f"{source}, line {number}: {entry.file}{_series_text(entry.series)} is already listed "
+            f"on line {first}; list every tile once"
+        )
     return dim, numbered
 
 
@@ -171,6 +169,8 @@ class TileConfigReader:
         dim, numbered = _parse(_read_text(path), str(path))
         if not numbered:
             raise InputError(f"{path}: lists no tiles; add lines of the form '{_EXPECTED[dim]}'")
+        mosaic_name = path.resolve().parent.name or path.stem
+        pick_scenes(path, [mosaic_name], options.scenes)
         images = [
             open_listed(path, entry.file, entry.series, f"{path}, line {number}")
             for number, entry in numbered
@@ -197,7 +197,7 @@ class TileConfigReader:
                 tiles=tuple(tiles),
                 spacing=cal.spacing,
                 dims=present_dims(first.data.shape),
-                name=path.resolve().parent.name or path.stem,
+                name=mosaic_name,
                 unit=cal.unit,
                 channel_names=listed_channel_names(first) or (),
                 position_source=f"pixel positions from {path.name} (Fiji TileConfiguration)",
