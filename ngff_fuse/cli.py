@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import tempfile
 import time
@@ -56,8 +57,8 @@ def _pixel_size(text: str) -> tuple[float, float, float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number or a list z,y,x") from None
-    if not values or len(values) > 3 or any(not v > 0 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to 3 positive sizes (z,y,x)")
+    if not values or len(values) > 3 or any(not 0 < v < math.inf for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to 3 positive finite sizes (z,y,x)")
     if len(values) == 1:
         return (1.0, values[0], values[0])
     if len(values) == 2:

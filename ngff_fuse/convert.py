@@ -8,12 +8,13 @@ from pathlib import Path
 
 from dask._task_spec import DataNode, Task
 
+from ngff_fuse.checks import check_layout, check_options, check_size
 from ngff_fuse.describe import stage_z_metadata
 from ngff_fuse.errors import InputError
 from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.fuse.plan import output_grid, output_size_bytes
+from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.layout import Orientation, reorient
 from ngff_fuse.output import Output, check_folder, claim_output
@@ -23,10 +24,6 @@ from ngff_fuse.readers.tiff_planes import TiffPlanes
 from ngff_fuse import tile_store
 from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_scene_images
-
-#: Refuse outputs beyond this size before writing anything (a wrong unit or a stray position).
-MAX_OUTPUT_BYTES = 1 << 50  # 1 PiB
-
 
 @dataclass(frozen=True)
 class RegisterOptions:
@@ -68,9 +65,11 @@ def check_output_path(input_path: Path, output: Path, in_place: bool = False) ->
 def open_input(
     input_path: Path, read_options: ReadOptions, orientation: Orientation = Orientation()
 ) -> tuple[Reader, list[TileSet]]:
-    """Read every selected scene and put its tiles in physical space."""
+    """Read every selected scene and put its tiles in physical space; tiles piled onto one
+    spot are refused, tiles far from the rest are named in a note."""
     reader = reader_for(input_path)
-    tilesets = [reorient(ts, orientation) for ts in reader.read(input_path, read_options)]
+    tilesets = [check_layout(reorient(ts, orientation), input_path)
+                for ts in reader.read(input_path, read_options)]
     return reader, tilesets
 
 
@@ -150,15 +149,6 @@ def scene_path(path: Path, index: int, scenes: int) -> Path:
     return path if scenes == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
 
 
-def check_size(tileset: TileSet, input_path: Path) -> None:
-    size = output_size_bytes(output_grid(tileset), tileset)
-    if size > MAX_OUTPUT_BYTES:
-        raise InputError(
-            f"{input_path}: the mosaic would be {size / 2**50:.1f} PiB; check the tile positions "
-            "and their unit"
-        )
-
-
 def convert(
     input_path: str | Path,
     output: str | Path,
@@ -209,6 +199,7 @@ def _convert_into(
     claimed.check_request(request)
     for tileset in tilesets:  # before registration reads any pixels
         check_size(tileset, input_path)
+        check_options(tileset, blend_width, write_options.fill)
     tilesets, registrations = refine_positions(tilesets, refine, progress)
     if keep_tiles:  # fuse the affines the kept tiles will be read back with
         tilesets = [tile_store.as_stored(tileset, write_options.ngff) for tileset in tilesets]

@@ -87,7 +87,7 @@ def test_absurdly_far_apart_is_refused_before_writing(manifest_dir, tmp_path, ca
     path = edit_manifest(manifest_dir, far)
     out = tmp_path / "o.zarr"
     line = fails(capsys, ["convert", str(path), str(out)])
-    assert "PiB" in line and "check the tile positions" in line
+    assert "tile_003.tif" in line and "check their positions" in line
     assert not out.exists()
 
 

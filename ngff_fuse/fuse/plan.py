@@ -20,7 +20,7 @@ import numpy as np
 
 from ngff_fuse import transforms
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import OutputGrid, TileSet
+from ngff_fuse.model import MAX_POSITION_PX, OutputGrid, TileSet
 
 _EPS = 1e-6  # grid pixels: positions closer than this to an integer count as integer
 
@@ -54,7 +54,12 @@ def output_grid(tileset: TileSet) -> OutputGrid:
         raise InputError(f"{tileset.name}: tile positions are not finite numbers; fix them")
     # every grid pixel whose centre lies inside some tile's footprint (up to half a pixel
     # beyond the outermost tile pixel centre, exclusive)
-    shape = np.floor((high - low) / spacing + 0.5 - _EPS).astype(np.int64) + 1
+    with np.errstate(over="ignore"):
+        extent = np.floor((high - low) / spacing + 0.5 - _EPS)
+    if not np.all(extent < MAX_POSITION_PX):  # cast to int64 beyond it wraps to negative sizes
+        raise InputError(f"{tileset.name}: the tiles span {np.max(extent):.3g} pixels; check the "
+                         "tile positions, their unit and the pixel size")
+    shape = extent.astype(np.int64) + 1
     if not tileset.is_3d:
         shape[0] = 1
     return OutputGrid(
@@ -145,6 +150,18 @@ def seam_widths(placements: tuple[TilePlacement, ...]) -> tuple[float, float, fl
     return tuple(float(np.median(lengths[axis == k])) if np.any(axis == k) else 0.0 for k in range(3))
 
 
+def check_blend_width(width: float | None, tileset: TileSet) -> None:
+    """A feather ramp (px) is finite, > 0 and at most the longest tile edge: far longer ramps
+    give weights that vanish in float arithmetic (1e300 gave an all-fill mosaic), NaN gives no
+    weights at all. None: the ramp follows the overlaps."""
+    if width is None:
+        return
+    longest = max(max(tile.spatial_shape) for tile in tileset.tiles)
+    if not 0 < width <= longest:
+        raise InputError(f"--blend-width {width:g}: give a feather ramp length in pixels, above 0 "
+                         f"and at most {longest} (the longest tile edge)")
+
+
 def plan_fusion(
     tileset: TileSet,
     chunk_size: tuple[int, int, int],
@@ -152,6 +169,7 @@ def plan_fusion(
     blend_width: float | None = None,
 ) -> FusionPlan:
     """Everything the chunk kernel needs, computed once, before any pixel is read."""
+    check_blend_width(blend_width, tileset)
     grid = grid or output_grid(tileset)
     placements = place(tileset, grid)
     chunk_size = tuple(max(1, min(c, n)) for c, n in zip(chunk_size, grid.shape))

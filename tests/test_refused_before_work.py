@@ -1,0 +1,199 @@
+"""Absurd options and layouts are refused before any work, in one line naming the file or the
+option, exit code 2, nothing written: blend widths, fill values, pixel sizes that pile the
+tiles onto one spot or scatter them, stray and overflowing positions, files listed twice,
+scenes the input does not have. A stray tile that leaves the mosaic mostly empty is named."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from ngff_fuse.cli import main
+from ngff_fuse.testing import synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_fuse.testing.tile_files import write_manifest, write_tileconfig
+from test_reader_ome_companion import write_multifile
+
+TILE = (30, 40)  # (y, x) px of every tile below: the longest edge is 40
+
+
+def refused(capsys, argv: list[str], out: Path) -> str:
+    """Run the CLI; it must exit 2 with one line on stderr and leave no output behind."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert not out.exists()
+    return lines[0]
+
+
+def edit_manifest(path: Path, change) -> Path:
+    data = json.loads(path.read_text())
+    change(data["tiles"])
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def manifest(tmp_path) -> Path:
+    return write_manifest(synthetic_mosaic(grid=(2, 2), tile_shape=TILE), tmp_path / "in")
+
+
+@pytest.mark.parametrize("width", ["nan", "inf", "-inf", "1e300", "0", "-2", "41"])
+def test_absurd_blend_width(width, manifest, tmp_path, capsys):
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(manifest), str(out), f"--blend-width={width}"], out)
+    assert f"--blend-width {float(width):g}" in line and "at most 40 (the longest tile edge)" in line
+
+
+@pytest.mark.parametrize("width", ["0.5", "40"])
+def test_blend_width_up_to_the_tile_edge_fuses_every_pixel(width, tmp_path):
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=TILE, jitter=0)
+    source = write_manifest(mosaic, tmp_path / "in")
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(source), str(out), "--blend-width", width, "--quiet"]) == 0
+    first, stop = mosaic.truth_extent()
+    assert np.array_equal(zarr.open_array(out / "0")[:], mosaic.truth[0, 0, 0, first[1]:stop[1], first[2]:stop[2]])
+
+
+@pytest.mark.parametrize("dtype, fill, ok", [
+    (np.uint16, "65535", True), (np.uint16, "65536", False), (np.uint16, "-1", False),
+    (np.uint16, "0.5", False), (np.uint16, "nan", False), (np.uint16, "inf", False),
+    (np.uint8, "255", True), (np.uint8, "256", False), (np.int16, "-32768", True),
+    (np.int16, "-32769", False), (np.float32, "nan", True), (np.float32, "-inf", True),
+    (np.float32, "-1e39", False), (np.float32, "1e-3", True),
+])
+def test_fill_must_be_a_value_the_dtype_holds(dtype, fill, ok, tmp_path, capsys):
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=TILE, dtype=dtype, jitter=3, seed=2)
+    source = write_manifest(mosaic, tmp_path / "in")
+    out = tmp_path / "out.ome.zarr"
+    argv = ["convert", str(source), str(out), f"--fill={fill}", "--quiet"]
+    if not ok:
+        line = refused(capsys, argv, out)
+        assert f"--fill {float(fill):g}: the output is {np.dtype(dtype)}" in line
+        return
+    assert main(argv) == 0
+    level0 = zarr.open_array(out / "0")[:]
+    uncovered = level0[np.isnan(level0)] if np.isnan(float(fill)) else level0[level0 == np.dtype(dtype).type(fill)]
+    assert uncovered.size > 0  # the jittered tiles leave corners uncovered: they hold the fill
+
+
+@pytest.mark.parametrize("factor", [1000, 100])
+def test_a_pixel_size_far_too_large_piles_the_tiles_and_is_refused(factor, manifest, tmp_path, capsys):
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(manifest), str(out), "--pixel-size", str(0.65 * factor)], out)
+    assert str(manifest) in line and "px wide: the pixel size" in line and "--pixel-size" in line
+
+
+def test_a_file_whose_pixel_size_is_1000x_too_large_is_refused(tmp_path, capsys):
+    mosaic = synthetic_mosaic(grid=(3, 3), tile_shape=TILE)
+    source = write_ome_tiff(replace(mosaic, spacing=(1.0, 650.0, 650.0)), tmp_path / "tiles.ome.tif")
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["info", str(source)], out)
+    assert str(source) in line and "the 9 tiles of tiles lie within" in line
+
+
+def test_a_pixel_size_far_too_small_scatters_the_tiles_and_is_refused(manifest, tmp_path, capsys):
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(manifest), str(out), "--pixel-size", "0.00065"], out)
+    assert "every tile lies more than 3 tile widths from any other" in line
+
+
+def test_one_stray_tile_is_named_and_a_far_stray_one_refused(tmp_path, capsys):
+    mosaic = synthetic_mosaic(grid=(3, 4), tile_shape=TILE, spacing=(1.0, 0.5, 0.5))
+    source = write_manifest(mosaic, tmp_path / "in")
+    width = 4 * TILE[1] * 0.5  # about the mosaic's width, um
+
+    def stray(distance):
+        def move(tiles):
+            tiles[5]["x"] += distance
+        return move
+
+    edit_manifest(source, stray(100 * width))  # the mosaic becomes ~100x larger
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(source), str(out)]) == 0
+    warning = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "tile_005.tif (tile_005" in warning[0] and "check their positions" in warning[0]
+    assert main(["info", str(source), "--json", "--no-orientation-check"]) == 0
+    assert any("tile_005.tif" in note for note in json.loads(capsys.readouterr().out)["scenes"][0]["notes"])
+    edit_manifest(source, stray(1e6 * width))
+    line = refused(capsys, ["convert", str(source), str(tmp_path / "far.ome.zarr")], tmp_path / "far.ome.zarr")
+    assert "would cover only" in line and "tile_005.tif" in line
+
+
+@pytest.mark.parametrize("position", [1e308, -1e308, 1e200])
+@pytest.mark.parametrize("kind", ["manifest", "ome-tiff", "tileconfig"])
+def test_a_position_beyond_any_stage_is_one_line(kind, position, tmp_path, capsys):
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=TILE)
+    tiles = list(mosaic.tiles)
+    tiles[2] = replace(tiles[2], position=(0.0, tiles[2].position[1], position),
+                       pixel_offset=(0.0, tiles[2].pixel_offset[1], position))
+    mosaic = replace(mosaic, tiles=tuple(tiles))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = {"manifest": lambda: write_manifest(mosaic, folder),
+              "ome-tiff": lambda: write_ome_tiff(mosaic, folder / "tiles.ome.tif"),
+              "tileconfig": lambda: write_tileconfig(mosaic, folder)}[kind]()
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(source), str(out)], out)
+    assert "beyond any stage; fix the tile's position" in line
+    assert "tile_002.tif" in line or "series 2" in line
+
+
+@pytest.mark.parametrize("spelling", ["tile_000.tif", "./tile_000.tif", "sub/../tile_000.tif"])
+def test_a_tile_file_listed_twice_in_a_manifest(spelling, manifest, tmp_path, capsys):
+    def twice(tiles):
+        tiles[3]["file"] = spelling
+    edit_manifest(manifest, twice)
+    (manifest.parent / "sub").mkdir()
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(manifest), str(out)], out)
+    assert f"tiles[0] and tiles[3] both list {spelling}" in line and str(manifest) in line
+
+
+def test_a_tile_file_listed_twice_in_a_tileconfiguration(tmp_path, capsys):
+    config = write_tileconfig(synthetic_mosaic(grid=(2, 2), tile_shape=TILE), tmp_path / "in")
+    text = config.read_text().replace("tile_003.tif; ;", "./tile_001.tif; 0;")
+    config.write_text(text)
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines, 1) if line.startswith("tile_001.tif"))
+    again = next(i for i, line in enumerate(lines, 1) if line.startswith("./tile_001.tif"))
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(config), str(out)], out)
+    assert f"line {again}: ./tile_001.tif series 0 is already listed on line {first}" in line
+
+
+@pytest.mark.parametrize("kind", ["ome-tiff", "companion", "manifest", "tileconfig"])
+def test_a_scene_the_input_does_not_have(kind, tmp_path, capsys):
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=TILE)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = {"ome-tiff": lambda: write_ome_tiff(mosaic, folder / "tiles.ome.tif"),
+              "companion": lambda: write_multifile(mosaic, folder)[0],
+              "manifest": lambda: write_manifest(mosaic, folder),
+              "tileconfig": lambda: write_tileconfig(mosaic, folder)}[kind]()
+    out = tmp_path / "out.ome.zarr"
+    for scene in ("99", "1"):
+        line = refused(capsys, ["convert", str(source), str(out), "--scene", scene], out)
+        assert f"{source}: no scene {scene}; its scenes are 0 (" in line
+    assert main(["convert", str(source), str(out), "--scene", "0", "--quiet"]) == 0
+
+
+def test_an_ome_tiff_tile_at_1e308_is_not_an_unexpected_error(tmp_path, capsys):
+    """The OME-TIFF reader's own path: PositionX as the file states it."""
+    path = tmp_path / "far.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for x in (0.0, 1e308):
+            tif.write(np.zeros(TILE, np.uint16), metadata={
+                "axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                "Plane": {"PositionX": [x], "PositionY": [0.0], "PositionXUnit": ["µm"],
+                          "PositionYUnit": ["µm"]}})
+    out = tmp_path / "out.ome.zarr"
+    line = refused(capsys, ["convert", str(path), str(out)], out)
+    assert f"{path} series 1: position" in line
