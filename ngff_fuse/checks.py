@@ -104,8 +104,8 @@ def _why_sparse(tileset: TileSet, layout: Layout, nearest: np.ndarray) -> str:
     every tile (a unit or pixel size off), or separate groups of tiles."""
     isolated = np.flatnonzero(nearest > ISOLATED_STEP)
     if isolated.size == len(nearest):
-        return (f"every tile lies more than {ISOLATED_STEP:g} tile widths from any other; check "
-                "the positions' unit and the pixel size")
+        return (f"every tile lies more than {ISOLATED_STEP:g} tile widths from any other (sparse "
+                "sites, or a positions' unit or pixel size far off)")
     if not isolated.size:
         return "its tiles form groups far apart; fuse them separately"
     rest = np.setdiff1d(np.arange(len(nearest)), isolated)

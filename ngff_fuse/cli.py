@@ -372,9 +372,12 @@ def _run_info(args, console: Console) -> int:
             console.print(f"  note: {note}", markup=False)
         if "orientation" in scene:
             console.print(f"  stage orientation: {scene['orientation']['verdict']}", markup=False)
-        table = Table("#", "tile", *[f"{ax} ({unit})" for ax in scene["pixel_size"]], "source")
+        focus = len({tile.get("stage_z") for tile in scene["tile_positions"]}) > 1  # 2-D, z differs
+        table = Table("#", "tile", *[f"{ax} ({unit})" for ax in scene["pixel_size"]],
+                      *([f"stage z ({unit})"] if focus else []), "source")
         for i, tile in enumerate(scene["tile_positions"]):
-            table.add_row(str(i), tile["name"], *[f"{v:.3f}" for v in tile["position"].values()], tile["source"])
+            table.add_row(str(i), tile["name"], *[f"{v:.3f}" for v in tile["position"].values()],
+                          *([f"{tile['stage_z']:.3f}"] if focus else []), tile["source"])
         console.print(table)
     return 0
 

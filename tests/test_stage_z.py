@@ -64,6 +64,8 @@ def test_2d_tiles_at_any_stage_z_are_all_fused_in_one_plane(kind, spread, seed, 
     assert main(["info", str(source), "--json", "--no-orientation-check"]) == 0
     [scene] = json.loads(capsys.readouterr().out)["scenes"]
     assert [t["stage_z"] for t in scene["tile_positions"]] == pytest.approx(stage_z)
+    assert main(["info", str(source), "--no-orientation-check"]) == 0
+    assert "stage z" in capsys.readouterr().out
 
 
 def test_kept_tiles_keep_their_stage_z_and_refuse_to_the_same_plane(tmp_path):
