@@ -128,15 +128,17 @@ def check_size(tileset: TileSet, source: str | Path) -> None:
         )
 
 
-def check_fill(fill: float, dtype: np.dtype) -> None:
+def check_fill(fill: int | float, dtype: np.dtype) -> None:
     """The fill value must be one the output dtype holds exactly as asked: a whole number in
-    range for integers, 0 or 1 for bool, NaN and infinities for floats only."""
+    range for integers, 0 or 1 for bool, NaN and infinities for floats only. An int fill is
+    compared exactly (int64 beyond 2^53 included)."""
     dtype = np.dtype(dtype)
-    fill = float(fill)
+    exact = isinstance(fill, int)
+    shown = str(fill) if exact else f"{fill:g}"
     if dtype.kind in "fc":
         largest = float(np.finfo(dtype).max)
-        if math.isfinite(fill) and abs(fill) > largest:
-            raise InputError(f"--fill {fill:g}: the output is {dtype}, whose values stop at "
+        if (exact or math.isfinite(fill)) and abs(fill) > largest:
+            raise InputError(f"--fill {shown}: the output is {dtype}, whose values stop at "
                              f"+-{largest:.4g}; give a smaller value (or nan, inf)")
         return
     if dtype.kind == "b":
@@ -146,8 +148,9 @@ def check_fill(fill: float, dtype: np.dtype) -> None:
         low, high = int(info.min), int(info.max)
     else:
         return
-    if not (math.isfinite(fill) and fill.is_integer() and low <= int(fill) <= high):
-        raise InputError(f"--fill {fill:g}: the output is {dtype}, which cannot hold it; give a "
+    whole = exact or (math.isfinite(fill) and fill.is_integer())
+    if not (whole and low <= int(fill) <= high):
+        raise InputError(f"--fill {shown}: the output is {dtype}, which cannot hold it; give a "
                          f"whole number from {low} to {high}")
 
 

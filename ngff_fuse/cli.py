@@ -66,6 +66,18 @@ def _pixel_size(text: str) -> tuple[float, float, float]:
     return tuple(values)
 
 
+def _fill(text: str) -> int | float:
+    """A whole number stays an int, so 64-bit fills keep every digit (a float holds 53 bits)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def _codec(text: str) -> Codec:
     try:
         return Codec.parse(text)
@@ -217,7 +229,7 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
                         help="pyramid downsampling method (default: mean)")
     parser.add_argument("--codec", type=_codec, default=Codec.parse(DEFAULT_CODEC), metavar="NAME[:LEVEL]",
                         help=f"compression: {', '.join(CODECS)} (default: {DEFAULT_CODEC})")
-    parser.add_argument("--fill", type=float, default=0, metavar="VALUE",
+    parser.add_argument("--fill", type=_fill, default=0, metavar="VALUE",
                         help="value of pixels no tile covers (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--register", action="store_true",

@@ -15,6 +15,7 @@ import tifffile
 import zarr
 
 from ngff_fuse.cli import main
+from ngff_fuse.errors import InputError
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.testing.tile_files import write_manifest, write_tileconfig
@@ -37,6 +38,17 @@ def edit_manifest(path: Path, change) -> Path:
     data = json.loads(path.read_text())
     change(data["tiles"])
     path.write_text(json.dumps(data))
+    return path
+
+
+def plain_tiff_manifest(mosaic, folder: Path) -> Path:
+    """Each 2-D tile as a plain TIFF of its own dtype, listed in a manifest in micrometres."""
+    tiles = []
+    for i, tile in enumerate(mosaic.tiles):
+        tifffile.imwrite(folder / f"t{i}.tif", tile.data[0, 0, 0])
+        tiles.append({"file": f"t{i}.tif", "x": tile.position[2], "y": tile.position[1]})
+    path = folder / "tiles.json"
+    path.write_text(json.dumps({"position_unit": "um", "pixel_size": mosaic.spacing[2], "tiles": tiles}))
     return path
 
 
@@ -67,16 +79,18 @@ def test_blend_width_up_to_the_tile_edge_fuses_every_pixel(width, tmp_path):
     (np.uint16, "0.5", False), (np.uint16, "nan", False), (np.uint16, "inf", False),
     (np.uint8, "255", True), (np.uint8, "256", False), (np.int16, "-32768", True),
     (np.int16, "-32769", False), (np.float32, "nan", True), (np.float32, "-inf", True),
-    (np.float32, "-1e39", False), (np.float32, "1e-3", True),
+    (np.float32, "-1e39", False), (np.float32, "1e-3", True), (np.float32, "1" + "0" * 400, False),
+    (np.int64, str(-2**40), True), (np.int64, str(2**63), False), (np.uint16, "1e400", False),
 ])
 def test_fill_must_be_a_value_the_dtype_holds(dtype, fill, ok, tmp_path, capsys):
     mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=TILE, dtype=dtype, jitter=3, seed=2)
-    source = write_manifest(mosaic, tmp_path / "in")
+    source = plain_tiff_manifest(mosaic, tmp_path)  # ImageJ and OME-TIFF hold no int64
     out = tmp_path / "out.ome.zarr"
     argv = ["convert", str(source), str(out), f"--fill={fill}", "--quiet"]
     if not ok:
         line = refused(capsys, argv, out)
-        assert f"--fill {float(fill):g}: the output is {np.dtype(dtype)}" in line
+        shown = fill if fill.lstrip("-").isdigit() else f"{float(fill):g}"
+        assert f"--fill {shown}: the output is {np.dtype(dtype)}" in line
         return
     assert main(argv) == 0
     level0 = zarr.open_array(out / "0")[:]
@@ -197,3 +211,16 @@ def test_an_ome_tiff_tile_at_1e308_is_not_an_unexpected_error(tmp_path, capsys):
     out = tmp_path / "out.ome.zarr"
     line = refused(capsys, ["convert", str(path), str(out)], out)
     assert f"{path} series 1: position" in line
+
+
+def test_a_whole_fill_is_checked_exactly_against_64_bit_limits():
+    from ngff_fuse.checks import check_fill
+    from ngff_fuse.cli import build_parser
+
+    fill = build_parser().parse_args(["convert", "a", "b", f"--fill={2**63 - 1}"]).fill
+    assert fill == 2**63 - 1 and isinstance(fill, int)  # a float would round it to 2**63
+    check_fill(fill, np.int64)
+    check_fill(2**64 - 1, np.uint64)
+    for too_far, dtype in ((2**63, np.int64), (-(2**63) - 1, np.int64), (2**64, np.uint64)):
+        with pytest.raises(InputError, match=f"--fill {too_far}: the output is"):
+            check_fill(too_far, dtype)
