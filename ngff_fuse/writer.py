@@ -260,7 +260,7 @@ def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, opt
                                 extra_metadata=scene.extra_metadata)
         shapes.append(write_image(scene.mosaic, path / str(index), resuming and (path / str(index)).exists(),
                                   scene_options, scene.channel_colors, progress, scene.amend))
-    series = root.create_group("OME", overwrite=True)
+    series = root.require_group("OME")  # a resume keeps it and its OME-XML
     series.attrs.put(fmt.collection_series([str(i) for i in range(len(scenes))]))
     written = path / METADATA_XML
     if not (written.is_file() and written.read_text(encoding="utf-8") == xml):  # a resume keeps it
