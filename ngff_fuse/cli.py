@@ -355,8 +355,9 @@ def _orientation_report(tileset) -> dict:
     try:
         check = check_orientation(tileset)
     except InputError as exc:  # rotated tiles: orientation is the affine's business
-        return {"verdict": f"not checked: {exc}", "scores": {}, "pairs": 0}
-    return {"verdict": check.verdict(), "scores": check.scores, "pairs": check.pairs}
+        return {"verdict": f"not checked: {exc}", "decided": False, "scores": {}, "pairs": 0}
+    return {"verdict": check.verdict(), "decided": check.decided, "scores": check.scores,
+            "pairs": check.pairs}
 
 
 def _run_info(args, console: Console) -> int:

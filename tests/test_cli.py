@@ -197,6 +197,16 @@ def test_flip_and_swap_options_reorder_tiles(acquisition, capsys):
     assert any("--flip-x" in note for note in flipped["notes"])
 
 
+def test_info_reports_whether_the_orientation_check_decided(acquisition, capsys):
+    _, path = acquisition
+    assert main(["info", str(path), "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)["scenes"][0]["orientation"]
+    assert check["decided"] and check["verdict"].startswith("as recorded")
+    assert main(["info", str(path), "--json", "--swap-xy"]) == 0
+    check = json.loads(capsys.readouterr().out)["scenes"][0]["orientation"]
+    assert check["decided"] and "far better with --swap-xy" in check["verdict"]
+
+
 def test_scene_option_needs_numbers(acquisition, capsys):
     _, path = acquisition
     assert main(["info", str(path), "--scene", "first"]) == 2
