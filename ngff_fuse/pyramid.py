@@ -15,7 +15,7 @@ from itertools import product
 import numpy as np
 from dask.array.core import normalize_chunks
 
-from ngff_fuse.fuse.blend import cast_to
+from ngff_fuse.fuse.blend import accumulator_dtype, cast_to
 
 
 class Downsample(str, Enum):
@@ -32,15 +32,35 @@ Reducer = Callable[[list[np.ndarray], np.dtype], np.ndarray]
 
 
 def _mean(members: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    """The float64 mean, rounded. Integers are summed in a wide integer type: as exact as a
-    float64 sum, and several times faster than np.mean over a reshaped block."""
+    """The exact mean, rounded half to even. Integers up to 32 bits are summed in a wide integer
+    type: as exact as a float64 sum, and several times faster than np.mean over a reshaped
+    block; 64-bit integers, which no wider type holds, by `_mean_int64`; floats in their
+    `accumulator_dtype`, where a sum of maxima does not overflow."""
     if dtype.kind in "ui" and dtype.itemsize <= 4:
         wide = np.int64 if dtype.itemsize == 4 else np.int32 if dtype.kind == "i" else np.uint32
         total = members[0].astype(wide)
         for member in members[1:]:
             total += member
         return cast_to(total / len(members), dtype)
-    return cast_to(np.mean(np.stack(members), axis=0, dtype=np.float64), dtype)
+    if dtype.kind in "ui":
+        return _mean_int64(members)
+    return cast_to(np.mean(np.stack(members), axis=0, dtype=accumulator_dtype(dtype)), dtype)
+
+
+def _mean_int64(members: list[np.ndarray]) -> np.ndarray:
+    """The mean of n 64-bit integers, rounded half to even, in their own type and exactly: each
+    v is split into v // n and v % n, so the quotients sum to at most the largest value and the
+    remainders (each below n) add up without overflow."""
+    n = len(members)
+    quotient, remainder = np.divmod(members[0], n)
+    for member in members[1:]:
+        q, r = np.divmod(member, n)
+        quotient += q
+        remainder += r
+    carry, left = np.divmod(remainder, n)  # mean = quotient + carry + left / n, 0 <= left < n
+    quotient += carry
+    quotient += (2 * left > n) | ((2 * left == n) & (quotient % 2 == 1))
+    return quotient
 
 
 def _nearest(members: list[np.ndarray], dtype: np.dtype) -> np.ndarray:

@@ -36,8 +36,23 @@ def edge_ramp(coord: np.ndarray, length: int, width: float) -> np.ndarray:
 
 
 def accumulator_dtype(dtype: np.dtype) -> np.dtype:
-    """float32 holds every 8/16-bit value exactly; wider inputs need float64."""
-    return np.dtype(np.float32) if np.dtype(dtype).itemsize <= 2 else np.dtype(np.float64)
+    """The float type pixels of `dtype` are blended in: float32 holds every 8/16-bit value
+    exactly; 32-bit values need float64 (whose range a sum of float32 maxima cannot leave);
+    64-bit values need the extended long double (64-bit significand, 15-bit exponent: every
+    int64/uint64 exactly, and sums of float64 maxima without overflow). Where the platform's
+    long double is only a float64 (Windows, ARM macOS) 64-bit integers beyond 2**53 round."""
+    itemsize = np.dtype(dtype).itemsize
+    if itemsize <= 2:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64) if itemsize <= 4 else np.dtype(np.longdouble)
+
+
+def holds_exactly(acc: np.dtype, dtype: np.dtype) -> bool:
+    """Whether float type `acc` represents every value of `dtype` exactly."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "ui":
+        return np.finfo(acc).nmant >= np.finfo(dtype).nmant and np.finfo(acc).maxexp >= np.finfo(dtype).maxexp
+    return np.finfo(acc).nmant + 1 >= 8 * dtype.itemsize - (dtype.kind == "i")
 
 
 def cast_to(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -45,13 +60,13 @@ def cast_to(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        if not values.flags.writeable or values.dtype.kind != "f":
+        if values.dtype.kind != "f":
             values = values.astype(np.float64)
+        elif not values.flags.writeable:
+            values = values.copy()
         np.rint(values, out=values)
         np.clip(values, info.min, info.max, out=values)
         return values.astype(dtype)
-    if dtype.kind == "b":
-        return values > 0.5
     return values.astype(dtype)
 
 
@@ -67,14 +82,27 @@ class _Fuser:
 
 
 class WeightedFuser(_Fuser):
-    """feather and mean: sum(w * v) / sum(w); a pixel is covered where sum(w) > 0."""
+    """feather and mean: sum(w * v) / sum(w); a pixel is covered where sum(w) > 0.
 
-    def __init__(self, shape, acc) -> None:
+    `relative`: blend v - a, a being the first value added at each pixel, and add a back:
+    a + sum(w * (v - a)) / sum(w). A pixel one tile covers then gets its value exactly (w * v / w
+    rounds a 64-bit integer even in a long double), and where tiles agree the rounding error
+    scales with their difference, not with the values."""
+
+    def __init__(self, shape, acc, relative: bool = False) -> None:
         super().__init__(shape, acc)
         self.total = np.zeros(shape, dtype=acc)
         self.weight = np.zeros(shape, dtype=acc)
+        self.anchor = np.zeros(shape, dtype=acc) if relative else None
 
     def add(self, box, values, weights=None, mask=None) -> None:
+        if self.anchor is not None:
+            anchor = self.anchor[box]
+            first = self.weight[box] == 0
+            if mask is not None:
+                first &= mask
+            anchor[first] = values[first]
+            values = np.subtract(values, anchor, out=values)
         if weights is None and mask is None:  # mean of whole regions: no weight array at all
             self.total[box] += values
             self.weight[box] += 1
@@ -90,6 +118,8 @@ class WeightedFuser(_Fuser):
         self.covered = self.weight > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             values = np.divide(self.total, self.weight, out=self.total)
+        if self.anchor is not None:
+            values += self.anchor
         return self._final(values, fill, dtype)
 
 
@@ -130,3 +160,13 @@ FUSERS: dict[BlendMode, type[_Fuser]] = {
     BlendMode.MAX: MaxFuser,
     BlendMode.FIRST: FirstFuser,
 }
+
+
+def new_fuser(blend: BlendMode, shape: tuple[int, ...], dtype: np.dtype) -> _Fuser:
+    """The fuser of `blend` for a chunk of `shape` whose output is `dtype`, blending in
+    `accumulator_dtype(dtype)`; 64-bit integers are averaged relative to a pixel's first value
+    (see `WeightedFuser`), so where one tile covers a pixel its value comes back exactly."""
+    acc = accumulator_dtype(dtype)
+    if FUSERS[blend] is WeightedFuser:
+        return WeightedFuser(shape, acc, relative=np.dtype(dtype).kind in "ui" and np.dtype(dtype).itemsize == 8)
+    return FUSERS[blend](shape, acc)

@@ -16,7 +16,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse._axes import AXES, SPATIAL
-from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype
+from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, new_fuser
 from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
@@ -55,7 +55,7 @@ def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:
     start, stop = np.asarray(task.start), np.asarray(task.stop)
     shape = tuple(int(n) for n in stop - start)
     acc = accumulator_dtype(task.dtype)
-    fuser = FUSERS[task.blend](shape, acc)
+    fuser = new_fuser(task.blend, shape, task.dtype)
     widths = task.widths if task.blend is BlendMode.FEATHER else None
     for placement in task.placements:
         def read(box, index=placement.index):

@@ -15,7 +15,7 @@ from itertools import product
 
 import numpy as np
 
-from ngff_fuse.fuse.blend import FUSERS, BlendMode, accumulator_dtype, cast_to
+from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, cast_to, holds_exactly, new_fuser
 from ngff_fuse.fuse.sample import Piece, edge_weights, translated_piece
 
 Box = tuple[slice, slice, slice]
@@ -83,7 +83,7 @@ class _CellKernel:
         """One tile's value, as the output dtype: what any fuser gives a pixel only it covers."""
         piece, dtype = self.pieces[i], self.out.dtype
         values = piece.values[self.local(i, cell)]
-        exact_in_acc = dtype.kind not in "ui" or dtype.itemsize < 8
+        exact_in_acc = holds_exactly(self.acc, dtype)
         if piece.exact and values.dtype == dtype and exact_in_acc:
             self.out[cell] = values
         elif not piece.exact and piece.pixel_dtype == dtype and dtype.kind in "ui" and exact_in_acc:
@@ -118,7 +118,7 @@ class _CellKernel:
 
     def blend(self, cell: Box, members: list[int]) -> None:
         shape = tuple(c.stop - c.start for c in cell)
-        fuser = FUSERS[self.task.blend](shape, self.acc)
+        fuser = new_fuser(self.task.blend, shape, self.task.dtype)
         whole = (slice(None),) * 3
         for i in members:
             piece, local = self.pieces[i], self.local(i, cell)

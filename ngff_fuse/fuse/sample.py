@@ -176,10 +176,12 @@ def sample_affine(
     inside = np.clip(coords[mask], 0, shape - 1)
     region_lo = np.floor(inside.min(axis=0)).astype(int)
     region_hi = np.minimum(np.ceil(inside.max(axis=0)).astype(int) + 1, shape)
-    region = read(tuple(slice(lo, hi) for lo, hi in zip(region_lo, region_hi))).astype(acc)
+    # scipy interpolates in float64 at most: a long double accumulator gets float64 samples
+    work = acc if acc.itemsize <= 8 else np.dtype(np.float64)
+    region = read(tuple(slice(lo, hi) for lo, hi in zip(region_lo, region_hi))).astype(work)
     values = ndimage.map_coordinates(
-        region, np.moveaxis(coords - region_lo, -1, 0), order=1, mode="nearest", output=acc
-    )
+        region, np.moveaxis(coords - region_lo, -1, 0), order=1, mode="nearest", output=work
+    ).astype(acc, copy=False)
     weights = None
     if widths is not None:
         weights = np.ones(values.shape, dtype=np.float32)
