@@ -54,7 +54,8 @@ def test_paste_path_gives_the_general_path_bytes(blend, subpixel, threed):
 
 
 @pytest.mark.parametrize("blend", BLENDS)
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32], ids=["uint8", "int16", "float32"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.uint64, np.int64, np.float64],
+                         ids=["uint8", "int16", "float32", "uint64", "int64", "float64"])
 def test_paste_path_gives_the_general_path_bytes_for_other_dtypes(blend, dtype):
     assert_same_bytes(noisy_mosaic(False, True, dtype, seed=1), blend, CHUNKS[False], corner=4)
 

@@ -1,0 +1,172 @@
+"""Every pixel type keeps its values: exactly where one tile covers a pixel, within one unit of
+the exact blend where tiles overlap (no overflow at the extremes of the type, no rounding of
+64-bit integers through float64), and pyramid levels are the exact rounded mean.
+
+The oracle is Python's exact arithmetic (ints and Fractions) over the tiles' values."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from ngff_fuse import ReadOptions, WriteOptions, convert
+from ngff_fuse.fuse.core import fuse
+from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.transforms import placement
+
+DTYPES = [np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16, np.int32, np.int64,
+          np.float32, np.float64]
+TILE = (8, 12)  # (y, x)
+OFFSETS = [(0, 0), (2, 6)]  # tile b overlaps rows 2-7, columns 6-11 of tile a
+MOSAIC = (10, 18)
+
+
+def extremes(dtype) -> list:
+    """The type's limits, values just inside them, and values float64 cannot hold exactly."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        big = float(np.finfo(dtype).max)
+        candidates = [-big, -1.5, 0.0, float(np.finfo(dtype).tiny), 1 / 3, 2.0**53 + 1, 2.0**62 + 3, big]
+        return [float(dtype.type(v)) for v in candidates]
+    info = np.iinfo(dtype)
+    candidates = [info.min, info.min + 1, -1, 0, 1, 2**53 + 1, 2**62 + 3, info.max - 1, info.max]
+    return [v for v in candidates if info.min <= v <= info.max]
+
+
+def tiles_of(dtype, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = extremes(dtype)
+    return [np.array([[values[i] for i in row] for row in rng.integers(0, len(values), TILE)], dtype=dtype)
+            for _ in OFFSETS]
+
+
+def tileset(tiles: list[np.ndarray]) -> TileSet:
+    built = []
+    for i, (data, (y, x)) in enumerate(zip(tiles, OFFSETS)):
+        origin = (0.0, float(y), float(x))
+        built.append(Tile(data=tile_array(data[None, None, None], (1, 1, 1), origin, f"t{i}"),
+                          affine=placement((1, 1, 1), origin), name=f"t{i}", source=f"tile {i}"))
+    return TileSet(tiles=tuple(built), spacing=(1.0, 1.0, 1.0), dims=("y", "x"), unit=None)
+
+
+def covering(tiles: list[np.ndarray], y: int, x: int) -> list[tuple[Fraction, Fraction]]:
+    """(value, feather weight at blend width 1) of every tile over mosaic pixel (y, x): the
+    cosine ramp 1/2 - cos(pi t)/2, t = (d + 1) / (width + 1), is 1/2 on a tile's outermost pixels
+    (d = 0) and 1 inside."""
+    found = []
+    for data, (oy, ox) in zip(tiles, OFFSETS):
+        ty, tx = y - oy, x - ox
+        if 0 <= ty < TILE[0] and 0 <= tx < TILE[1]:
+            weight = Fraction(1)
+            for t, n in ((ty, TILE[0]), (tx, TILE[1])):
+                if min(t, n - 1 - t) == 0:
+                    weight /= 2
+            found.append((Fraction(data[ty, tx].item()), weight))
+    return found
+
+
+def oracle(tiles: list[np.ndarray], blend: str) -> list[list[Fraction | None]]:
+    """The exact fused value of every mosaic pixel, None where no tile reaches."""
+    rows = []
+    for y in range(MOSAIC[0]):
+        row = []
+        for x in range(MOSAIC[1]):
+            found = covering(tiles, y, x)
+            if not found:
+                row.append(None)
+            elif blend == "first":
+                row.append(found[0][0])
+            elif blend == "max":
+                row.append(max(v for v, _ in found))
+            else:
+                weights = [w if blend == "feather" else Fraction(1) for _, w in found]
+                row.append(sum(v * w for (v, _), w in zip(found, weights)) / sum(weights))
+        rows.append(row)
+    return rows
+
+
+def assert_within_one_unit(got: np.ndarray, expected: list[list[Fraction | None]], fill=0) -> None:
+    """Integers: the exact value rounded, within 1; floats: within one unit in the last place."""
+    bad = []
+    for (y, x), value in np.ndenumerate(got):
+        exact = expected[y][x]
+        if exact is None:
+            ok = value == fill
+        elif got.dtype.kind in "ui":
+            ok = abs(int(value) - round(exact)) <= 1
+        else:
+            nearest = got.dtype.type(float(exact))
+            with np.errstate(over="ignore"):  # the neighbours of the largest float are inf
+                ok = value in (nearest, np.nextafter(nearest, -np.inf), np.nextafter(nearest, np.inf))
+        if not ok:
+            bad.append(((y, x), value.item(), None if exact is None else float(exact)))
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_extreme_values_are_copied_exactly_and_blended_within_one_unit(dtype):
+    tiles = tiles_of(dtype)
+    single = [[len(covering(tiles, y, x)) == 1 for x in range(MOSAIC[1])] for y in range(MOSAIC[0])]
+    for blend in ("feather", "mean", "max", "first"):
+        got = fuse(tileset(tiles), blend=blend, blend_width=1, chunk_size=(1, 6, 7)).values
+        assert got.dtype == np.dtype(dtype) and got.shape == MOSAIC
+        expected = oracle(tiles, blend)
+        assert_within_one_unit(got, expected)
+        for (y, x), value in np.ndenumerate(got):  # one tile: its value, bit for bit
+            if single[y][x]:
+                assert Fraction(value.item()) == expected[y][x], (blend, y, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_default_feather_keeps_single_tiles_exact_and_blends_between_the_tiles(dtype):
+    """The default ramp (over the whole overlap, weights that are no binary fractions): a pixel
+    of one tile is still its value; where two overlap the blend lies between them."""
+    tiles = tiles_of(dtype, seed=1)
+    got = fuse(tileset(tiles), chunk_size=(1, 5, 9)).values
+    for (y, x), value in np.ndenumerate(got):
+        values = [v for v, _ in covering(tiles, y, x)]
+        if len(values) == 1:
+            assert Fraction(value.item()) == values[0], (y, x)
+        elif values:
+            assert min(values) <= Fraction(value.item()) <= max(values), (y, x, value, values)
+
+
+def write_tiles(folder, tiles: list[np.ndarray]):
+    lines = ["dim = 2"]
+    for i, (data, (y, x)) in enumerate(zip(tiles, OFFSETS)):
+        tifffile.imwrite(folder / f"t{i}.tif", data, photometric="minisblack")
+        lines.append(f"t{i}.tif; ; ({x}.0, {y}.0)")
+    (folder / "TileConfiguration.txt").write_text("\n".join(lines) + "\n")
+    return folder / "TileConfiguration.txt"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_tiff_tiles_of_every_type_convert_exactly_with_an_exact_pyramid(tmp_path, dtype):
+    """Through files and the store: level 0 is the tiles' pixels (first tile wins), level 1 the
+    exact mean of each 2 x 2 block, rounded half to even (integers) or to nearest (floats)."""
+    tiles = tiles_of(dtype, seed=2)
+    config = write_tiles(tmp_path, tiles)
+    out = tmp_path / "out.ome.zarr"
+    convert(config, out, ReadOptions(pixel_size=(1.0, 1.0, 1.0)),
+            WriteOptions(levels=2, chunk=8), blend="first")
+    group = zarr.open_group(out, mode="r")
+    level0, level1 = group["0"][...], group["1"][...]
+    assert level0.dtype == level1.dtype == np.dtype(dtype)
+    expected = oracle(tiles, "first")
+    exact0 = [[Fraction(0) if v is None else v for v in row] for row in expected]
+    assert [[Fraction(v.item()) for v in row] for row in level0] == exact0
+    blocks = [[[exact0[2 * i + a][2 * j + b] for a in (0, 1) for b in (0, 1)]
+               for j in range(MOSAIC[1] // 2)] for i in range(MOSAIC[0] // 2)]
+    if level1.dtype.kind in "ui":
+        assert [[int(v) for v in row] for row in level1] == [[round(sum(b) / 4) for b in row] for row in blocks]
+        return
+    for got, block in zip(level1.ravel(), (b for row in blocks for b in row)):
+        # a float sum rounds at the scale of its largest member (2**62 vanishes beside 3e38)
+        largest = dtype(float(max(abs(v) for v in block)))
+        unit = Fraction(float(np.spacing(largest) if np.isfinite(np.spacing(largest)) else
+                              largest - np.nextafter(largest, dtype(0))))
+        assert abs(Fraction(got.item()) - sum(block) / 4) <= unit, (got, [float(v) for v in block])
