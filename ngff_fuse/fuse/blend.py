@@ -16,23 +16,38 @@ import numpy as np
 
 
 class BlendMode(str, Enum):
-    FEATHER = "feather"  # weights fall smoothly to zero towards each tile's edge: no seams
+    FEATHER = "feather"  # a smooth cross-fade centred on the middle of each overlap: no seams
     MEAN = "mean"  # plain average of every tile covering the pixel
     MAX = "max"  # brightest tile wins (DaskFusion's rule)
     FIRST = "first"  # the first tile in input order wins; later tiles never overwrite it
 
 
-def edge_ramp(coord: np.ndarray, length: int, width: float) -> np.ndarray:
-    """Cosine ramp over tile pixel coordinates: ~0 at the tile's edge, 1 beyond `width` px.
+def edge_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
+    """Feather weight of tile pixel coordinates along one axis, as its natural log.
 
-    Edge pixels keep a small positive weight so a pixel covered by one tile only is never
-    divided by zero, and only ratios of weights matter where tiles overlap.
+    The weight is (e^x - 1)^2 with x = (d + 1) ln 9 / (2 width), d the distance to the
+    tile's nearer edge: it grows like e^(d ln 9 / width) inside the tile, so where two tiles
+    overlap the ratio of their weights depends only on the difference of their distances,
+    and the cross-fade is a logistic centred on the middle of the overlap whose 10-90 % span
+    is `width` px however wide the overlap is (BigStitcher's blending; a ramp from each
+    tile's own edge averages both tiles over all of a wide overlap and smears stage error
+    across it). Towards the edge it falls like d^2 to a small positive value, so a tile's
+    edge never makes a step and a pixel covered by one tile only keeps a weight. Logs, as
+    exp(d / tau) overflows float64 beyond ~700 tau; only differences of scores are used.
     """
     if width <= 0 or length <= 1:
-        return np.ones_like(coord, dtype=np.float32)
+        return np.zeros_like(coord, dtype=np.float64)
     distance = np.minimum(coord, (length - 1) - coord)  # down to -1/2 at the footprint's edge
-    t = np.clip((distance + 1.0) / (width + 1.0), 0.0, 1.0)
-    return (0.5 - 0.5 * np.cos(np.pi * t)).astype(np.float32)
+    x = (np.maximum(distance, -0.5) + 1.0) * (np.log(9.0) / (2.0 * width))
+    return 2.0 * (x + np.log(-np.expm1(-x)))
+
+
+def relative_weights(scores: np.ndarray, best: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Weights from summed scores, relative to the best score at each pixel (1 there): no
+    overflow however deep inside a tile, and the tile that dominates a pixel weighs 1."""
+    with np.errstate(invalid="ignore"):
+        weights = np.exp(scores - best)
+    return np.nan_to_num(weights, nan=0.0).astype(dtype, copy=False)
 
 
 def accumulator_dtype(dtype: np.dtype) -> np.dtype:

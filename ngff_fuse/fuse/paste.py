@@ -15,8 +15,8 @@ from itertools import product
 
 import numpy as np
 
-from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, cast_to, holds_exactly, new_fuser
-from ngff_fuse.fuse.sample import Piece, edge_weights, translated_piece
+from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, cast_to, holds_exactly, new_fuser, relative_weights
+from ngff_fuse.fuse.sample import Piece, edge_scores, translated_piece
 
 Box = tuple[slice, slice, slice]
 ReadTile = Callable[[int, Box], np.ndarray]
@@ -27,7 +27,7 @@ def paste_chunk(task, read_tile: ReadTile) -> np.ndarray:
     start, stop = np.asarray(task.start), np.asarray(task.stop)
     shape = tuple(int(n) for n in stop - start)
     acc = accumulator_dtype(task.dtype)
-    pieces, ramps = [], []
+    pieces, scores = [], []
     for placement in task.placements:
         def read(box, index=placement.index):
             return read_tile(index, box)
@@ -36,8 +36,8 @@ def paste_chunk(task, read_tile: ReadTile) -> np.ndarray:
         if piece is not None:
             pieces.append(piece)
             feather = task.blend is BlendMode.FEATHER
-            ramps.append(piece.ramps(placement.shape, task.widths) if feather else None)
-    kernel = _CellKernel(task, acc, pieces, ramps, np.empty(shape, dtype=task.dtype))
+            scores.append(piece.scores(placement.shape, task.widths) if feather else None)
+    kernel = _CellKernel(task, acc, pieces, scores, np.empty(shape, dtype=task.dtype))
     for cell, members in cells(shape, [p.box for p in pieces]):
         kernel.fill(cell, members)
     return kernel.out
@@ -61,8 +61,8 @@ def cells(shape: tuple[int, ...], boxes: list[Box]) -> Iterator[tuple[Box, list[
 class _CellKernel:
     """Writes the fused values of one cell (or part of one) into `out`."""
 
-    def __init__(self, task, acc: np.dtype, pieces: list[Piece], ramps: list, out: np.ndarray):
-        self.task, self.acc, self.pieces, self.ramps, self.out = task, acc, pieces, ramps, out
+    def __init__(self, task, acc: np.dtype, pieces: list[Piece], scores: list, out: np.ndarray):
+        self.task, self.acc, self.pieces, self.scores, self.out = task, acc, pieces, scores, out
         self.fill_value = cast_to(np.array([task.fill], dtype=acc), task.dtype)[0]
 
     def local(self, i: int, cell: Box) -> Box:
@@ -72,10 +72,8 @@ class _CellKernel:
     def fill(self, cell: Box, members: list[int]) -> None:
         if not members:
             self.out[cell] = self.fill_value
-        elif self.task.blend is BlendMode.FIRST or (len(members) == 1 and self.ramps[members[0]] is None):
-            self.paste(cell, members[0])
-        elif len(members) == 1:
-            self.paste_flat(cell, members[0])
+        elif self.task.blend is BlendMode.FIRST or len(members) == 1:
+            self.paste(cell, members[0])  # one tile: its feather weight is exactly 1 (w v / w)
         else:
             self.blend(cell, members)
 
@@ -93,41 +91,21 @@ class _CellKernel:
         else:  # a float copy for an exact piece; a resampled piece's own pixels otherwise
             self.out[cell] = cast_to(values.astype(self.acc) if piece.exact else values, dtype)
 
-    def paste_flat(self, cell: Box, i: int) -> None:
-        """Feather over one tile: w * v / w is v wherever the weight is exactly 1 (the tile's
-        inside), so paste there; the ramps along its outer edges take the fuser's arithmetic."""
-        ramps = [r[s] for r, s in zip(self.ramps[i], self.local(i, cell))]
-        flat = [np.flatnonzero(r == 1) for r in ramps]
-        if any(f.size == 0 for f in flat):
-            self.blend(cell, [i])
-            return
-        parts = []
-        for c, r, f in zip(cell, ramps, flat):
-            lo, hi = int(f[0]), int(f[-1]) + 1
-            if not np.all(r[lo:hi] == 1):  # not one run of ones: no shortcut on this axis
-                lo, hi = 0, 0
-            bounds = sorted({0, lo, hi, c.stop - c.start})
-            parts.append([(slice(c.start + a, c.start + b), a == lo and b == hi)
-                          for a, b in zip(bounds[:-1], bounds[1:])])
-        for part in product(*parts):
-            sub = tuple(s for s, _ in part)
-            if all(flat_ for _, flat_ in part):
-                self.paste(sub, i)
-            else:
-                self.blend(sub, [i])
-
     def blend(self, cell: Box, members: list[int]) -> None:
         shape = tuple(c.stop - c.start for c in cell)
         fuser = new_fuser(self.task.blend, shape, self.task.dtype)
         whole = (slice(None),) * 3
+        locals_ = {i: self.local(i, cell) for i in members}
+        scores = {}
+        if self.task.blend is BlendMode.FEATHER:
+            scores = {i: edge_scores([s[k] for s, k in zip(self.scores[i], locals_[i])]) for i in members}
+            best = np.maximum.reduce(list(scores.values()))
         for i in members:
-            piece, local = self.pieces[i], self.local(i, cell)
-            values = piece.values[local]
+            piece = self.pieces[i]
+            values = piece.values[locals_[i]]
             # the fuser may overwrite its values: a copy of an exact piece (the tile's pixels),
             # a resampled piece's own pixels otherwise (no other cell reads them)
             values = values.astype(self.acc) if piece.exact else values
-            weights = None
-            if self.ramps[i] is not None:
-                weights = edge_weights([r[s] for r, s in zip(self.ramps[i], local)])
+            weights = relative_weights(scores[i], best, self.acc) if scores else None
             fuser.add(whole, values, weights, None)
         self.out[cell] = fuser.result(self.task.fill, self.task.dtype)

@@ -2,8 +2,8 @@
 sub-pixel offsets, and scipy's map_coordinates for tiles that really rotate, skew or scale.
 
 Every sampler reads only the tile region the chunk needs, through `read(box)` where `box` is
-a tuple of three slices (z, y, x) into the tile, and returns `(box_in_chunk, values, weights,
-mask)` ready for a fuser, or None when the tile does not reach the chunk. `translated_piece`
+a tuple of three slices (z, y, x) into the tile, and returns `(box_in_chunk, values, scores,
+mask)` (`scores`: the log feather weight of each pixel, None unless feathering), or None when the tile does not reach the chunk. `translated_piece`
 gives a translated tile's values as a `Piece` instead, for `paste.py`, which only blends
 where tiles overlap.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ngff_fuse.fuse.blend import edge_ramp
+from ngff_fuse.fuse.blend import edge_score
 from ngff_fuse.fuse.plan import TilePlacement
 
 ReadRegion = Callable[[tuple[slice, slice, slice]], np.ndarray]
@@ -44,13 +44,14 @@ class Piece:
     exact: bool  # integer offset: `values` are the tile's pixels as read (never write to them)
     pixel_dtype: np.dtype  # of the tile's pixels
 
-    def ramps(self, shape: tuple[int, int, int], widths: tuple[float, float, float]) -> list[np.ndarray]:
-        """The feather ramp along each axis; a pixel's weight is the product of its three."""
-        return [edge_ramp(s, n, w) for s, n, w in zip(self.coords, shape, widths)]
+    def scores(self, shape: tuple[int, int, int], widths: tuple[float, float, float]) -> list[np.ndarray]:
+        """The feather score along each axis; a pixel's score is the sum of its three."""
+        return [edge_score(s, n, w) for s, n, w in zip(self.coords, shape, widths)]
 
 
-def edge_weights(ramps: list[np.ndarray]) -> np.ndarray:
-    return ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
+def edge_scores(scores: list[np.ndarray]) -> np.ndarray:
+    """Per-axis scores summed over the box (the log of the product of per-axis weights)."""
+    return scores[0][:, None, None] + scores[1][None, :, None] + scores[2][None, None, :]
 
 
 def translated_piece(
@@ -95,13 +96,14 @@ def sample_translation(
     acc: np.dtype,
     widths: tuple[float, float, float] | None,
 ):
-    """A translated tile as a fuser wants it: float values of its own, optional weights."""
+    """A translated tile as `core.blend_chunk` wants it: float values of its own and, when
+    feathering, the feather score of every pixel."""
     piece = translated_piece(placement, chunk_start, chunk_stop, read, acc)
     if piece is None:
         return None
     values = piece.values.astype(acc) if piece.exact else piece.values
-    weights = None if widths is None else edge_weights(piece.ramps(placement.shape, widths))
-    return piece.box, values, weights, None
+    scores = None if widths is None else edge_scores(piece.scores(placement.shape, widths))
+    return piece.box, values, scores, None
 
 
 def _is_integer(coords: np.ndarray) -> bool:
@@ -182,10 +184,9 @@ def sample_affine(
     values = ndimage.map_coordinates(
         region, np.moveaxis(coords - region_lo, -1, 0), order=1, mode="nearest", output=work
     ).astype(acc, copy=False)
-    weights = None
+    scores = None
     if widths is not None:
-        weights = np.ones(values.shape, dtype=np.float32)
-        for a in range(3):
-            weights *= edge_ramp(coords[..., a], placement.shape[a], widths[a])
+        scores = sum(edge_score(coords[..., a], placement.shape[a], widths[a]) for a in range(3))
+        scores[~mask] = -np.inf
     box_in_chunk = tuple(slice(lo - c, hi - c) for lo, hi, c in zip(low, high, chunk_start))
-    return box_in_chunk, values, weights, mask
+    return box_in_chunk, values, scores, mask
