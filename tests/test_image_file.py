@@ -70,14 +70,18 @@ def test_tifffile_path_reads_as_bioio_does(tmp_path, name, write):
     assert np.array_equal(region, pixels[0, -1, -1, 3:9, 5:21:3])
 
 
-def test_tiffs_tifffile_cannot_map_still_read_through_bioio(tmp_path):
-    rgb = RNG.integers(0, 255, (16, 20, 3), dtype=np.uint8)
-    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+@pytest.mark.parametrize("samples", [3, 4], ids=["rgb", "rgba"])
+def test_tiffs_tifffile_cannot_map_still_read_through_bioio_with_every_sample(tmp_path, samples):
+    """RGB(A) pixels: each sample becomes a channel named and coloured as the sample."""
+    rgb = RNG.integers(0, 255, (16, 20, samples), dtype=np.uint8)
+    extra = {"extrasamples": ["unassalpha"]} if samples == 4 else {}
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb", **extra)
     image = read_image_file(tmp_path / "rgb.tif")
     assert not _reads_without_bioio(image.data)
-    pixels, _ = _bioio(tmp_path / "rgb.tif")
-    assert image.data.shape == pixels.shape
-    assert np.array_equal(image.data.compute(), pixels)
+    assert image.data.shape == (1, samples, 1, 16, 20)
+    assert np.array_equal(image.data[0, :, 0].compute(), np.moveaxis(tifffile.imread(tmp_path / "rgb.tif"), 2, 0))
+    assert image.channel_names == ("R", "G", "B", "A")[:samples]
+    assert image.channel_colors == ("FF0000", "00FF00", "0000FF", "FFFFFF")[:samples]
 
 
 # ---- calibration: which resolutions mean a pixel size -----------------------------------

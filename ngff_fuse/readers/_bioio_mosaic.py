@@ -21,11 +21,7 @@ from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.readers.base import ReadOptions, pick_scenes  # noqa: F401 (the vendor readers' import)
-
-#: Colours of an RGB image's samples once they become channels.
-RGB_NAMES = ("R", "G", "B")
-RGB_COLORS = ("FF0000", "00FF00", "0000FF")
-
+from ngff_fuse.readers.samples import samples_as_channels
 
 def plugin(path: Path, module: str, fmt: str, package: str, extra: str):
     """Import the optional bioio plugin (or its backend) `module`, else say how to install it."""
@@ -139,29 +135,25 @@ def wavelength_color(nm: float | None) -> str | None:
     return "".join(f"{int(round(v * 255)):02X}" for v in rgb)
 
 
-def bioio_tiles(data: da.Array, dims: Sequence[str]) -> tuple[list[da.Array], bool]:
+def bioio_tiles(data: da.Array, dims: Sequence[str]) -> tuple[list[da.Array], int]:
     """One lazy (t, c, z, y, x) array per tile from a bioio reader's array with `dims` (among
-    M, T, C, Z, Y, X and S, the samples of RGB images). The flag says RGB samples became the
-    channels; an RGB image has a single channel, so nothing is lost."""
+    M, T, C, Z, Y, X and S, the samples of RGB images), and the samples per pixel: each sample
+    of each channel is a channel of the tiles (`samples.samples_as_channels`; name them with
+    `samples.channel_labels`)."""
     dims = list(dims)
     sizes = dict(zip(dims, data.shape))
     extra = [d for d in dims if d not in "MTCZYXS"]
     if any(sizes[d] > 1 for d in extra):
         raise ValueError(f"axes {extra} besides M, T, C, Z, Y, X")
-    rgb = sizes.get("S", 1) > 1
-    if rgb and sizes.get("C", 1) > 1:
-        raise ValueError("RGB samples and several channels at once")
-    for d in [*extra, "C" if rgb else "S"]:
-        if d in dims:
-            data = data[tuple(0 if ax == d else slice(None) for ax in dims)]
-            dims.remove(d)
-    dims = ["C" if ax == "S" else ax for ax in dims]
-    order = ["M", "T", "C", "Z", "Y", "X"]
+    for d in extra:
+        data = data[tuple(0 if ax == d else slice(None) for ax in dims)]
+        dims.remove(d)
+    order = ["M", "T", "C", "Z", "Y", "X", "S"]
     for ax in order:
         if ax not in dims:
             data, dims = data[None], [ax, *dims]
     data = da.transpose(data, [dims.index(ax) for ax in order])
-    return [data[m] for m in range(data.shape[0])], rgb
+    return [samples_as_channels(data[m]) for m in range(data.shape[0])], int(data.shape[6])
 
 
 @dataclass(frozen=True)

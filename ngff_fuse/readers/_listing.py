@@ -51,6 +51,12 @@ def listed_channel_names(image: ImageFile) -> tuple[str, ...] | None:
     return names if names and len(names) == image.data.shape[1] else None
 
 
+def listed_channel_colors(image: ImageFile) -> tuple[str | None, ...]:
+    """The file's channel colours (R, G, B of RGB pixels), when it gives one per channel."""
+    colors = image.channel_colors
+    return colors if len(colors) == image.data.shape[1] else ()
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The pixel size every tile shares, and what was assumed to get it."""

@@ -14,6 +14,7 @@ import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
 from ngff_fuse.errors import InputError
+from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout, tiff_series_shape
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -29,6 +30,8 @@ class ImageFile:
     channel_names: tuple[str, ...]
     path: Path
     pixel_size_note: str | None = None  # why a resolution the file holds is not its pixel size
+    channel_colors: tuple[str | None, ...] = ()  # RRGGBB per channel where the file implies one
+    samples: int = 1  # samples per pixel (3: RGB), each a channel of `data` (see readers.samples)
 
 
 def _bioio_reader_class(path: Path):
@@ -91,11 +94,14 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         image.set_scene(scene)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = image.get_image_dask_data("TCZYX")
+        data = image.get_image_dask_data("TCZYXS")  # S: the samples of RGB(A) pixels
         pixel_size = _ome_pixel_size(image)
         names = tuple(str(n) for n in image.channel_names or ())
     if all(_BIOIO_DEFAULT_NAME.fullmatch(n) for n in names):
         names = ()  # bioio's placeholders ("Channel:0:0") say nothing about the channel
+    samples = int(data.shape[5])
+    names, colors = channel_labels(data.shape[1], samples, names)
+    data = samples_as_channels(data)
     note = None
     if path.suffix.lower() in _TIFF_SUFFIXES:
         with tifffile.TiffFile(path) as tif:
@@ -103,7 +109,7 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
             if not tif.is_ome or pixel_size == (None, None, None):  # OME PhysicalSize wins
                 pixel_size, note = tiff_calibration(tif, scene)
     return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path,
-                     pixel_size_note=note)
+                     pixel_size_note=note, channel_colors=colors, samples=samples)
 
 
 def _read_plain_tiff(path: Path, scene: int) -> ImageFile | None:

@@ -24,9 +24,10 @@ import numpy as np
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers._bioio_mosaic import (
-    RGB_COLORS, RGB_NAMES, Placement, TileFacts, anchor, bioio_tiles, first_pixel, mosaic_tileset,
-    pick_scenes, pixel_size, plugin, stack_z,
+    Placement, TileFacts, anchor, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, pixel_size,
+    plugin, stack_z,
 )
+from ngff_fuse.readers.samples import channel_labels
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
 
@@ -142,7 +143,7 @@ class LifReader:
         reader.set_scene(index)
         data = reader.xarray_dask_data  # lazy; only the XML has been read
         try:
-            arrays, rgb = bioio_tiles(data.data, [str(d) for d in data.dims])
+            arrays, samples = bioio_tiles(data.data, [str(d) for d in data.dims])
         except ValueError as exc:
             raise InputError(f"{path}: image {name} has {exc}; ngff-fuse reads tiles of t, c, z, y, x") from None
         sizes = reader.physical_pixel_sizes
@@ -150,11 +151,8 @@ class LifReader:
         spacing, notes = pixel_size(path, (sizes.Z, sizes.Y, sizes.X), options, depth > 1)
         placement = place_lif_tiles(scan, len(arrays), tuple(int(n) for n in arrays[0].shape[2:]),
                                     spacing, f"{path} image {name}")
-        if rgb:
-            channel_names, colors = RGB_NAMES, RGB_COLORS
-        else:
-            channel_names = [str(c) for c in data.coords["C"].values] if "C" in data.coords else []
-            colors = [lut_color(c) for c in channel_names]
+        names = [str(c) for c in data.coords["C"].values] if "C" in data.coords else []
+        channel_names, colors = channel_labels(len(names) or 1, samples, names, [lut_color(c) for c in names])
         tiles = [
             TileFacts(array, tuple(origin), f"M{m}")
             for m, (array, origin) in enumerate(zip(arrays, placement.origins))

@@ -26,10 +26,11 @@ from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_u
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.readers._listing import (
-    PixelSize, calibration, first_repeat, listed_channel_names, open_listed,
+    PixelSize, calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import ImageFile
+from ngff_fuse.readers.samples import channel_labels
 
 SCHEMA_NAME = "tile-manifest.schema.json"
 #: Per-file CSV columns; the same keys as a JSON "tiles" entry.
@@ -368,7 +369,7 @@ class ManifestReader:
                 f"{path}: positions are in {manifest.position_unit} but no pixel size is known; "
                 "add pixel_size to the manifest or pass --pixel-size"
             )
-        names = _channel_names(path, manifest, stacks[0][0], stacks[0][1][0])
+        names, colors = _channels(path, manifest, stacks[0][0], stacks[0][1][0])
         tiles = []
         for tile, (data, files_) in zip(manifest.tiles, stacks):
             if manifest.position_um is None:  # pixel positions: scale by the pixel size
@@ -391,6 +392,7 @@ class ManifestReader:
                 name=manifest.name or path.stem,
                 unit=cal.unit,
                 channel_names=names,
+                channel_colors=colors,
                 position_source=f"positions from {path.name} (tile manifest, in "
                 f"{manifest.position_unit})",
                 notes=manifest.notes + cal.notes,
@@ -432,17 +434,25 @@ def _open_tile(path: Path, tile: ManifestTile) -> tuple[da.Array, list[ImageFile
     return data, images
 
 
-def _channel_names(
+def _channels(
     path: Path, manifest: Manifest, data: da.Array, image: ImageFile
-) -> tuple[str, ...]:
-    """Names from the manifest, else the channel indices of split files, else the files' own."""
+) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """Channel names from the manifest, else the channel indices of split files, else the
+    files' own; and colours (the R, G, B of RGB files). Each sample of RGB files is a channel."""
+    colors = listed_channel_colors(image)
+    colors = colors * (data.shape[1] // len(colors)) if colors else ()  # channels split into files
     if manifest.channel_names:
         if len(manifest.channel_names) != data.shape[1]:
             raise InputError(
                 f"{path}: channel_names has {len(manifest.channel_names)} names but the tiles have "
-                f"{data.shape[1]} channels; give one name per channel"
+                f"{data.shape[1]} channels{_samples_note(image)}; give one name per channel"
             )
-        return manifest.channel_names
+        return manifest.channel_names, colors
     if manifest.channels is not None:
-        return tuple(f"Channel {c}" for c in manifest.channels)
-    return listed_channel_names(image) or ()
+        split = tuple(f"Channel {c}" for c in manifest.channels)
+        return channel_labels(len(split), image.samples, split, (None,) * len(split))
+    return listed_channel_names(image) or (), colors
+
+
+def _samples_note(image: ImageFile) -> str:
+    return f" (each of the {image.samples} samples of {image.path.name} is one)" if image.samples > 1 else ""

@@ -32,9 +32,10 @@ import numpy as np
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers._bioio_mosaic import (
-    RGB_COLORS, RGB_NAMES, Placement, TileFacts, bioio_tiles, first_pixel, mosaic_tileset,
-    pick_scenes, pixel_size, plugin, stack_z, wavelength_color,
+    Placement, TileFacts, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, pixel_size, plugin,
+    stack_z, wavelength_color,
 )
+from ngff_fuse.readers.samples import channel_labels
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
 
@@ -182,12 +183,12 @@ def mosaic_from_positions(
     path: Path, reader, positions: Sequence[str], facts: Nd2Facts, options: ReadOptions
 ) -> TileSet:
     """One TileSet whose tiles are the positions (`reader`: a bioio-nd2 Reader)."""
-    arrays, rgb = [], False
+    arrays, samples = [], 1
     for p in range(len(positions)):
         reader.set_scene(p)
         data = reader.xarray_dask_data  # lazy; nd2 reads frames only when computed
         try:
-            (array,), rgb = bioio_tiles(data.data, [str(d) for d in data.dims])
+            (array,), samples = bioio_tiles(data.data, [str(d) for d in data.dims])
         except ValueError as exc:
             raise InputError(f"{path}: position {p} has {exc}; ngff-fuse reads tiles of t, c, z, y, x") from None
         arrays.append(array)
@@ -201,11 +202,9 @@ def mosaic_from_positions(
     names = [str(n) for n in positions]
     if len(set(names)) != len(names) or not all(names):
         names = [f"P{p}" for p in range(len(positions))]
-    if rgb:
-        channel_names, colors = RGB_NAMES, RGB_COLORS
-    else:
-        channel_names = [name for name, _ in facts.channels][: arrays[0].shape[1]]
-        colors = [color for _, color in facts.channels][: arrays[0].shape[1]]
+    count = arrays[0].shape[1] // samples
+    channel_names, colors = channel_labels(count, samples, [name for name, _ in facts.channels][:count],
+                                           [color for _, color in facts.channels][:count])
     tiles = [TileFacts(a, tuple(o), n) for a, o, n in zip(arrays, placement.origins, names)]
     return mosaic_tileset(path, path.stem, tiles, spacing, channel_names, colors,
                           placement.source, (*notes, *placement.notes))

@@ -17,6 +17,7 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
+from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 
 
 def _unit_um(unit) -> float:
@@ -99,7 +100,7 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
         image_pixels = ome.images[series].pixels
         spacing = _pixel_size(image_pixels, path, options)
         origin = _first_plane_position(image_pixels, path, series)
-        names = tuple(ch.name or f"Channel {i}" for i, ch in enumerate(image_pixels.channels))
+        names, _ = _channel_labels(image_pixels)
         name = ome.images[series].name or f"series {series}"
         tiles.append(
             Tile(
@@ -111,17 +112,27 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
         )
         spacings.append(spacing)
     _check_same_spacing(spacings, tiles)
-    channels = ome.images[0].pixels.channels
+    names, colors = _channel_labels(ome.images[0].pixels)
     return TileSet(
         tiles=tuple(tiles),
         spacing=spacings[0],
         dims=present_dims(tiles[0].data.shape),
         name=mosaic_name,
         unit=MICROMETER,
-        channel_names=tuple(ch.name or f"Channel {i}" for i, ch in enumerate(channels)),
-        channel_colors=tuple(_color_hex(ch.color) for ch in channels),
+        channel_names=names,
+        channel_colors=colors,
         position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
     )
+
+
+def _channel_labels(pixels) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """Names and colours of an OME image's channels, one per sample of RGB channels
+    (SamplesPerPixel 3: SizeC counts the samples, and one Channel element describes them)."""
+    channels = pixels.channels
+    names = tuple(ch.name or f"Channel {i}" for i, ch in enumerate(channels))
+    colors = tuple(_color_hex(ch.color) for ch in channels)
+    samples = (channels[0].samples_per_pixel or 1) if channels else 1
+    return channel_labels(len(channels), samples, names, colors)
 
 
 def _series_pixels(path: Path, image) -> list:
@@ -140,7 +151,7 @@ def _bioio_pixels(image, series: int) -> da.Array:
     image.set_scene(series)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return image.get_image_dask_data("TCZYX")
+        return samples_as_channels(image.get_image_dask_data("TCZYXS"))
 
 
 def _check_same_spacing(spacings: list[tuple[float, float, float]], tiles: list[Tile]) -> None:

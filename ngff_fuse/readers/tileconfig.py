@@ -21,7 +21,9 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, tile_array
-from ngff_fuse.readers._listing import calibration, first_repeat, listed_channel_names, open_listed
+from ngff_fuse.readers._listing import (
+    calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
+)
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
 
 _DIM = re.compile(r"dim\s*=\s*(\S*)", re.IGNORECASE)
@@ -200,6 +202,7 @@ class TileConfigReader:
                 name=mosaic_name,
                 unit=cal.unit,
                 channel_names=listed_channel_names(first) or (),
+                channel_colors=listed_channel_colors(first),
                 position_source=f"pixel positions from {path.name} (Fiji TileConfiguration)",
                 notes=cal.notes,
             )
