@@ -130,24 +130,19 @@ def check_size(tileset: TileSet, source: str | Path) -> None:
 
 def check_fill(fill: int | float, dtype: np.dtype) -> None:
     """The fill value must be one the output dtype holds exactly as asked: a whole number in
-    range for integers, 0 or 1 for bool, NaN and infinities for floats only. An int fill is
-    compared exactly (int64 beyond 2^53 included)."""
+    range for integers, NaN and infinities for floats only (bool tiles are fused as uint8, see
+    `TileSet`). An int fill is compared exactly (int64 beyond 2^53 included)."""
     dtype = np.dtype(dtype)
     exact = isinstance(fill, int)
     shown = str(fill) if exact else f"{fill:g}"
-    if dtype.kind in "fc":
+    if dtype.kind == "f":
         largest = float(np.finfo(dtype).max)
         if (exact or math.isfinite(fill)) and abs(fill) > largest:
             raise InputError(f"--fill {shown}: the output is {dtype}, whose values stop at "
                              f"+-{largest:.4g}; give a smaller value (or nan, inf)")
         return
-    if dtype.kind == "b":
-        low, high = 0, 1
-    elif dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        low, high = int(info.min), int(info.max)
-    else:
-        return
+    info = np.iinfo(dtype)
+    low, high = int(info.min), int(info.max)
     whole = exact or (math.isfinite(fill) and fill.is_integer())
     if not (whole and low <= int(fill) <= high):
         raise InputError(f"--fill {shown}: the output is {dtype}, which cannot hold it; give a "

@@ -169,6 +169,7 @@ class TileSet:
             raise InputError(f"{self.name}: no tiles found; check the input lists at least one tile")
         self._put_axes_in_increasing_order()
         self._check_pixels_agree()
+        self._as_viewable_pixels()
         self._check_depths()
         self._into_one_plane()
         self._check_positions()
@@ -290,6 +291,24 @@ class TileSet:
                 f"{odd.source}: {odd.data.shape[1]} channels x {odd.data.shape[0]} "
                 f"timepoints differ from {first.data.shape[1]} x {first.data.shape[0]} of "
                 f"{first.source}; every tile needs the same channels and timepoints"
+            )
+
+    def _as_viewable_pixels(self) -> None:
+        """Pixels every NGFF viewer shows: bool tiles (masks) become uint8 0 and 1, which
+        OME-XML, web viewers and blending all handle (zarr's bool is shown by few viewers and
+        cannot be feathered); complex and non-numeric pixels are refused: viewers show real
+        values only, and which real part (magnitude, phase, real) is the user's choice."""
+        first = self.tiles[0]
+        dtype = np.dtype(first.data.dtype)
+        if dtype.kind == "b":
+            object.__setattr__(self, "tiles", tuple(
+                replace(tile, data=tile.data.astype(np.uint8)) for tile in self.tiles
+            ))
+            object.__setattr__(self, "notes", (*self.notes, "bool pixels written as uint8 (0 and 1)"))
+        elif dtype.kind not in "uif":
+            raise InputError(
+                f"{first.source}: {dtype} pixels, which OME-Zarr viewers cannot show (they show "
+                "real numbers); convert the tiles to integers or floats first (e.g. the magnitude)"
             )
 
     @property
