@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -115,8 +117,17 @@ def build_request(
         "write": {"ngff": write_options.ngff, "chunk": write_options.chunk,
                   "chunk_z": write_options.chunk_z, "shard": write_options.shard_edge(),
                   "levels": write_options.levels, "downsample": write_options.downsample.value,
-                  "codec": str(write_options.codec), "fill": write_options.fill},
+                  "codec": str(write_options.codec), "fill": json_number(write_options.fill)},
     }
+
+
+def json_number(value: int | float) -> int | float | str:
+    """A number as strict JSON holds it: NaN and the infinities, which JSON has not (and web
+    viewers' JSON.parse rejects), as zarr writes them in fill_value: "NaN", "Infinity",
+    "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def refine_positions(

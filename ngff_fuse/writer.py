@@ -389,22 +389,35 @@ def _sample(array, dims: tuple[str, ...], per_axis: int = 4) -> np.ndarray:
     return np.concatenate(flat, axis=-1)
 
 
+def _percentiles(values: np.ndarray) -> tuple[float, float]:
+    """The 0.1 and 99.9 percentiles of finite `values`; between float64 extremes interpolating
+    overflows to inf, so there the nearest pixel values are taken."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        found = np.percentile(values, (0.1, 99.9))
+    if not np.isfinite(found).all():
+        found = np.percentile(values, (0.1, 99.9), method="nearest")
+    return float(found[0]), float(found[1])
+
+
 def _channel_displays(
     smallest, dims, mosaic: xr.DataArray, colors, fill: float
 ) -> tuple[ChannelDisplay, ...]:
-    """Display windows from robust percentiles (0.1, 99.9) of the smallest level."""
+    """Display windows from robust percentiles (0.1, 99.9) of the smallest level. NaN and
+    infinite pixels are left out: the window stays finite, as JSON (and so every web viewer)
+    has no NaN or Infinity."""
     pixels = _sample(smallest, dims)
     channel_axis = [ax for ax in dims if ax in ("t", "c")].index("c") if "c" in dims else None
     names = _channel_names(mosaic)
     dtype = mosaic.dtype
+    finite = pixels[np.isfinite(pixels)]
     lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "ui" else (
-        float(np.nanmin(pixels)) if pixels.size else 0.0, float(np.nanmax(pixels)) if pixels.size else 1.0
+        (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     )
     displays = []
     for i, name in enumerate(names):
         values = pixels if channel_axis is None else np.take(pixels, i, axis=channel_axis)
-        values = values[values != fill]  # pixels no tile covers would drag the window down
-        start, end = (float(v) for v in np.percentile(values, (0.1, 99.9))) if values.size else (lo, hi)
+        values = values[np.isfinite(values) & (values != fill)]  # pixels no tile covers would drag the window down
+        start, end = _percentiles(values) if values.size else (lo, hi)
         if end <= start:
             end = start + 1
         color = colors[i] if i < len(colors) else None
