@@ -1,0 +1,104 @@
+"""RGB, RGBA and multi-sample tiles keep every sample as a channel, through every reader that
+can deliver samples: plain TIFF and OME-TIFF tiles (tifffile's samples axis S), listed by a
+TileConfiguration or a manifest. Tiles are cut from real images (three different real graph
+paper tiles as R, G and B, so a swapped or dropped sample shows), and the fused mosaic must
+equal that picture, sample by sample."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from ngff_fuse import ReadOptions, WriteOptions, convert
+from ngff_fuse.cli import main
+
+TILE = (70, 90)
+OFFSETS = [(0, 0), (0, 70), (50, 0), (50, 70)]  # (y, x): 20 px overlaps
+SHAPE = (120, 160)
+OMERO_COLORS = {"R": "FF0000", "G": "00FF00", "B": "0000FF", "A": "FFFFFF"}
+
+
+@pytest.fixture(scope="module")
+def picture(shared_dir) -> np.ndarray:
+    """(y, x, 4) uint8: four different real tiles as R, G, B and A."""
+    folder = shared_dir / "realdata" / "fiji-tileconfig-graphpaper"
+    planes = [tifffile.imread(folder / f"{i}.tif")[300:300 + SHAPE[0], 200:200 + SHAPE[1]] for i in (1, 4, 7, 10)]
+    assert len({p.tobytes() for p in planes}) == 4
+    return np.stack(planes, axis=-1)
+
+
+def cut(image: np.ndarray) -> list[np.ndarray]:
+    return [image[y:y + TILE[0], x:x + TILE[1]] for y, x in OFFSETS]
+
+
+def write_tileconfig(folder, tiles: list[np.ndarray], **options):
+    lines = ["dim = 2"]
+    for i, (tile, (y, x)) in enumerate(zip(tiles, OFFSETS)):
+        tifffile.imwrite(folder / f"tile{i}.tif", tile, **options)
+        lines.append(f"tile{i}.tif; ; ({x}.0, {y}.0)")
+    path = folder / "TileConfiguration.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def level0(out) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    group = zarr.open_group(out, mode="r")
+    channels = group.attrs["ome"]["omero"]["channels"]
+    return group["0"][...], [(c["label"], c["color"]) for c in channels]
+
+
+@pytest.mark.parametrize("samples", [3, 4], ids=["rgb", "rgba"])
+def test_rgb_tiff_tiles_through_the_cli_keep_every_sample(picture, tmp_path, samples, capsys):
+    image = picture[..., :samples]
+    extra = {"extrasamples": ["unassalpha"]} if samples == 4 else {}
+    config = write_tileconfig(tmp_path, cut(image), photometric="rgb", **extra)
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(config), str(out), "--pixel-size", "0.5"]) == 0
+    fused, channels = level0(out)
+    assert fused.shape == (samples, *SHAPE)
+    for s in range(samples):  # every sample, in its own channel, exactly
+        assert np.array_equal(fused[s], image[..., s]), s
+    labels = "RGBA"[:samples]
+    assert channels == [(label, OMERO_COLORS[label]) for label in labels]
+    capsys.readouterr()
+    assert main(["info", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenes"][0]["channels"] == list(labels)
+
+
+def test_rgb_ome_tiff_series_through_the_api_keep_every_sample(picture, tmp_path):
+    image = picture[..., :3]
+    path = tmp_path / "slide.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for tile, (y, x) in zip(cut(image), OFFSETS):
+            tif.write(tile, photometric="rgb", metadata={
+                "axes": "YXS", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                "Plane": {"PositionX": [x * 0.5], "PositionY": [y * 0.5],
+                          "PositionXUnit": ["µm"], "PositionYUnit": ["µm"]},
+            })
+    out = tmp_path / "out.ome.zarr"
+    convert(path, out)
+    fused, channels = level0(out)
+    assert np.array_equal(fused, np.moveaxis(image, 2, 0))
+    assert channels == [("R", "FF0000"), ("G", "00FF00"), ("B", "0000FF")]
+
+
+def test_several_rgb_channels_in_a_manifest_become_channel_times_sample(picture, tmp_path):
+    """Two channels of RGB pixels (axes CYXS): six channels, "<channel> R" and so on."""
+    stacked = np.stack([picture[..., :3], picture[..., 1:]])  # (c, y, x, s)
+    rows = []
+    for i, (y, x) in enumerate(OFFSETS):
+        tifffile.imwrite(tmp_path / f"tile{i}.tif", stacked[:, y:y + TILE[0], x:x + TILE[1]],
+                         photometric="rgb", metadata={"axes": "CYXS"})
+        rows.append({"file": f"tile{i}.tif", "x": float(x), "y": float(y)})
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"version": "1", "position_unit": "pixel", "tiles": rows}))
+    out = tmp_path / "out.ome.zarr"
+    convert(manifest, out, ReadOptions(pixel_size=(1.0, 0.5, 0.5)), WriteOptions())
+    fused, channels = level0(out)
+    assert np.array_equal(fused, np.moveaxis(stacked, 3, 1).reshape(6, *SHAPE))
+    names = [f"Channel {c} {s}" for c in range(2) for s in "RGB"]
+    assert channels == [(n, OMERO_COLORS[n[-1]]) for n in names]
