@@ -6,6 +6,7 @@ The oracle is Python's exact arithmetic (ints and Fractions) over the tiles' val
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
@@ -15,6 +16,7 @@ import tifffile
 import zarr
 
 from ngff_fuse import ReadOptions, WriteOptions, convert
+from ngff_fuse.cli import main
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.model import Tile, TileSet, tile_array
 from ngff_fuse.transforms import placement
@@ -185,3 +187,74 @@ def test_tiff_tiles_of_every_type_convert_exactly_with_an_exact_pyramid(tmp_path
         # a float sum rounds at the scale of its largest member (2**62 vanishes beside 3e38)
         largest = dtype(float(max(abs(v) for v in block)))
         assert abs(Fraction(got.item()) - sum(block) / 4) <= ulp(largest), (got, [float(v) for v in block])
+
+
+# ---- bool, complex, NaN and infinity ------------------------------------------------------
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_bool_tiles_are_written_as_uint8_zero_and_one(tmp_path, capsys):
+    mask = np.random.default_rng(3).random(MOSAIC) > 0.5
+    config = write_tiles(tmp_path, [mask[y:y + TILE[0], x:x + TILE[1]] for y, x in OFFSETS])
+    assert tifffile.imread(tmp_path / "t0.tif").dtype == np.bool_
+    out = tmp_path / "out.ome.zarr"
+    for blend in ("feather", "max"):  # a blend of 0s and 1s of the same mask stays 0 or 1
+        assert main(["convert", str(config), str(out), "--blend", blend, "--overwrite"]) == 0
+        fused = zarr.open_group(out, mode="r")["0"][...]
+        assert fused.dtype == np.uint8
+        covered = np.zeros(MOSAIC, bool)
+        for y, x in OFFSETS:
+            covered[y:y + TILE[0], x:x + TILE[1]] = True
+        assert np.array_equal(fused[covered], mask[covered].astype(np.uint8))
+        assert not fused[~covered].any()
+    assert "bool pixels written as uint8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_tiles_are_refused_in_one_line_naming_the_file(tmp_path, capsys, dtype):
+    values = (np.arange(np.prod(MOSAIC)).reshape(MOSAIC) * (1 + 2j)).astype(dtype)
+    config = write_tiles(tmp_path, [values[y:y + TILE[0], x:x + TILE[1]] for y, x in OFFSETS])
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(config), str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "t0.tif" in err and np.dtype(dtype).name in err and "unexpected" not in err
+    assert not out.exists()
+
+
+def strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"bare {constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("fill", ["0", "nan", "-inf"])
+@pytest.mark.parametrize("ngff", ["0.4", "0.5"])
+def test_nan_and_infinite_pixels_keep_every_metadata_file_strict_json(tmp_path, ngff, fill):
+    """JSON has no NaN or Infinity (web viewers' JSON.parse rejects them): every metadata file
+    parses strictly, fill values as zarr spells them ("NaN", "-Infinity"), and the display
+    window spans the finite pixels only."""
+    rng = np.random.default_rng(4)
+    image = rng.normal(100, 10, MOSAIC).astype(np.float32)
+    image[1, 1], image[2, 2], image[3, 3] = np.nan, np.inf, -np.inf
+    image[6:, 12:] = np.nan
+    config = write_tiles(tmp_path, [image[y:y + TILE[0], x:x + TILE[1]] for y, x in OFFSETS])
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(config), str(out), "--ngff", ngff, f"--fill={fill}", "--blend", "first"]) == 0
+    names = {"zarr.json", ".zattrs", ".zarray", ".zgroup"}
+    files = [p for p in out.rglob("*") if p.name in names or p.suffix == ".json"]
+    assert len(files) >= 2  # the image's group and its one level at least
+    documents = {p.relative_to(out).as_posix(): strict_json(p.read_text()) for p in files}
+    level = documents["0/zarr.json" if ngff == "0.5" else "0/.zarray"]
+    assert level["fill_value"] == {"0": 0.0, "nan": "NaN", "-inf": "-Infinity"}[fill]
+    root = documents["zarr.json"]["attributes"]["ome"] if ngff == "0.5" else documents[".zattrs"]
+    window = root["omero"]["channels"][0]["window"]
+    fused = zarr.open_group(out, mode="r")["0"][...]
+    assert fused[2, 2] == np.inf and fused[3, 3] == -np.inf and np.isnan(fused[1, 1])  # kept as they are
+    finite = fused[np.isfinite(fused)]  # with a finite fill, the two corners no tile reaches
+    assert (window["min"], window["max"]) == (float(finite.min()), float(finite.max()))
+    pixels = image[np.isfinite(image)]
+    assert pixels.min() <= window["start"] < window["end"] <= pixels.max()
