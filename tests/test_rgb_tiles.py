@@ -102,3 +102,39 @@ def test_several_rgb_channels_in_a_manifest_become_channel_times_sample(picture,
     assert np.array_equal(fused, np.moveaxis(stacked, 3, 1).reshape(6, *SHAPE))
     names = [f"Channel {c} {s}" for c in range(2) for s in "RGB"]
     assert channels == [(n, OMERO_COLORS[n[-1]]) for n in names]
+
+
+def write_pictures(folder, tiles: list[np.ndarray], suffix: str, **options):
+    import imageio.v3 as iio
+
+    lines = ["dim = 2"]
+    for i, (tile, (y, x)) in enumerate(zip(tiles, OFFSETS)):
+        iio.imwrite(folder / f"tile{i}{suffix}", tile, **options)
+        lines.append(f"tile{i}{suffix}; ; ({x}.0, {y}.0)")
+    path = folder / "TileConfiguration.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["png-rgb", "png-rgba", "png-gray16", "jpeg-rgb"])
+def test_png_and_jpeg_tiles_keep_every_sample(picture, tmp_path, kind, capsys):
+    """PNG and JPEG tiles (imageio writes them; imageio reads them back as the oracle): with
+    `first`, every pixel is the first listed tile's, sample by sample, JPEG artefacts and all."""
+    import imageio.v3 as iio
+
+    image = {"png-rgb": picture[..., :3], "png-rgba": picture,
+             "png-gray16": picture[..., 0].astype(np.uint16) * 257, "jpeg-rgb": picture[..., :3]}[kind]
+    suffix = ".jpg" if kind.startswith("jpeg") else ".png"
+    config = write_pictures(tmp_path, cut(image), suffix)
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(config), str(out), "--blend", "first"]) == 0
+    fused, channels = level0(out)
+    expected = np.zeros(SHAPE + image.shape[2:], image.dtype)
+    for i, (y, x) in reversed(list(enumerate(OFFSETS))):  # the first tile painted last wins
+        expected[y:y + TILE[0], x:x + TILE[1]] = iio.imread(tmp_path / f"tile{i}{suffix}")
+    expected = np.moveaxis(expected, 2, 0) if expected.ndim == 3 else expected
+    assert fused.dtype == image.dtype and np.array_equal(fused, expected)
+    labels = {"png-rgb": "RGB", "png-rgba": "RGBA", "png-gray16": "", "jpeg-rgb": "RGB"}[kind]
+    if labels:
+        assert channels == [(label, OMERO_COLORS[label]) for label in labels]
+    assert "has no pixel size" in capsys.readouterr().out

@@ -14,6 +14,7 @@ import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
 from ngff_fuse.errors import InputError
+from ngff_fuse.readers.picture_file import PICTURE_SUFFIXES, read_picture
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout, tiff_series_shape
 
@@ -85,6 +86,12 @@ def _ome_pixel_size(image) -> tuple[float | None, float | None, float | None]:
 
 def read_image_file(path: Path, scene: int = 0) -> ImageFile:
     """Lazy pixels of one scene (series) of an image file, with its pixel size where known."""
+    if path.suffix.lower() in PICTURE_SUFFIXES:
+        if scene:
+            raise IndexError(f"{path} holds one image")
+        data, names, colors = read_picture(path)  # no microscope writes a calibration into these
+        return ImageFile(data=data, pixel_size=(None, None, None), channel_names=names, path=path,
+                         channel_colors=colors, samples=int(data.shape[1]))
     if path.suffix.lower() in _TIFF_SUFFIXES:
         image = _read_plain_tiff(path, scene)
         if image is not None:
