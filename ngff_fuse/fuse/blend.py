@@ -28,13 +28,13 @@ class BlendMode(str, Enum):
 def feather_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
     """Feather weight of tile pixel coordinates along one axis, as its natural log.
 
-    The weight is e^(2x) (1 - e^(-4x))^2 with x = (d + 1) ln 9 / (2 width), d the distance
+    The weight is e^(2x) (1 - e^(-3x))^2 with x = (d + 1) ln 9 / (2 width), d the distance
     to the tile's nearer edge. Inside the tile it grows like e^(d ln 9 / width), so where two
     tiles overlap the ratio of their weights depends only on the difference of their
     distances: the cross-fade is a logistic centred on the middle of the overlap whose
-    10-90 % span is `width` px however wide the overlap (from 3 widths on; narrower overlaps
-    fade over most of their width). A ramp from each tile's own edge instead averages both
-    tiles over all of a wide overlap and smears stage error across it. Within ~width/6 px of
+    10-90 % span is `width` px however wide the overlap (within 1 px from 3.5 widths on;
+    narrower overlaps fade over most of their width). A ramp from each tile's own edge instead averages both
+    tiles over all of a wide overlap and smears stage error across it. Within ~width/5 px of
     the edge the weight falls like d^2 to a small positive value, so a tile's edge never makes
     a step and a pixel covered by one tile only keeps a weight. Logs, as e^(d / tau)
     overflows float64 deep inside large tiles; only differences of scores are used.
@@ -43,7 +43,7 @@ def feather_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
         return np.zeros_like(coord, dtype=np.float64)
     distance = np.minimum(coord, (length - 1) - coord)  # down to -1/2 at the footprint's edge
     x = (np.maximum(distance, -0.5) + 1.0) * (np.log(9.0) / (2.0 * width))
-    return 2.0 * (x + np.log(-np.expm1(-4.0 * x)))
+    return 2.0 * (x + np.log(-np.expm1(-3.0 * x)))
 
 
 def ramp_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
