@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_fuse  # noqa: E402  (this folder's shared machinery: input, child processes)
 
-from ngff_fuse.store import KILL_AFTER_ENV  # noqa: E402
 
 
 def plain_write(input_path: str, output: str) -> None:
@@ -90,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
             blocks = _blocks(work / "ours.ome.zarr")
             bench_fuse.remove(resumed_out)
             killed = subprocess.run(
-                [sys.executable, "-m", "ngff_fuse.cli", "convert", tiff, str(resumed_out), "--quiet"],
-                env={**os.environ, KILL_AFTER_ENV: str(blocks // 2)}, capture_output=True)
+                [sys.executable, "-m", "ngff_fuse.testing.crash", str(blocks // 2), "convert", tiff,
+                 str(resumed_out), "--quiet"], capture_output=True)
             assert killed.returncode < 0, killed.stderr
             results[resumed.label].append(bench_fuse.measure(resumed, fresh=False))
         medians = {label: bench_fuse.median_result(rs) for label, rs in results.items()}

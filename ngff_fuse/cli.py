@@ -214,9 +214,13 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
                         help="NGFF version: 0.4 (zarr v2), 0.5 (zarr v3; default) or 0.6 "
                              "(zarr v3, named coordinate systems)")
     parser.add_argument("--blend", choices=[m.value for m in BlendMode], default="feather",
-                        help="how overlapping tiles combine (default: feather)")
+                        help="how overlapping tiles combine: feather (cross-fade centred on each "
+                             "overlap), linear (Fiji/BigStitcher: ramps from each tile's edge), mean, "
+                             "max, first (default: feather)")
     parser.add_argument("--blend-width", type=float, metavar="PX",
-                        help="feather ramp length in pixels (default: the typical overlap)")
+                        help="width in pixels of the cross-fade between overlapping tiles: feather "
+                             "fades over it across the middle of each overlap, linear ramps over it "
+                             "from each tile's edge (default: 40, or the overlap where narrower)")
     parser.add_argument("--chunk", type=int, default=1024, metavar="N",
                         help="y/x edge of a zarr chunk in pixels (default: 1024)")
     parser.add_argument("--chunk-z", type=int, metavar="N", help="z edge of a chunk (default: ~4 Mvoxel chunks)")

@@ -65,11 +65,12 @@ def check_output_path(input_path: Path, output: Path, in_place: bool = False) ->
 
 
 def open_input(
-    input_path: Path, read_options: ReadOptions, orientation: Orientation = Orientation()
+    input_path: Path, read_options: ReadOptions, orientation: Orientation | None = None
 ) -> tuple[Reader, list[TileSet]]:
     """Read every selected scene and put its tiles in physical space; tiles piled onto one
     spot are refused, tiles far from the rest are named in a note."""
     reader = reader_for(input_path)
+    orientation = orientation or Orientation()
     tilesets = [check_layout(reorient(ts, orientation), input_path)
                 for ts in reader.read(input_path, read_options)]
     return reader, tilesets
@@ -163,12 +164,12 @@ def scene_path(path: Path, index: int, scenes: int) -> Path:
 def convert(
     input_path: str | Path,
     output: str | Path,
-    read_options: ReadOptions = ReadOptions(),
-    write_options: WriteOptions = WriteOptions(),
+    read_options: ReadOptions | None = None,
+    write_options: WriteOptions | None = None,
     blend: BlendMode | str = BlendMode.FEATHER,
     blend_width: float | None = None,
-    orientation: Orientation = Orientation(),
-    refine: RegisterOptions = RegisterOptions(),
+    orientation: Orientation | None = None,
+    refine: RegisterOptions | None = None,
     progress: Progress | None = None,
     keep_tiles: bool = False,
 ) -> ConvertResult:
@@ -181,6 +182,8 @@ def convert(
     (`fuse-store STORE`): the new store is built beside it and takes its place when complete.
     """
     progress = progress or NoProgress()
+    read_options, write_options = read_options or ReadOptions(), write_options or WriteOptions()
+    orientation, refine = orientation or Orientation(), refine or RegisterOptions()
     input_path, output = Path(input_path), Path(output)
     in_place = keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
     check_output_path(input_path, output, in_place)

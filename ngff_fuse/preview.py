@@ -88,15 +88,13 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
 
 
 def write_preview(path: Path, png: Path, size: int = 768) -> Path:
-    """Write the thumbnail with a scale bar; returns the PNG path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Write the thumbnail with a scale bar; returns the PNG path. A bare Figure, drawn by
+    savefig's Agg canvas: the caller's pyplot backend and figures are left alone."""
+    from matplotlib.figure import Figure
 
     rgb, pixel, unit = render(path, size)
     height, width = rgb.shape[:2]
-    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(rgb, interpolation="nearest")
     ax.set_axis_off()
@@ -110,5 +108,4 @@ def write_preview(path: Path, png: Path, size: int = 768) -> Path:
             ha="center", va="bottom", fontsize=max(8, height / 50))
     png = Path(png)
     fig.savefig(png, dpi=100)
-    plt.close(fig)
     return png

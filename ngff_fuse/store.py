@@ -26,9 +26,6 @@ pending parents by reading them back from the store.
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 from itertools import product
 
 import dask.array as da
@@ -41,12 +38,6 @@ from dask.highlevelgraph import HighLevelGraph
 from ngff_fuse.progress import Progress
 from ngff_fuse.pyramid import Downsample, Pyramid, reduce_block
 from ngff_fuse.zarr_check import ChunkChecker, bounded_map
-
-#: Test hook: SIGKILL this process after writing this many blocks (a crash at a known point).
-KILL_AFTER_ENV = "NGFF_FUSE_TEST_KILL_AFTER_BLOCKS"
-_written = 0
-_written_lock = threading.Lock()
-
 
 def block_done(checker: ChunkChecker, region: tuple[slice, ...]) -> bool:
     """True when the block's store key exists and decodes, every inner chunk of a shard
@@ -80,13 +71,6 @@ def _write_block(block: np.ndarray, array, region: tuple[slice, ...],
                  hand_up: tuple[int, ...] | None, method: Downsample) -> np.ndarray | None:
     """Write one block; return what the level above needs of it (reduced by `hand_up`)."""
     array[region] = block
-    limit = os.environ.get(KILL_AFTER_ENV)
-    if limit:
-        global _written
-        with _written_lock:
-            _written += 1
-            if _written >= int(limit):
-                os.kill(os.getpid(), signal.SIGKILL)
     return None if hand_up is None else reduce_block(block, hand_up, method)
 
 

@@ -96,7 +96,7 @@ class WriteOptions:
 def write_ngff(
     mosaic: xr.DataArray,
     path: str | Path,
-    options: WriteOptions = WriteOptions(),
+    options: WriteOptions | None = None,
     channel_colors: tuple[str | None, ...] = (),
     progress: Progress | None = None,
     amend: Amend | None = None,
@@ -109,6 +109,7 @@ def write_ngff(
     (`output.claim_output`): locked, and an existing one continued (`options.resume`) or
     replaced (`options.overwrite`) only if that is safe.
     """
+    options = options or WriteOptions()
     with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
         output.check_request(options.request)
         return write_image(mosaic, output.path, output.resuming, options, channel_colors, progress, amend)
@@ -234,13 +235,14 @@ class SceneImage:
 def write_scenes(
     scenes: list[SceneImage],
     path: str | Path,
-    options: WriteOptions = WriteOptions(),
+    options: WriteOptions | None = None,
     progress: Progress | None = None,
 ) -> list[list[tuple[int, ...]]]:
     """Several mosaics (scenes) in one store, in the layout bioformats2raw writes (layout 3):
     image i in group `i`, the list of series in group `OME` and their OME-XML in
     `OME/METADATA.ome.xml`. Each `i` is a standard NGFF image that napari, bioio and web
     viewers open by its path. Returns each scene's level shapes."""
+    options = options or WriteOptions()
     with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
         output.check_request(options.request)
         return write_scene_images(scenes, output.path, output.resuming, options, progress)

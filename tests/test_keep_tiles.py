@@ -17,7 +17,6 @@ from ngff_fuse.fuse.core import fuse
 from ngff_fuse.readers import read_input
 from ngff_fuse.readers.kept_tiles import KeptTilesReader
 from ngff_fuse.readers.base import ReadOptions
-from ngff_fuse.store import KILL_AFTER_ENV
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
 from ngff_fuse.testing.imagexpress import write_imagexpress
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
@@ -339,7 +338,7 @@ def test_resume_finishes_the_kept_tiles(version, tmp_path):
               for image in (reference, reference / "tiles" / "0", reference / "tiles" / "1")]
     out = tmp_path / "out.ome.zarr"
     killed = run_cli("convert", str(source), str(out), *options,
-                     env={KILL_AFTER_ENV: str(sum(blocks) + 1)})
+                     kill_after=sum(blocks) + 1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert attrs(out)["ngff_fuse"]["status"] == "incomplete"
     assert "multiscales" not in str(attrs(out)) and "tiles" not in attrs(out / "tiles")

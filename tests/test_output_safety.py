@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ from ngff_fuse.cli import main
 from ngff_fuse.errors import InputError
 from ngff_fuse.output import check_resumable
 from ngff_fuse.output_lock import lock_path
-from ngff_fuse.store import KILL_AFTER_ENV
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.testing.tile_files import write_manifest
@@ -173,7 +171,7 @@ def test_a_symlinked_output_is_followed_to_our_store_and_never_to_a_foreign_one(
 def test_killed_overwrite_leaves_the_old_output_and_resume_swaps_the_new_one_in(old_output, tiles, tmp_path,
                                                                                 capsys):
     out, before = old_output
-    killed = run_cli(*convert_argv(tiles, out, "--overwrite"), env={KILL_AFTER_ENV: "3"})
+    killed = run_cli(*convert_argv(tiles, out, "--overwrite"), kill_after=3)
     assert killed.returncode == -signal.SIGKILL
     assert tree(out) == before
     staging = out.with_name(out.name + ".ngff-fuse-staging")
@@ -273,7 +271,7 @@ def test_fuse_store_in_place_killed_leaves_the_store_and_resume_replaces_it(tmp_
     store = tmp_path / "kept.ome.zarr"
     assert main(["convert", str(source), str(store), *OPTIONS, "--keep-tiles"]) == 0
     before = tree(store)
-    killed = run_cli("fuse-store", str(store), *OPTIONS, "--blend", "max", env={KILL_AFTER_ENV: "3"})
+    killed = run_cli("fuse-store", str(store), *OPTIONS, "--blend", "max", kill_after=3)
     assert killed.returncode == -signal.SIGKILL
     assert tree(store) == before
     assert main(["fuse-store", str(store), *OPTIONS, "--blend", "max"]) == 2
@@ -323,7 +321,7 @@ def test_a_second_writer_is_refused_naming_the_first(acquisition, tmp_path, caps
 
 def test_the_lock_of_a_killed_run_is_taken_over(acquisition, tmp_path, capsys):
     out = tmp_path / "out.ome.zarr"
-    killed = run_cli("convert", str(acquisition), str(out), *OPTIONS, env={KILL_AFTER_ENV: "3"})
+    killed = run_cli("convert", str(acquisition), str(out), *OPTIONS, kill_after=3)
     assert killed.returncode == -signal.SIGKILL
     record = json.loads(lock_path(out).read_text())
     assert record["host"] == socket.gethostname() and record["pid"] != os.getpid()
@@ -332,7 +330,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(acquisition, tmp_path, capsys):
     captured = capsys.readouterr()
     assert f"pid {record['pid']}" in captured.out and "--resume" in captured.err
     assert not lock_path(out).exists()
-    killed = run_cli("convert", str(acquisition), str(out), *OPTIONS, "--resume", env={KILL_AFTER_ENV: "3"})
+    killed = run_cli("convert", str(acquisition), str(out), *OPTIONS, "--resume", kill_after=3)
     assert killed.returncode == -signal.SIGKILL and lock_path(out).exists()
     assert main(["convert", str(acquisition), str(out), *OPTIONS, "--resume"]) == 0
     assert marker(out) == "complete" and not lock_path(out).exists()
@@ -422,7 +420,7 @@ def test_a_tile_rewritten_during_the_run_fails_it_naming_the_tile(plain_tiles, t
 
 def test_resume_refuses_an_input_whose_content_changed_with_size_and_mtime_kept(plain_tiles, tmp_path, capsys):
     out = tmp_path / "out.ome.zarr"
-    killed = run_cli(*convert_argv(plain_tiles, out), env={KILL_AFTER_ENV: "3"})
+    killed = run_cli(*convert_argv(plain_tiles, out), kill_after=3)
     assert killed.returncode == -signal.SIGKILL
     rewrite(plain_tiles.parent / "tile_003.tif", keep_mtime=True)
     assert main(convert_argv(plain_tiles, out, "--resume")) == 2
@@ -434,7 +432,7 @@ def test_resume_refuses_an_input_whose_content_changed_with_size_and_mtime_kept(
 def test_resume_refusal_is_one_short_line_however_many_inputs(tiles, tmp_path, capsys):
     """The refusal printed the whole input list twice: 1.96 MB for 10,000 tiles."""
     out = tmp_path / "out.ome.zarr"
-    killed = run_cli(*convert_argv(tiles, out), env={KILL_AFTER_ENV: "3"})
+    killed = run_cli(*convert_argv(tiles, out), kill_after=3)
     assert killed.returncode == -signal.SIGKILL
     group = zarr.open_group(out, mode="r+")
     record = group.attrs["ngff_fuse"]

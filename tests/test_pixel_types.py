@@ -56,36 +56,42 @@ def tileset(tiles: list[np.ndarray]) -> TileSet:
     return TileSet(tiles=tuple(built), spacing=(1.0, 1.0, 1.0), dims=("y", "x"), unit=None)
 
 
-WIDTH = 3  # feather width (px) the oracle's weights are computed for
+WIDTH = 3  # blend width (px) the oracle's edge weights are computed for
 
 
-def feather_weight(t: int, n: int) -> float:
-    """The documented feather weight along one axis of a tile of n pixels at pixel t:
-    (e^x - 1)^2 with x = (d + 1) ln 9 / (2 width), d the distance to the nearer edge."""
-    x = (min(t, n - 1 - t) + 1) * math.log(9.0) / (2.0 * WIDTH)
-    return math.expm1(x) ** 2
+def edge_weight(blend: str, t: int, n: int) -> float:
+    """The documented weight along one axis of a tile of n pixels at pixel t, d being the
+    distance to the nearer edge: feather e^(2x) (1 - e^(-3x))^2 with x = (d + 1) ln 9 /
+    (2 width); linear 1/2 - cos(pi u) / 2 with u = min(1, (d + 1) / (width + 1)); 1 otherwise."""
+    d = min(t, n - 1 - t)
+    if blend == "feather":
+        x = (d + 1) * math.log(9.0) / (2.0 * WIDTH)
+        return math.exp(2 * x) * (1 - math.exp(-3 * x)) ** 2
+    if blend == "linear":
+        return 0.5 - 0.5 * math.cos(math.pi * min(1.0, (d + 1) / (WIDTH + 1)))
+    return 1.0
 
 
-def covering(tiles: list[np.ndarray], y: int, x: int) -> list[tuple[Fraction, Fraction]]:
-    """(value, feather weight) of every tile over mosaic pixel (y, x); a pixel's weight is
-    the product of its weights along y and x."""
+def covering(tiles: list[np.ndarray], y: int, x: int, blend: str = "mean") -> list[tuple[Fraction, Fraction]]:
+    """(value, weight under `blend`) of every tile over mosaic pixel (y, x); a pixel's weight
+    is the product of its weights along y and x."""
     found = []
     for data, (oy, ox) in zip(tiles, OFFSETS):
         ty, tx = y - oy, x - ox
         if 0 <= ty < TILE[0] and 0 <= tx < TILE[1]:
-            weight = Fraction(feather_weight(ty, TILE[0])) * Fraction(feather_weight(tx, TILE[1]))
+            weight = Fraction(edge_weight(blend, ty, TILE[0])) * Fraction(edge_weight(blend, tx, TILE[1]))
             found.append((Fraction(data[ty, tx].item()), weight))
     return found
 
 
 def oracle(tiles: list[np.ndarray], blend: str) -> list[list[tuple[Fraction, Fraction] | None]]:
     """The exact fused value of every mosaic pixel and how far the float64 precision of the
-    feather weights alone may move it (0 for the other blends), None where no tile reaches."""
+    edge weights alone may move it (0 for unweighted blends), None where no tile reaches."""
     rows = []
     for y in range(MOSAIC[0]):
         row = []
         for x in range(MOSAIC[1]):
-            found = covering(tiles, y, x)
+            found = covering(tiles, y, x, blend)
             values = [v for v, _ in found]
             if not found:
                 row.append(None)
@@ -94,9 +100,10 @@ def oracle(tiles: list[np.ndarray], blend: str) -> list[list[tuple[Fraction, Fra
             elif blend == "max":
                 row.append((max(values), Fraction(0)))
             else:
-                weights = [w if blend == "feather" else Fraction(1) for _, w in found]
+                weights = [w for _, w in found]
                 mean = sum(v * w for v, w in zip(values, weights)) / sum(weights)
-                slack = (max(values) - min(values)) * Fraction(2) ** -45 if blend == "feather" else 0
+                weighted = blend in ("feather", "linear")
+                slack = (max(values) - min(values)) * Fraction(2) ** -45 if weighted else 0
                 row.append((mean, Fraction(slack)))
         rows.append(row)
     return rows
@@ -130,7 +137,7 @@ def assert_within_one_unit(got: np.ndarray, expected, fill=0) -> None:
 def test_extreme_values_are_copied_exactly_and_blended_within_one_unit(dtype):
     tiles = tiles_of(dtype)
     single = [[len(covering(tiles, y, x)) == 1 for x in range(MOSAIC[1])] for y in range(MOSAIC[0])]
-    for blend in ("feather", "mean", "max", "first"):
+    for blend in ("feather", "linear", "mean", "max", "first"):
         got = fuse(tileset(tiles), blend=blend, blend_width=WIDTH, chunk_size=(1, 6, 7)).values
         assert got.dtype == np.dtype(dtype) and got.shape == MOSAIC
         expected = oracle(tiles, blend)

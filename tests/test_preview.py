@@ -90,3 +90,23 @@ def test_a_damaged_store_is_refused_in_one_line(tmp_path, capsys):
     group = zarr.open_group(out, mode="r+")
     group.attrs.put({k: v for k, v in group.attrs.items() if k != "ngff_fuse"})  # as another writer's
     assert main(["preview", str(out), str(png)]) == 0
+
+
+def test_preview_leaves_the_callers_matplotlib_alone(tmp_path):
+    """A napari or Jupyter session keeps its backend and its open figures after a preview."""
+    import subprocess
+    import sys
+
+    source = write_ome_tiff(synthetic_mosaic(grid=(1, 2), tile_shape=(40, 50)), tmp_path / "t.ome.tif")
+    out = tmp_path / "o.ome.zarr"
+    assert main(["convert", str(source), str(out), "--quiet"]) == 0
+    script = (
+        "import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt\n"
+        "figure = plt.figure()\n"
+        "from ngff_fuse import write_preview\n"
+        f"write_preview({str(out)!r}, {str(tmp_path / 'p.png')!r})\n"
+        "print(matplotlib.get_backend(), plt.get_fignums() == [figure.number])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["svg", "True"]
+    assert imread(tmp_path / "p.png").shape[:2] == render(out)[0].shape[:2]

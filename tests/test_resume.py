@@ -15,7 +15,6 @@ import zarr
 
 from damage import chunk_files, empty, files_state, flip, inner_grid, key, truncate
 from ngff_fuse.cli import main
-from ngff_fuse.store import KILL_AFTER_ENV
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
@@ -27,9 +26,13 @@ def acquisition(tmp_path_factory):
     return path
 
 
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    code = "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+def run_cli(*args: str, env: dict | None = None, kill_after: int | None = None) -> subprocess.CompletedProcess:
+    """The CLI in a child process; `kill_after`: SIGKILLed once it has written that many blocks."""
+    if kill_after is None:
+        command = ["-c", "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"]
+    else:
+        command = ["-m", "ngff_fuse.testing.crash", str(kill_after)]
+    return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 
 
@@ -49,13 +52,13 @@ def test_kill_and_resume_three_times_gives_the_same_bytes(acquisition, tmp_path,
     reference = tmp_path / "reference.ome.zarr"
     assert main(["convert", str(acquisition), str(reference), *options]) == 0
     out = tmp_path / "out.ome.zarr"
-    first = run_cli("convert", str(acquisition), str(out), *options, env={KILL_AFTER_ENV: "4"})
+    first = run_cli("convert", str(acquisition), str(out), *options, kill_after=4)
     assert first.returncode == -signal.SIGKILL
     assert marker(out) == "incomplete"
     assert "multiscales" not in str(dict(zarr.open_group(out, mode="r").attrs))
     for cycle in range(2):  # killed again while resuming
         again = run_cli("convert", str(acquisition), str(out), *options, "--resume",
-                        env={KILL_AFTER_ENV: "3"})
+                        kill_after=3)
         assert again.returncode == -signal.SIGKILL, again.stderr
         assert marker(out) == "incomplete"
     done = run_cli("convert", str(acquisition), str(out), *options, "--resume")
@@ -101,7 +104,7 @@ def test_resume_builds_missing_upper_levels_from_the_written_level_0(acquisition
 def test_resume_refuses_a_different_request_and_skips_a_complete_one(acquisition, tmp_path, capsys):
     out = tmp_path / "out.ome.zarr"
     killed = run_cli("convert", str(acquisition), str(out), "--chunk", "32", "--quiet",
-                     env={KILL_AFTER_ENV: "2"})
+                     kill_after=2)
     assert killed.returncode == -signal.SIGKILL
     assert main(["convert", str(acquisition), str(out), "--chunk", "64", "--resume"]) == 2
     err = capsys.readouterr().err
@@ -116,7 +119,7 @@ def test_changed_input_is_refused(acquisition, tmp_path, capsys):
     copy = tmp_path / "copy.ome.tif"
     copy.write_bytes(acquisition.read_bytes())
     out = tmp_path / "out.ome.zarr"
-    killed = run_cli("convert", str(copy), str(out), "--chunk", "32", "--quiet", env={KILL_AFTER_ENV: "2"})
+    killed = run_cli("convert", str(copy), str(out), "--chunk", "32", "--quiet", kill_after=2)
     assert killed.returncode == -signal.SIGKILL
     os.utime(copy, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert main(["convert", str(copy), str(out), "--chunk", "32", "--resume"]) == 2
@@ -151,7 +154,7 @@ def test_resume_creates_the_levels_a_killed_run_never_created(acquisition, tmp_p
     reference = tmp_path / "reference.ome.zarr"
     assert main(["convert", str(acquisition), str(reference), *options]) == 0
     out = tmp_path / "out.ome.zarr"
-    killed = run_cli("convert", str(acquisition), str(out), *options, env={KILL_AFTER_ENV: "2"})
+    killed = run_cli("convert", str(acquisition), str(out), *options, kill_after=2)
     assert killed.returncode == -signal.SIGKILL and marker(out) == "incomplete"
     top = max(int(name) for name, _ in zarr.open_group(out, mode="r").arrays())
     shutil.rmtree(out / str(top))  # as if killed before creating the last level

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,6 @@ from damage import chunk_files, empty, flip, flip_inner_chunk, inner_grid, key, 
 from ngff_fuse.cli import main
 from ngff_fuse.codecs import Codec
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.store import KILL_AFTER_ENV
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.validate import validate_store
@@ -66,9 +64,8 @@ def test_damage_is_reported(acquisition, tmp_path, capsys):
 
 def test_interrupted_output_is_reported_incomplete(acquisition, tmp_path, capsys):
     out = tmp_path / "out.ome.zarr"
-    code = "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"
-    killed = subprocess.run([sys.executable, "-c", code, "convert", str(acquisition), str(out), "--chunk", "32"],
-                            env={**os.environ, KILL_AFTER_ENV: "2"}, capture_output=True, timeout=120)
+    killed = subprocess.run([sys.executable, "-m", "ngff_fuse.testing.crash", "2", "convert", str(acquisition),
+                             str(out), "--chunk", "32"], capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL
     status, report = checks(capsys, str(out))
     assert status == 1

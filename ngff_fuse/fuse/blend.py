@@ -10,6 +10,8 @@ clipped into `dtype`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -17,29 +19,64 @@ import numpy as np
 
 class BlendMode(str, Enum):
     FEATHER = "feather"  # a smooth cross-fade centred on the middle of each overlap: no seams
+    LINEAR = "linear"  # Fiji's and BigStitcher's blending: ramps from each tile's edge, averages beyond
     MEAN = "mean"  # plain average of every tile covering the pixel
     MAX = "max"  # brightest tile wins (DaskFusion's rule)
     FIRST = "first"  # the first tile in input order wins; later tiles never overwrite it
 
 
-def edge_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
+def feather_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
     """Feather weight of tile pixel coordinates along one axis, as its natural log.
 
-    The weight is (e^x - 1)^2 with x = (d + 1) ln 9 / (2 width), d the distance to the
-    tile's nearer edge: it grows like e^(d ln 9 / width) inside the tile, so where two tiles
-    overlap the ratio of their weights depends only on the difference of their distances,
-    and the cross-fade is a logistic centred on the middle of the overlap whose 10-90 % span
-    is `width` px however wide the overlap is (BigStitcher's blending; a ramp from each
-    tile's own edge averages both tiles over all of a wide overlap and smears stage error
-    across it). Towards the edge it falls like d^2 to a small positive value, so a tile's
-    edge never makes a step and a pixel covered by one tile only keeps a weight. Logs, as
-    exp(d / tau) overflows float64 beyond ~700 tau; only differences of scores are used.
+    The weight is e^(2x) (1 - e^(-3x))^2 with x = (d + 1) ln 9 / (2 width), d the distance
+    to the tile's nearer edge. Inside the tile it grows like e^(d ln 9 / width), so where two
+    tiles overlap the ratio of their weights depends only on the difference of their
+    distances: the cross-fade is a logistic centred on the middle of the overlap whose
+    10-90 % span is `width` px however wide the overlap (within 1 px from 3.5 widths on;
+    narrower overlaps fade over most of their width). A ramp from each tile's own edge instead averages both
+    tiles over all of a wide overlap and smears stage error across it. Within ~width/5 px of
+    the edge the weight falls like d^2 to a small positive value, so a tile's edge never makes
+    a step and a pixel covered by one tile only keeps a weight. Logs, as e^(d / tau)
+    overflows float64 deep inside large tiles; only differences of scores are used.
     """
     if width <= 0 or length <= 1:
         return np.zeros_like(coord, dtype=np.float64)
     distance = np.minimum(coord, (length - 1) - coord)  # down to -1/2 at the footprint's edge
     x = (np.maximum(distance, -0.5) + 1.0) * (np.log(9.0) / (2.0 * width))
-    return 2.0 * (x + np.log(-np.expm1(-x)))
+    return 2.0 * (x + np.log(-np.expm1(-3.0 * x)))
+
+
+def ramp_score(coord: np.ndarray, length: int, width: float) -> np.ndarray:
+    """Log of a cosine ramp from ~0 at the tile's edge to 1 at `width` px inside it, flat
+    beyond: Fiji's and BigStitcher's linear blending, so overlapping tiles are averaged
+    wherever both are more than `width` px from their edges. Edge pixels keep a small positive
+    weight, so a pixel covered by one tile only is never divided by zero."""
+    if width <= 0 or length <= 1:
+        return np.zeros_like(coord, dtype=np.float64)
+    distance = np.minimum(coord, (length - 1) - coord)  # down to -1/2 at the footprint's edge
+    t = np.clip((distance + 1.0) / (width + 1.0), 0.0, 1.0)
+    return np.log(0.5 - 0.5 * np.cos(np.pi * t))
+
+
+EDGE_SCORES = {BlendMode.FEATHER: feather_score, BlendMode.LINEAR: ramp_score}
+
+
+@dataclass(frozen=True)
+class EdgeWeighting:
+    """How a weighted blend scores tile pixels by their distance to the tile's edges: the log
+    of a weight per axis, so a pixel's score is their sum."""
+
+    score: Callable[[np.ndarray, int, float], np.ndarray]
+    widths: tuple[float, float, float]  # tile px, (z, y, x)
+
+    def axis_scores(self, coords, shape: tuple[int, int, int]) -> list[np.ndarray]:
+        return [self.score(c, n, w) for c, n, w in zip(coords, shape, self.widths)]
+
+
+def edge_weighting(blend: BlendMode, widths: tuple[float, float, float]) -> EdgeWeighting | None:
+    """The edge weighting of a blend mode; None for modes without one (mean, max, first)."""
+    score = EDGE_SCORES.get(blend)
+    return None if score is None else EdgeWeighting(score, widths)
 
 
 def relative_weights(scores: np.ndarray, best: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -97,7 +134,7 @@ class _Fuser:
 
 
 class WeightedFuser(_Fuser):
-    """feather and mean: sum(w * v) / sum(w); a pixel is covered where sum(w) > 0.
+    """feather, linear and mean: sum(w * v) / sum(w); a pixel is covered where sum(w) > 0.
 
     `relative`: blend v - a, a being the first value added at each pixel, and add a back:
     a + sum(w * (v - a)) / sum(w). A pixel one tile covers then gets its value exactly (w * v / w
@@ -171,6 +208,7 @@ class FirstFuser(_Fuser):
 
 FUSERS: dict[BlendMode, type[_Fuser]] = {
     BlendMode.FEATHER: WeightedFuser,
+    BlendMode.LINEAR: WeightedFuser,
     BlendMode.MEAN: WeightedFuser,
     BlendMode.MAX: MaxFuser,
     BlendMode.FIRST: FirstFuser,

@@ -16,7 +16,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse._axes import AXES, SPATIAL
-from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, new_fuser, relative_weights
+from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, edge_weighting, new_fuser, relative_weights
 from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
@@ -55,18 +55,18 @@ def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:
     start, stop = np.asarray(task.start), np.asarray(task.stop)
     shape = tuple(int(n) for n in stop - start)
     acc = accumulator_dtype(task.dtype)
-    widths = task.widths if task.blend is BlendMode.FEATHER else None
+    weighting = edge_weighting(task.blend, task.widths)
     samples = []
     for placement in task.placements:
         def read(box, index=placement.index):
             return read_tile(index, box)
 
         sampler = sample_translation if placement.offset is not None else sample_affine
-        sampled = sampler(placement, start, stop, read, acc, widths)
+        sampled = sampler(placement, start, stop, read, acc, weighting)
         if sampled is not None:
             samples.append(sampled)
     fuser = new_fuser(task.blend, shape, task.dtype)
-    if widths is None:
+    if weighting is None:
         for sampled in samples:
             fuser.add(*sampled)
         return fuser.result(task.fill, task.dtype)

@@ -15,7 +15,9 @@ from itertools import product
 
 import numpy as np
 
-from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, cast_to, holds_exactly, new_fuser, relative_weights
+from ngff_fuse.fuse.blend import (
+    BlendMode, accumulator_dtype, cast_to, edge_weighting, holds_exactly, new_fuser, relative_weights,
+)
 from ngff_fuse.fuse.sample import Piece, edge_scores, translated_piece
 
 Box = tuple[slice, slice, slice]
@@ -28,6 +30,7 @@ def paste_chunk(task, read_tile: ReadTile) -> np.ndarray:
     shape = tuple(int(n) for n in stop - start)
     acc = accumulator_dtype(task.dtype)
     pieces, scores = [], []
+    weighting = edge_weighting(task.blend, task.widths)
     for placement in task.placements:
         def read(box, index=placement.index):
             return read_tile(index, box)
@@ -35,8 +38,7 @@ def paste_chunk(task, read_tile: ReadTile) -> np.ndarray:
         piece = translated_piece(placement, start, stop, read, acc)
         if piece is not None:
             pieces.append(piece)
-            feather = task.blend is BlendMode.FEATHER
-            scores.append(piece.scores(placement.shape, task.widths) if feather else None)
+            scores.append(None if weighting is None else piece.scores(placement.shape, weighting))
     kernel = _CellKernel(task, acc, pieces, scores, np.empty(shape, dtype=task.dtype))
     for cell, members in cells(shape, [p.box for p in pieces]):
         kernel.fill(cell, members)
@@ -97,7 +99,7 @@ class _CellKernel:
         whole = (slice(None),) * 3
         locals_ = {i: self.local(i, cell) for i in members}
         scores = {}
-        if self.task.blend is BlendMode.FEATHER:
+        if self.scores[members[0]] is not None:
             scores = {i: edge_scores([s[k] for s, k in zip(self.scores[i], locals_[i])]) for i in members}
             best = np.maximum.reduce(list(scores.values()))
         for i in members:

@@ -43,7 +43,7 @@ class FusionPlan:
     chunks: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # dask chunks (z, y, x)
     placements: tuple[TilePlacement, ...]
     tiles_by_chunk: dict[tuple[int, int, int], tuple[int, ...]]
-    blend_width: tuple[float, float, float]  # feather ramp length in tile pixels (z, y, x)
+    blend_width: tuple[float, float, float]  # feather / linear width in tile pixels (z, y, x)
 
 
 def output_grid(tileset: TileSet) -> OutputGrid:
@@ -131,8 +131,14 @@ def overlapping_pairs(low: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np
     return a[meet], b[meet]
 
 
+#: Default blend width (px): BigStitcher's, and where ghosting of misplaced tiles and seams of
+#: tiles that differ in brightness balance on real tiles (benchmarks/bench_blend_width.py).
+DEFAULT_BLEND_WIDTH = 40.0
+
+
 def seam_widths(placements: tuple[TilePlacement, ...]) -> tuple[float, float, float]:
-    """Typical overlap (grid px) across the seams on each axis: the feather ramp length.
+    """Typical overlap (grid px) across the seams on each axis: the default blend width there
+    is DEFAULT_BLEND_WIDTH, or the overlap where it is narrower (0: no seams on that axis).
 
     A pair of neighbours overlaps along every axis; the seam runs across the axis where the
     overlap is smallest relative to the tiles, so that axis gets the pair's overlap length.
@@ -147,18 +153,19 @@ def seam_widths(placements: tuple[TilePlacement, ...]) -> tuple[float, float, fl
     ratios = np.where(split, overlap / np.maximum(extent, 1), np.inf)[seams]
     axis = np.argmin(ratios, axis=1)
     lengths = overlap[seams][np.arange(len(axis)), axis]
-    return tuple(float(np.median(lengths[axis == k])) if np.any(axis == k) else 0.0 for k in range(3))
+    return tuple(min(DEFAULT_BLEND_WIDTH, float(np.median(lengths[axis == k]))) if np.any(axis == k) else 0.0
+                 for k in range(3))
 
 
 def check_blend_width(width: float | None, tileset: TileSet) -> None:
-    """A feather ramp (px) is finite, > 0 and at most the longest tile edge: far longer ramps
-    give weights that vanish in float arithmetic (1e300 gave an all-fill mosaic), NaN gives no
-    weights at all. None: the ramp follows the overlaps."""
+    """A blend width (px) is finite, > 0 and at most the longest tile edge: wider ones blend
+    nothing more and gave weights that vanish in float arithmetic (1e300 gave an all-fill
+    mosaic), NaN gives no weights at all. None: the default, see `seam_widths`."""
     if width is None:
         return
     longest = max(max(tile.spatial_shape) for tile in tileset.tiles)
     if not 0 < width <= longest:
-        raise InputError(f"--blend-width {width:g}: give a feather ramp length in pixels, above 0 "
+        raise InputError(f"--blend-width {width:g}: give the width of the cross-fade in pixels, above 0 "
                          f"and at most {longest} (the longest tile edge)")
 
 

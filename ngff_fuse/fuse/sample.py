@@ -3,7 +3,7 @@ sub-pixel offsets, and scipy's map_coordinates for tiles that really rotate, ske
 
 Every sampler reads only the tile region the chunk needs, through `read(box)` where `box` is
 a tuple of three slices (z, y, x) into the tile, and returns `(box_in_chunk, values, scores,
-mask)` (`scores`: the log feather weight of each pixel, None unless feathering), or None when the tile does not reach the chunk. `translated_piece`
+mask)` (`scores`: the log edge weight of each pixel, None for blends without one), or None when the tile does not reach the chunk. `translated_piece`
 gives a translated tile's values as a `Piece` instead, for `paste.py`, which only blends
 where tiles overlap.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ngff_fuse.fuse.blend import edge_score
+from ngff_fuse.fuse.blend import EdgeWeighting
 from ngff_fuse.fuse.plan import TilePlacement
 
 ReadRegion = Callable[[tuple[slice, slice, slice]], np.ndarray]
@@ -44,9 +44,9 @@ class Piece:
     exact: bool  # integer offset: `values` are the tile's pixels as read (never write to them)
     pixel_dtype: np.dtype  # of the tile's pixels
 
-    def scores(self, shape: tuple[int, int, int], widths: tuple[float, float, float]) -> list[np.ndarray]:
-        """The feather score along each axis; a pixel's score is the sum of its three."""
-        return [edge_score(s, n, w) for s, n, w in zip(self.coords, shape, widths)]
+    def scores(self, shape: tuple[int, int, int], weighting: EdgeWeighting) -> list[np.ndarray]:
+        """The edge score along each axis; a pixel's score is the sum of its three."""
+        return weighting.axis_scores(self.coords, shape)
 
 
 def edge_scores(scores: list[np.ndarray]) -> np.ndarray:
@@ -94,15 +94,15 @@ def sample_translation(
     chunk_stop: np.ndarray,
     read: ReadRegion,
     acc: np.dtype,
-    widths: tuple[float, float, float] | None,
+    weighting: EdgeWeighting | None,
 ):
     """A translated tile as `core.blend_chunk` wants it: float values of its own and, when
-    feathering, the feather score of every pixel."""
+    weighting, the edge score of every pixel."""
     piece = translated_piece(placement, chunk_start, chunk_stop, read, acc)
     if piece is None:
         return None
     values = piece.values.astype(acc) if piece.exact else piece.values
-    scores = None if widths is None else edge_scores(piece.scores(placement.shape, widths))
+    scores = None if weighting is None else edge_scores(piece.scores(placement.shape, weighting))
     return piece.box, values, scores, None
 
 
@@ -160,7 +160,7 @@ def sample_affine(
     chunk_stop: np.ndarray,
     read: ReadRegion,
     acc: np.dtype,
-    widths: tuple[float, float, float] | None,
+    weighting: EdgeWeighting | None,
 ):
     """General affine: linear interpolation at tile_from_grid @ g for every chunk pixel g."""
     low = np.maximum(chunk_start, placement.low)
@@ -185,8 +185,8 @@ def sample_affine(
         region, np.moveaxis(coords - region_lo, -1, 0), order=1, mode="nearest", output=work
     ).astype(acc, copy=False)
     scores = None
-    if widths is not None:
-        scores = sum(edge_score(coords[..., a], placement.shape[a], widths[a]) for a in range(3))
+    if weighting is not None:
+        scores = sum(weighting.axis_scores([coords[..., a] for a in range(3)], placement.shape))
         scores[~mask] = -np.inf
     box_in_chunk = tuple(slice(lo - c, hi - c) for lo, hi, c in zip(low, high, chunk_start))
     return box_in_chunk, values, scores, mask
