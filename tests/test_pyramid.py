@@ -112,3 +112,29 @@ def test_memory_held_grows_with_levels_not_blocks(blocks, tmp_path):
         shapes = write_ngff(mosaic, tmp_path / "out.ome.zarr", WriteOptions(ngff="0.4", chunk=64))
     assert len(shapes) == 1 + int(np.log2(blocks))
     assert held.peak <= block_bytes * (1 + 0.75 * (len(shapes) - 1)), held.peak / block_bytes
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+@pytest.mark.parametrize("step", [(2, 2), (2, 2, 2)], ids=["yx", "zyx"])
+def test_64_bit_means_are_exact_and_never_overflow(dtype, step):
+    """No float64 holds every 64-bit integer, and no wider integer exists: the mean of four
+    (or eight) uint64 max is uint64 max, and every block's mean is the exact one, rounded half
+    to even (Python's round of the exact fraction), with odd edges padded by repetition."""
+    from fractions import Fraction
+
+    from ngff_fuse.pyramid import reduce_block
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    shape = (5, 7) if len(step) == 2 else (3, 5, 7)
+    extremes = np.array([info.min, info.min + 1, 2**53 + 1, 2**62 + 3, info.max - 1, info.max], dtype=dtype)
+    block = extremes[rng.integers(0, len(extremes), shape)]
+    block[:2, :2] = info.max  # whole steps of the largest and of the smallest value
+    block[-1, -2:] = info.min
+    reduced = reduce_block(block, step, Downsample.MEAN)
+    assert reduced.dtype == block.dtype and reduced.flat[0] == info.max
+    padded = np.pad(block, [(0, (-n) % f) for n, f in zip(shape, step)], mode="edge")
+    for index in np.ndindex(*reduced.shape):
+        group = padded[tuple(slice(i * f, (i + 1) * f) for i, f in zip(index, step))]
+        exact = Fraction(sum(int(v) for v in group.ravel()), group.size)
+        assert int(reduced[index]) == round(exact), (index, group.ravel().tolist())
