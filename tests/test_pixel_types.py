@@ -265,3 +265,31 @@ def test_nan_and_infinite_pixels_keep_every_metadata_file_strict_json(tmp_path, 
     assert (window["min"], window["max"]) == (float(finite.min()), float(finite.max()))
     pixels = image[np.isfinite(image)]
     assert pixels.min() <= window["start"] < window["end"] <= pixels.max()
+
+
+def test_nan_and_infinite_pixels_neither_break_registration_nor_the_orientation_check(shared_dir):
+    """Real graph paper tiles as float32 with 1 % NaN and some infinities, at stage positions
+    off the truth by up to 7 px: every tile registers back to the truth, and the orientation
+    check still recognises the layout (a NaN used to make every correlation NaN)."""
+    from ngff_fuse.layout import check_orientation
+    from ngff_fuse.register import register
+
+    image = tifffile.imread(shared_dir / "realdata" / "fiji-tileconfig-graphpaper" / "1.tif").astype(np.float32)
+    truth = [(0, 0), (0, 150), (160, 0), (160, 150)]
+    errors = [(0, 0), (5, -7), (-6, 4), (3, 6)]
+    rng = np.random.default_rng(5)
+    tiles = []
+    for i, ((y, x), (ey, ex)) in enumerate(zip(truth, errors)):
+        data = image[300 + y:300 + y + 220, 100 + x:100 + x + 210].copy()
+        data[rng.random(data.shape) < 0.01] = np.nan
+        data[rng.random(data.shape) < 0.002] = np.inf
+        origin = (0.0, float(y + ey), float(x + ex))
+        tiles.append(Tile(data=tile_array(data[None, None, None], (1, 1, 1), origin, f"t{i}"),
+                          affine=placement((1, 1, 1), origin), name=f"t{i}", source=f"tile {i}"))
+    stage = TileSet(tiles=tuple(tiles), spacing=(1.0, 1.0, 1.0), dims=("y", "x"), unit=None)
+    assert check_orientation(stage).verdict().startswith("as recorded")
+    result = register(stage, max_shift_px=20)
+    assert result.unlinked_tiles == 0 and result.accepted_links >= 4
+    found = np.array([tile.origin[1:] for tile in result.tileset.tiles])
+    found -= found[0]
+    assert np.abs(found - np.array(truth)).max() < 0.5, found

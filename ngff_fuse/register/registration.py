@@ -147,8 +147,14 @@ def default_max_shift(tileset: TileSet) -> float:
 
 
 def read_region(tile: Tile, channel: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-    """Only this (z, y, x) box of the first timepoint, as float32."""
-    return np.asarray(read_pixels(tile.data.data, (0, channel, *box)), dtype=np.float32)
+    """Only this (z, y, x) box of the first timepoint, as float32; NaN and infinite pixels
+    take the mean of the finite ones (0 if none), which no correlation notices: one NaN would
+    make every score NaN, and the tiles unlinkable."""
+    values = np.asarray(read_pixels(tile.data.data, (0, channel, *box)), dtype=np.float32)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        values = np.where(bad, values[~bad].mean() if not bad.all() else 0.0, values).astype(np.float32)
+    return values
 
 
 @dataclass(frozen=True)
