@@ -230,7 +230,7 @@ def _configs(draw):
                 st.tuples(*[_COORDS] * dim),
             ),
             max_size=8,
-            unique_by=lambda e: (e.file, e.series),
+            unique_by=lambda e: (e.file, e.series or 0),  # no series is series 0: listed twice
         )
     )
     return dim, entries
