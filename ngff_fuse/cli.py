@@ -18,7 +18,7 @@ from rich.table import Table
 from ngff_fuse import __version__
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
-from ngff_fuse.console import ConsoleProgress, stdout_console
+from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
@@ -367,7 +367,7 @@ def _run_info(args, console: Console) -> int:
         for scene, tileset in zip(summary["scenes"], tilesets):
             scene["orientation"] = _orientation_report(tileset)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        console.out(json.dumps(summary, indent=2))
         return 0
     for scene in summary["scenes"]:
         mosaic = scene["mosaic"]
@@ -416,8 +416,8 @@ def _run_validate(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet or args.json)
     report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
-        print(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
-                          "failed": report.failed}, indent=2))
+        console.out(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
+                                "failed": report.failed}, indent=2))
     else:
         for line in report.passed:
             console.print(f"  ok    {line}", markup=False)
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         _quiet_libraries()
     console = stdout_console()
-    errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    errors = terminal_console(sys.stderr)
     try:
         return COMMANDS[args.command](args, console)
     except NgffFuseError as exc:

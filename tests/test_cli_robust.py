@@ -5,6 +5,9 @@ not one is given up on, an existing output is refused before anything else."""
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import zarr
 from ngff_fuse.cli import main
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_checks import validate_models
 
 METADATA = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 
@@ -51,3 +55,65 @@ def test_gzip_output_is_the_same_bytes_every_time(acquisition, tmp_path, monkeyp
                           zarr.open_array(stores[1] / "0", mode="r")[:])
     if ngff == "0.4":  # zarr v2 chunks are bare gzip streams: the header's MTIME field is 0
         assert all(data[:2] == b"\x1f\x8b" and data[4:8] == b"\0\0\0\0" for data in first.values())
+
+
+@pytest.fixture(scope="module")
+def reference(acquisition, tmp_path_factory) -> np.ndarray:
+    """Level 0 of the acquisition converted in-process, nothing in the way of its output."""
+    out = tmp_path_factory.mktemp("reference") / "ref.ome.zarr"
+    assert main(["convert", str(acquisition), str(out), "--chunk", "32", "--quiet"]) == 0
+    return zarr.open_array(out / "0", mode="r")[:]
+
+
+def run_cli(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    """`ngff-fuse ARGV` in its own process, as a shell runs it."""
+    return subprocess.run([sys.executable, "-m", "ngff_fuse.cli", *argv], timeout=120, **kwargs)
+
+
+def assert_complete(out: Path, reference: np.ndarray) -> None:
+    """A finished store: valid for an independent reader, and the pixels of an undisturbed run."""
+    validate_models(out, "0.5")
+    assert zarr.open_group(out, mode="r").attrs["ngff_fuse"]["status"] == "complete"
+    assert np.array_equal(zarr.open_array(out / "0", mode="r")[:], reference)
+
+
+@pytest.mark.parametrize("streams", ["stdout", "stdout and stderr"])
+def test_a_reader_that_goes_away_does_not_end_the_conversion(acquisition, reference, tmp_path, streams):
+    """Output into a pipe whose reader has quit (`less` closed at once) costs the messages,
+    not the conversion: exit 0, the store complete."""
+    out = tmp_path / "out.ome.zarr"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = run_cli("convert", str(acquisition), str(out), "--chunk", "32", stdout=write_end,
+                       stderr=write_end if streams == "stdout and stderr" else subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert not done.stderr  # nothing said about the pipe, and no "Exception ignored"
+    assert_complete(out, reference)
+
+
+def test_piped_into_head_the_conversion_finishes(acquisition, reference, tmp_path):
+    """`ngff-fuse convert ... | head -c 10`: head quits after the first line; the conversion
+    goes on to the end and says so in its exit code."""
+    out = tmp_path / "out.ome.zarr"
+    convert = subprocess.Popen([sys.executable, "-m", "ngff_fuse.cli", "convert", str(acquisition),
+                                str(out), "--chunk", "32"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = subprocess.run(["head", "-c", "10"], stdin=convert.stdout, capture_output=True, timeout=120)
+    convert.stdout.close()
+    assert convert.wait(timeout=120) == 0, convert.stderr.read()
+    assert len(head.stdout) == 10
+    assert_complete(out, reference)
+
+
+def test_an_ascii_terminal_gets_ascii_and_the_conversion_succeeds(acquisition, reference, tmp_path):
+    """PYTHONIOENCODING=ascii and LANG=C: the summary's micrometre sign is spelled `um`, and a
+    character the terminal cannot show never turns a conversion into a failure."""
+    out = tmp_path / "out.ome.zarr"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LANG": "C", "LC_ALL": "C"}
+    done = run_cli("convert", str(acquisition), str(out), "--chunk", "32", capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.decode("ascii")  # raises if anything but ASCII came out
+    assert "pixel size 0.65 um" in printed and "wrote" in printed
+    assert_complete(out, reference)
