@@ -5,7 +5,9 @@ not one is given up on, an existing output is refused before anything else."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import socket
 import subprocess
 import sys
 import types
@@ -117,3 +119,24 @@ def test_an_ascii_terminal_gets_ascii_and_the_conversion_succeeds(acquisition, r
     printed = done.stdout.decode("ascii")  # raises if anything but ASCII came out
     assert "pixel size 0.65 um" in printed and "wrote" in printed
     assert_complete(out, reference)
+
+
+def test_an_existing_output_is_refused_before_anything_else(acquisition, tmp_path, monkeypatch, capsys):
+    """`convert` onto an existing output refuses it first: before a cluster is connected to
+    (here one that never answers) and before the input is read (here a manifest naming a file
+    that is not there, which would fail if it were read)."""
+    monkeypatch.setattr("ngff_fuse.cluster.CONNECT_TIMEOUT", 1.0)
+    out = tmp_path / "done.ome.zarr"
+    assert main(["convert", str(acquisition), str(out), "--quiet"]) == 0
+    manifest = tmp_path / "tiles.json"
+    manifest.write_text(json.dumps({"tiles": [{"file": "gone.tif", "x": 0, "y": 0}]}))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    for argv in (["convert", str(manifest), str(out)],
+                 ["convert", str(acquisition), str(out), "--scheduler", closed]):
+        assert main(argv) == 2
+        printed = capsys.readouterr()
+        assert printed.out == ""  # not even "computing on ..."
+        assert printed.err.strip() == (f"ngff-fuse: error: {out}: output exists; pass --overwrite "
+                                       "or choose another path")
