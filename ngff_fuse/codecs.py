@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numcodecs
+import zarr
 from numcodecs.compat import ensure_contiguous_ndarray
-from zarr.codecs import BloscCodec, Crc32cCodec, GzipCodec, ZstdCodec
+from zarr.codecs import BloscCodec, Crc32cCodec, GzipCodec, ShardingCodec, ZstdCodec
+from zarr.core.array import AsyncArray
 
 from ngff_fuse.errors import InputError
 
@@ -42,6 +44,33 @@ class DeterministicGzipCodec(GzipCodec):
     @cached_property
     def _gzip_codec(self) -> numcodecs.GZip:
         return DeterministicGZip(self.level)
+
+
+def deterministic(array: zarr.Array) -> zarr.Array:
+    """`array`, opened from its stored metadata (as a resumed run opens it), writing gzip as a
+    new array does: zarr rebuilds a stored gzip codec as the time-stamping one, so a resumed
+    run would write other bytes than an uninterrupted one. The metadata is unchanged."""
+    metadata = array.metadata
+    if metadata.zarr_format == 2:
+        if type(metadata.compressor) is not numcodecs.GZip:
+            return array
+        metadata = replace(metadata, compressor=DeterministicGZip(level=metadata.compressor.level))
+    else:
+        metadata = replace(metadata, codecs=_deterministic_codecs(metadata.codecs))
+    stored = array.async_array
+    return zarr.Array(AsyncArray(metadata, stored.store_path, stored.config))
+
+
+def _deterministic_codecs(codecs: tuple) -> tuple:
+    """zarr v3 codecs with every gzip (inside shards too) replaced by `DeterministicGzipCodec`."""
+    swapped = []
+    for codec in codecs:
+        if type(codec) is GzipCodec:
+            codec = DeterministicGzipCodec(level=codec.level)
+        elif isinstance(codec, ShardingCodec):
+            codec = replace(codec, codecs=_deterministic_codecs(codec.codecs))
+        swapped.append(codec)
+    return tuple(swapped)
 
 
 @dataclass(frozen=True)
