@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import re
 import socket
 import threading
@@ -129,21 +130,35 @@ def silent_server():
         connection.close()
 
 
+@pytest.fixture
+def http_server():
+    """A web server: it answers, but not in the dask protocol."""
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # its log would be on this test's stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 def _closed_port() -> str:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     return f"tcp://127.0.0.1:{port}"  # nothing listens there once the probe is closed
 
 
-@pytest.mark.parametrize("where", ["silent server", "closed port"])
-def test_a_scheduler_address_that_does_not_answer_fails_in_one_line(where, silent_server, tmp_path,
+@pytest.mark.parametrize("where", ["silent server", "http server", "closed port"])
+def test_a_scheduler_address_that_does_not_answer_fails_in_one_line(where, request, tmp_path,
                                                                     monkeypatch, capsys):
     """--scheduler at an address where no dask scheduler answers gives up after the connect
     timeout (dask's client alone waits for ever on a silent server): one line, exit 1 (the
     environment), and no output written."""
     monkeypatch.setattr("ngff_fuse.cluster.CONNECT_TIMEOUT", 1.0)
     source = write_ome_tiff(synthetic_mosaic(grid=(1, 2), tile_shape=(30, 30)), tmp_path / "t.ome.tif")
-    address = silent_server if where == "silent server" else _closed_port()
+    address = _closed_port() if where == "closed port" else request.getfixturevalue(where.replace(" ", "_"))
     out = tmp_path / "o.ome.zarr"
     result = []
     run = threading.Thread(target=lambda: result.append(
