@@ -18,11 +18,10 @@ CONNECT_TIMEOUT = 10.0
 
 
 @contextlib.contextmanager
-def compute_on(workers: int | None = None, scheduler: str | None = None,
-               connect_timeout: float | None = None) -> Iterator[str]:
+def compute_on(workers: int | None = None, scheduler: str | None = None) -> Iterator[str]:
     """Make dask compute on the chosen engine inside the block; yields a description of it.
-    A scheduler that does not answer within `connect_timeout` seconds (default
-    `CONNECT_TIMEOUT`) is an error of the environment (exit 1), not a wait."""
+    A scheduler that does not answer within `CONNECT_TIMEOUT` seconds is an error of the
+    environment (exit 1), not a wait."""
     if workers is None and scheduler is None:
         yield "in-process threads"
         return
@@ -33,10 +32,9 @@ def compute_on(workers: int | None = None, scheduler: str | None = None,
     except ImportError:
         raise InputError("--workers/--scheduler need dask.distributed: pip install 'ngff-fuse[distributed]'") from None
     if scheduler is not None:
-        timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
-        check_scheduler(scheduler, timeout)
+        check_scheduler(scheduler, CONNECT_TIMEOUT)
         try:
-            client = Client(scheduler, timeout=f"{timeout}s")
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
         except OSError as exc:
             raise NgffFuseError(f"--scheduler {scheduler}: cannot connect ({exc}); check the address") from None
         with client:
