@@ -356,7 +356,8 @@ def test_csv_conversion_raises_only_input_error(text):
         ("tiles.csv", b"file,x,y\n\xe9.tif,1,2\n", r"not UTF-8 text"),
         ("tiles.json", b'{"images": []}', r"'tiles' is a required property"),
         ("tiles.csv", b"file,x\na.tif,1\n", r"the header lacks the column\(s\) y"),
-        ("tiles.csv", b"name;stage_x;stage_y\na.tif;1;2\n", r"the header lacks the column\(s\) file, x, y"),
+        ("tiles.csv", b"name;stage_x;stage_y\na.tif;1;2\n",
+         r"the header lacks the column\(s\) file, x, y \(found 'name', 'stage_x', 'stage_y'\)"),
         ("notes.txt", b"a.tif; ; (0, 0)\n", r"expected 'dim = 2' or 'dim = 3' before the tiles \(a Fiji TileConfiguration\)"),
     ],
 )

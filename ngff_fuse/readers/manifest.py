@@ -271,7 +271,9 @@ def csv_delimiter(header: str) -> str | None:
 
 def manifest_from_csv(text: str, source: str) -> tuple[dict, list[int]]:
     """The JSON structure of a CSV manifest, and the CSV line of each row, for validation."""
-    delimiter = csv_delimiter(next(iter(text.splitlines()), "")) or ","
+    first = next(iter(text.splitlines()), "")
+    # a header without file, x, y is split where it splits most, so its error lists its columns
+    delimiter = csv_delimiter(first) or max(CSV_DELIMITERS, key=first.count)
     rows = _csv_rows(text, source, delimiter)
     _, header = next(rows, (1, []))
     header = [cell.strip().lower() for cell in header]
