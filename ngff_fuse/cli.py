@@ -18,8 +18,8 @@ from rich.table import Table
 from ngff_fuse import __version__
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
-from ngff_fuse.console import ConsoleProgress, stdout_console
-from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
+from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
+from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fuse.plan import output_grid
@@ -29,7 +29,7 @@ from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
-from ngff_fuse.output import check_folder, plan_output
+from ngff_fuse.output import check_claim, check_folder
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
@@ -286,12 +286,15 @@ def _run_convert(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
         check_folder(args.preview)
+    read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
+    # an output that would be refused is refused before a cluster starts or the input is read
+    check_output(args.input, args.output, write_options, args.keep_tiles, progress)
     with compute_on(args.workers, args.scheduler) as engine:
         progress.note(f"computing on {engine}")
         result = convert(
-            args.input, args.output, _read_options(args), _write_options(args),
+            args.input, args.output, read_options, write_options,
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
-            refine=_register_options(args), progress=progress, keep_tiles=args.keep_tiles,
+            refine=refine, progress=progress, keep_tiles=args.keep_tiles,
         )
     if args.preview:
         write_preview(result.output, args.preview)
@@ -371,7 +374,7 @@ def _run_info(args, console: Console) -> int:
         for scene, tileset in zip(summary["scenes"], tilesets):
             scene["orientation"] = _orientation_report(tileset)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        console.out(json.dumps(summary, indent=2))
         return 0
     for scene in summary["scenes"]:
         mosaic = scene["mosaic"]
@@ -405,7 +408,7 @@ def _run_demo(args, console: Console) -> int:
     from ngff_fuse.testing.demo import write_demo_acquisition
 
     check_folder(args.output)
-    plan_output(args.output.resolve(), args.overwrite, resume=False)  # refuse before any work
+    check_claim(args.output, args.overwrite, resume=False)  # refuse before any work
     with tempfile.TemporaryDirectory(prefix="ngff-fuse-demo-") as folder:
         acquisition = Path(folder) / "demo-acquisition.ome.tif"
         if not args.quiet:
@@ -420,8 +423,8 @@ def _run_validate(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet or args.json)
     report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
-        print(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
-                          "failed": report.failed}, indent=2))
+        console.out(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
+                                "failed": report.failed}, indent=2))
     else:
         for line in report.passed:
             console.print(f"  ok    {line}", markup=False)
@@ -456,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         _quiet_libraries()
     console = stdout_console()
-    errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    errors = terminal_console(sys.stderr)
     try:
         return COMMANDS[args.command](args, console)
     except NgffFuseError as exc:

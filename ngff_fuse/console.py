@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -85,5 +89,73 @@ class ConsoleProgress:
             self.console.print(message, highlight=False, markup=False)
 
 
+# What the CLI prints beyond ASCII, spelled in ASCII; other letters lose their accents.
+_ASCII = str.maketrans({"\u00b5": "u", "\u03bc": "u", "\u00d7": "x", "\u2192": "->", "\u2026": "...",
+                        "\u2013": "-", "\u2014": "-", "\u00b1": "+/-", "\u2265": ">=", "\u2264": "<="})
+
+
+def ascii_text(text: str) -> str:
+    """`text` in ASCII: known symbols spelled out, accents dropped, anything else a `?`."""
+    letters = unicodedata.normalize("NFKD", text.translate(_ASCII))
+    return "".join(c for c in letters if not unicodedata.combining(c)).encode("ascii", "replace").decode()
+
+
+class TerminalStream:
+    """A text stream for messages that never ends the run it reports on: text the stream's
+    encoding cannot hold (PYTHONIOENCODING=ascii, LANG=C, a file name that is not UTF-8) is
+    written as ASCII, and once the reader has gone (`| head`, quitting `less`, a closed
+    terminal) everything else is dropped while the work goes on."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                try:
+                    self.stream.write(text)
+                except UnicodeEncodeError:
+                    self.stream.write(ascii_text(text))
+            except OSError as exc:
+                self._closed_by_reader(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._closed_by_reader(exc)
+
+    def _closed_by_reader(self, exc: OSError) -> None:
+        if exc.errno not in (errno.EPIPE, errno.EIO):
+            raise exc
+        self.gone = True
+        # what is still buffered, and Python's own flush at exit, go to /dev/null: else the
+        # exit fails with "Exception ignored ... BrokenPipeError" and code 120
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+            pass
+
+
+def terminal_console(stream: TextIO) -> Console:
+    """A rich console on `stream` (sys.stdout or sys.stderr) through a `TerminalStream`."""
+    return Console(file=TerminalStream(stream), highlight=False, soft_wrap=True)
+
+
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return terminal_console(sys.stdout)

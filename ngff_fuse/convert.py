@@ -19,7 +19,7 @@ from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.layout import Orientation, reorient
-from ngff_fuse.output import Output, check_folder, claim_output
+from ngff_fuse.output import Output, check_claim, check_folder, claim_output
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
@@ -62,6 +62,22 @@ def check_output_path(input_path: Path, output: Path, in_place: bool = False) ->
     if inside and not in_place:
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
     check_folder(output)
+
+
+def re_fused_in_place(input_path: Path, output: Path, keep_tiles: bool) -> bool:
+    """Whether `output` is the input store itself, re-fused with its tiles kept (`fuse-store STORE`)."""
+    return keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
+
+
+def check_output(input_path: str | Path, output: str | Path, write_options: WriteOptions,
+                 keep_tiles: bool = False, progress: Progress | None = None) -> None:
+    """Refuse what `convert` would refuse about `output` (another run writing it, an existing
+    output without --overwrite or --resume, a missing folder), before any work: before a
+    cluster is started or the input is read."""
+    input_path, output = Path(input_path), Path(output)
+    in_place = re_fused_in_place(input_path, output, keep_tiles)
+    check_output_path(input_path, output, in_place)
+    check_claim(output, write_options.overwrite, write_options.resume, in_place, progress)
 
 
 def open_input(
@@ -185,7 +201,7 @@ def convert(
     read_options, write_options = read_options or ReadOptions(), write_options or WriteOptions()
     orientation, refine = orientation or Orientation(), refine or RegisterOptions()
     input_path, output = Path(input_path), Path(output)
-    in_place = keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
+    in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     if refine.qc_plot is not None:
         check_folder(refine.qc_plot)

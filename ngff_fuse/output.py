@@ -125,6 +125,19 @@ def plan_output(target: Path, overwrite: bool, resume: bool, in_place: bool = Fa
     return Output(target, staging, False)
 
 
+def check_claim(path: Path, overwrite: bool, resume: bool, in_place: bool = False,
+                progress: Progress | None = None) -> None:
+    """Refuse now what `claim_output` would refuse (another run writing, an existing output
+    without --overwrite or --resume...), for callers that have work to do before claiming."""
+    target = Path(path).resolve()
+    lock = OutputLock(target)
+    lock.acquire(progress or NoProgress())
+    try:
+        plan_output(target, overwrite, resume, in_place)
+    finally:
+        lock.release()
+
+
 @contextmanager
 def claim_output(path: Path, overwrite: bool, resume: bool, in_place: bool = False,
                  progress: Progress | None = None) -> Iterator[Output]:

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ngff_fuse.codecs import DEFAULT_CODEC, Codec
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform
@@ -326,7 +326,7 @@ def _complete(group, path: Path, attributes: dict, request: dict | None) -> None
 
 
 def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):
-    array = group[name]
+    array = deterministic(group[name])  # resumed chunks are the bytes a whole run writes
     if array.shape != shape or array.dtype != dtype:
         raise InputError(
             f"{group.store_path}: level {name} is {array.shape} {array.dtype} but this run makes "

@@ -161,7 +161,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(problem, tmp_path, capsys):
         path.write_bytes(path.read_bytes()[:3000])
         expected = "cannot be read"
     elif problem == "not an image":
-        path = tmp_path / "notes.txt"
+        path = tmp_path / "notes.md"  # no reader's extension (a .txt gets the TileConfiguration reader's reason)
         path.write_text("shopping list\n")
         expected = "not a supported input"
     else:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import re
+import socket
+import threading
 
 import numpy as np
+import pytest
 import xarray as xr
 import zarr
 
@@ -104,3 +109,64 @@ def test_a_running_scheduler_gets_the_same_graph(tmp_path, capsys):
     assert sorted(n for n, _ in a.arrays()) == sorted(n for n, _ in b.arrays())
     for name, array in a.arrays():
         assert np.array_equal(array[:], b[name][:]), name
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts every connection and never says a word: the address of a
+    port forwarded to nothing, or of a service that waits for its client to speak first."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+@pytest.fixture
+def http_server():
+    """A web server: it answers, but not in the dask protocol."""
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # its log would be on this test's stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port() -> str:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"  # nothing listens there once the probe is closed
+
+
+@pytest.mark.parametrize("where", ["silent server", "http server", "closed port"])
+def test_a_scheduler_address_that_does_not_answer_fails_in_one_line(where, request, tmp_path,
+                                                                    monkeypatch, capsys):
+    """--scheduler at an address where no dask scheduler answers gives up after the connect
+    timeout (dask's client alone waits for ever on a silent server): one line, exit 1 (the
+    environment), and no output written."""
+    monkeypatch.setattr("ngff_fuse.cluster.CONNECT_TIMEOUT", 1.0)
+    source = write_ome_tiff(synthetic_mosaic(grid=(1, 2), tile_shape=(30, 30)), tmp_path / "t.ome.tif")
+    address = _closed_port() if where == "closed port" else request.getfixturevalue(where.replace(" ", "_"))
+    out = tmp_path / "o.ome.zarr"
+    result = []
+    run = threading.Thread(target=lambda: result.append(
+        main(["convert", str(source), str(out), "--scheduler", address])), daemon=True)
+    run.start()
+    run.join(timeout=60)  # far beyond the timeout: only a wait for ever takes this long
+    assert result == [1], "still waiting for the scheduler" if run.is_alive() else result
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"ngff-fuse: error: --scheduler {address}: ")
+    assert "check the address" in err
+    assert not out.exists()

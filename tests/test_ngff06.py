@@ -22,10 +22,11 @@ from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.testing.tile_files import write_tileconfig
 from ngff_fuse.validate import schema_errors, validate_attributes, validate_store
 from ngff_fuse.writer import SceneImage, WriteOptions, write_scenes
+from shared_data import SHARED
 
 # Conformance cases are listed at collection time from where `shared_dir` points; each test
 # still takes the fixture, so it skips (or fails with NGFF_FUSE_REQUIRE_SHARED=1) without it.
-_RC = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "ngff-spec" / "0.6-dev"
+_RC = SHARED / "realdata" / "ngff-spec" / "0.6-dev"
 _ZARR_CASES = sorted(p.relative_to(_RC / "tests" / "zarr").as_posix()
                      for p in (_RC / "tests" / "zarr").glob("*/*/*/*.ome.zarr")) or ["absent"]
 _ATTRIBUTE_CASES = sorted(p.relative_to(_RC / "tests" / "attributes").as_posix()

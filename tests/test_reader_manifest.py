@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -67,9 +68,9 @@ def _edit_json(path, change):
     return path
 
 
-def _write_csv(path, rows):
+def _write_csv(path, rows, delimiter=","):
     with path.open("w", newline="") as handle:
-        csv.writer(handle).writerows(rows)
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
     return path
 
 
@@ -259,8 +260,9 @@ def test_json_syntax_error(tmp_path):
         ([["file", "x", "y", "channel"], ["a.tif", "0", "0", "1.5"]],
          r": tiles\[0\]\.channel: 1\.5 is not of type 'integer' \(CSV line 2\)"),
         ([["file", "x", "y", "colour"], ["a.tif", "0", "0", "red"]],
-         r": the header must name the columns file, x, y .*found 'file', 'x', 'y', 'colour'"),
-        ([["file", "x"], ["a.tif", "0"]], r": the header must name the columns file, x, y"),
+         r": unknown column\(s\) 'colour' in the header; the columns are file, x, y plus any of z,"),
+        ([["file", "x"], ["a.tif", "0"]], r": the header lacks the column\(s\) y \(found 'file', 'x'\)"),
+        ([["file", "x", "y", "x"], ["a.tif", "0", "0", "1"]], r": the header names the column 'x' twice"),
         ([["file", "x", "y", "pixel_size_x"], ["a.tif", "0", "0", "0.5"], ["b", "1", "0", "0.6"]],
          r", line 3: pixel_size_x is '0\.6' but '0\.5' on line 2; pixel_size_x must be the same"),
         ([["file", "x", "y"], ["a.tif", "0", "0", "extra"]], r", line 2: more cells than the"),
@@ -342,3 +344,53 @@ def test_csv_conversion_raises_only_input_error(text):
     except InputError as exc:
         assert str(exc).startswith("fuzz.csv")
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        # a comma missing after "a.tif": the next token is at line 2, column 20
+        ("tiles.json", b'{"tiles": [\n  {"file": "a.tif" "x": 1, "y": 2}\n]}',
+         r"not valid JSON \(Expecting ',' delimiter at line 2, column 20\); fix the syntax"),
+        ("tiles.json", b'{"tiles": [{"file": "\xe9.tif", "x": 1, "y": 2}]}', r"not UTF-8 text"),
+        ("tiles.csv", b"file,x,y\n\xe9.tif,1,2\n", r"not UTF-8 text"),
+        ("tiles.json", b'{"images": []}', r"'tiles' is a required property"),
+        ("tiles.csv", b"file,x\na.tif,1\n", r"the header lacks the column\(s\) y"),
+        ("tiles.csv", b"name;stage_x;stage_y\na.tif;1;2\n",
+         r"the header lacks the column\(s\) file, x, y \(found 'name', 'stage_x', 'stage_y'\)"),
+        ("notes.txt", b"a.tif; ; (0, 0)\n", r"expected 'dim = 2' or 'dim = 3' before the tiles \(a Fiji TileConfiguration\)"),
+    ],
+)
+def test_a_file_meant_for_one_reader_gets_that_readers_reason(tmp_path, capsys, name, content, message):
+    """A .json, .csv or .txt that no reader can open is meant for the manifest or
+    TileConfiguration reader: its error says what is wrong, not "not a supported input" and
+    the list of every format."""
+    from ngff_fuse.cli import main
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a supported input" not in err
+    assert re.search(f"^ngff-fuse: error: {re.escape(str(path))}(, line [0-9]+)?: .*{message}", err), err
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_csv_separated_by_semicolons_or_tabs_reads_as_with_commas(tmp_path, mosaic_2d, delimiter):
+    """Spreadsheets where the comma is the decimal mark save CSV with semicolons: the header
+    tells the separator, and the tiles are those of the comma-separated file."""
+    path = write_manifest(mosaic_2d, tmp_path, kind="csv")
+    with_commas = _read(path)
+    _write_csv(path, list(csv.reader(path.open(newline=""))), delimiter=delimiter)
+    assert delimiter in path.read_text().splitlines()[0] and READER.can_open(path)
+    _assert_same(_read(path), with_commas)
+    _check_positions_and_pixels(_read(path), mosaic_2d.tiles)
+
+
+def test_a_decimal_comma_is_refused_not_guessed(tmp_path):
+    """`0,65` in a semicolon file may be 0.65 or (a thousands separator) 65 times more: named
+    with its line and the fix, never read either way."""
+    path = tmp_path / "m.csv"
+    path.write_text("file;x;y\na.tif;0;0\nb.tif;1,5;0\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"m\.csv, line 3: x is '1,5', with a decimal comma; write 1\.5"):
+        READER.read(path, ReadOptions())

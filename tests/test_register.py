@@ -325,15 +325,15 @@ def test_fiji_graph_paper(shared_dir):
         pixels = [t.data.values[0, 0, 0].astype(float) for t in nominal.tiles[a : a + 2]]
         scores = [overlap_ncc(*pixels, offset[1:]) for offset in (fiji_offset, our_offset)]
         assert scores[1] >= scores[0] - 0.005  # ours overlays every pair at least as well
-    # Fused: in the nominal mosaic the 50 % overlaps show doubled grid lines and digits, so
-    # each tile agrees poorly with the blend over it (0.72 at worst); refined, every tile
-    # agrees as well as with Fiji's registered positions (measured 0.85 at worst, mean 0.90;
-    # Fiji's positions in our fusion: 0.85, 0.90).
+    # Fused: at the nominal positions the neighbour that shows across the middle of each 50 %
+    # overlap is ~40 px off, so each tile agrees poorly with the mosaic over it (0.65 at
+    # worst, mean 0.77); refined, every tile agrees as well as with Fiji's registered
+    # positions (measured 0.83 at worst, mean 0.88; Fiji's positions in our fusion: 0.82, 0.875).
     before = agreement(fuse(nominal).values, nominal)
     after = agreement(fuse(result.tileset).values, result.tileset)
     fiji_placed = with_origins(nominal, fiji, "Fiji")
     reference = agreement(fuse(fiji_placed).values, fiji_placed)
-    assert before.min() < 0.75 and after.min() > 0.84
+    assert before.min() < 0.7 and after.min() > 0.82
     assert after.mean() > before.mean() + 0.08
     assert after.mean() > reference.mean() - 0.01
 

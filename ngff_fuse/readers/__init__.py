@@ -30,11 +30,18 @@ def available_readers() -> tuple[Reader, ...]:
 
 
 def reader_for(path: Path) -> Reader:
+    """The reader that claims `path`; else, for a file no reader claims, the one reader whose
+    `suffixes` name its extension, so that reader's own error says what is wrong with it (JSON
+    syntax at line 3, a missing column) instead of a list of every format."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory; check the input path")
     for reader in available_readers():
         if reader.can_open(path):
             return reader
+    if path.is_file():
+        meant = [r for r in available_readers() if path.suffix.lower() in getattr(r, "suffixes", ())]
+        if len(meant) == 1:
+            return meant[0]
     kinds = ", ".join(r.description for r in available_readers())
     raise InputError(f"{path}: not a supported input; ngff-fuse reads {kinds}")
 

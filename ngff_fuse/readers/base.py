@@ -27,7 +27,10 @@ class Reader(Protocol):
     no pixels. Register an implementation under the `ngff_fuse.readers` entry point group.
     An optional integer class attribute `priority` (default 0) orders the claims: a reader for
     a layout inside a common format (a vendor's TIFF export, multi-file OME-TIFF) sets a higher
-    one, so it sees such paths before the generic reader of that format.
+    one, so it sees such paths before the generic reader of that format. An optional attribute
+    `suffixes` (lower-case, with the dot) names extensions meant for this reader alone (".csv"
+    for a manifest): a file with one that no reader claims is still given to its `read`, whose
+    error then says why the file cannot be read.
     """
 
     name: str

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -249,22 +250,35 @@ def _plane_text(name: str, plane: tuple) -> str:
     return f"tile {name!r}" + (f" ({', '.join(parts)})" if parts else "")
 
 
+#: Cell separators a CSV manifest may use: commas, or the semicolons (and tabs) that
+#: spreadsheets write where the comma is the decimal mark. The header decides which.
+CSV_DELIMITERS = (",", ";", "\t")
+_REQUIRED_COLUMNS = ("file", "x", "y")
+_DECIMAL_COMMA = re.compile(r"[-+]?[0-9]*,[0-9]+")
+
+
+def csv_delimiter(header: str) -> str | None:
+    """The separator under which the header line `header` names the columns file, x and y,
+    or None when none does."""
+    for delimiter in CSV_DELIMITERS:
+        try:
+            cells = next(csv.reader([header], delimiter=delimiter), [])
+        except csv.Error:  # a stray quote or carriage return: the full parse says where
+            continue
+        if set(_REQUIRED_COLUMNS) <= {cell.strip().lower() for cell in cells}:
+            return delimiter
+    return None
+
+
 def manifest_from_csv(text: str, source: str) -> tuple[dict, list[int]]:
     """The JSON structure of a CSV manifest, and the CSV line of each row, for validation."""
-    rows = _csv_rows(text, source)
+    first = next(iter(text.splitlines()), "")
+    # a header without file, x, y is split where it splits most, so its error lists its columns
+    delimiter = csv_delimiter(first) or max(CSV_DELIMITERS, key=first.count)
+    rows = _csv_rows(text, source, delimiter)
     _, header = next(rows, (1, []))
     header = [cell.strip().lower() for cell in header]
-    known = CSV_COLUMNS + CSV_CONSTANT_COLUMNS
-    if (
-        not set(header) <= set(known)
-        or len(set(header)) != len(header)
-        or not {"file", "x", "y"} <= set(header)
-    ):
-        found = ", ".join(map(repr, header))[:200]
-        raise InputError(
-            f"{source}: the header must name the columns file, x, y once each, plus any of "
-            f"{', '.join(known[3:])}; found {found}"
-        )
+    _check_header(header, source)
     constants: dict[str, tuple[int, str]] = {}
     tiles, lines = [], []
     for line, row in rows:
@@ -280,6 +294,8 @@ def manifest_from_csv(text: str, source: str) -> tuple[dict, list[int]]:
                     f"{source}, line {line}: {column} is {cells.get(column, '')!r} but {first!r} "
                     f"on line {first_line}; {column} must be the same on every row"
                 )
+        if delimiter != ",":
+            _refuse_decimal_commas(cells, source, line)
         tiles.append({k: _csv_value(k, v) for k, v in cells.items() if k in CSV_COLUMNS and v})
         lines.append(line)
     data: dict = {"tiles": tiles}
@@ -291,9 +307,36 @@ def manifest_from_csv(text: str, source: str) -> tuple[dict, list[int]]:
     return data, lines
 
 
-def _csv_rows(text: str, source: str):
+def _check_header(header: list[str], source: str) -> None:
+    """The header names file, x and y, each column once, and no column the manifest lacks."""
+    known = CSV_COLUMNS + CSV_CONSTANT_COLUMNS
+    allowed = f"the columns are file, x, y plus any of {', '.join(known[3:])}"
+    missing = [column for column in _REQUIRED_COLUMNS if column not in header]
+    if missing:
+        found = ", ".join(map(repr, header))[:200]
+        raise InputError(f"{source}: the header lacks the column(s) {', '.join(missing)} (found {found}); "
+                         f"{allowed}, separated by commas (or semicolons)")
+    unknown = [column for column in header if column not in known]
+    if unknown:
+        raise InputError(f"{source}: unknown column(s) {', '.join(map(repr, unknown))[:200]} in the header; "
+                         f"{allowed}")
+    repeated = next((column for i, column in enumerate(header) if column in header[:i]), None)
+    if repeated is not None:
+        raise InputError(f"{source}: the header names the column {repeated!r} twice; name each once")
+
+
+def _refuse_decimal_commas(cells: dict[str, str], source: str, line: int) -> None:
+    """In a file separated by semicolons a number may carry a decimal comma (1,5): refused,
+    never guessed, as 1,234 may as well mean a thousand."""
+    for column, text in cells.items():
+        if column not in ("file", "tile", "name") and _DECIMAL_COMMA.fullmatch(text):
+            raise InputError(f"{source}, line {line}: {column} is {text!r}, with a decimal comma; "
+                             f"write {text.replace(',', '.')} (decimal points only)")
+
+
+def _csv_rows(text: str, source: str, delimiter: str = ","):
     """(line the row starts on, cells) of every CSV row, header included."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     start = 1
     try:
         for row in reader:
@@ -343,6 +386,7 @@ class ManifestReader:
 
     name = "manifest"
     description = "tile manifest (.json/.csv, schema in schemas/)"
+    suffixes = (".json", ".csv")
 
     def can_open(self, path: Path) -> bool:
         suffix = path.suffix.lower()
@@ -351,8 +395,7 @@ class ManifestReader:
         try:
             if suffix == ".csv":
                 with path.open(encoding="utf-8-sig", newline="") as handle:
-                    header = next(csv.reader(handle), [])
-                return {"file", "x", "y"} <= {cell.strip().lower() for cell in header}
+                    return csv_delimiter(handle.readline()) is not None
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (ValueError, RecursionError, csv.Error):
             return False

@@ -83,7 +83,8 @@ def _parse_dim(line: str, where: str) -> int:
     match = _DIM.fullmatch(line)
     if not match:
         raise InputError(
-            f"{where}: expected 'dim = 2' or 'dim = 3' before the tiles, found {line[:80]!r}"
+            f"{where}: expected 'dim = 2' or 'dim = 3' before the tiles (a Fiji TileConfiguration), "
+            f"found {line[:80]!r}"
         )
     if match.group(1) not in ("2", "3"):
         raise InputError(
@@ -158,6 +159,7 @@ class TileConfigReader:
 
     name = "tileconfig"
     description = "Fiji/BigStitcher TileConfiguration.txt"
+    suffixes = (".txt",)
 
     def can_open(self, path: Path) -> bool:
         if path.suffix.lower() != ".txt" or not path.is_file():
