@@ -138,3 +138,38 @@ def test_png_and_jpeg_tiles_keep_every_sample(picture, tmp_path, kind, capsys):
     if labels:
         assert channels == [(label, OMERO_COLORS[label]) for label in labels]
     assert "has no pixel size" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dims", ["MTCZYXS", "TCZYXS", "MCYXS", "TZYXS", "MTCZYX"])
+def test_vendor_reader_arrays_put_each_sample_of_each_channel_in_its_own_channel(dims):
+    """bioio's arrays of LIF and ND2 tiles (M tiles; S the samples of RGB pixels): channel
+    c * samples + s of tile m is sample s of channel c, whatever the axis order; names and
+    colours follow (`channel_labels`)."""
+    import dask.array as da
+
+    from ngff_fuse.readers._bioio_mosaic import bioio_tiles
+    from ngff_fuse.readers.samples import channel_labels
+
+    sizes = {"M": 2, "T": 2, "C": 2, "Z": 3, "Y": 5, "X": 4, "S": 3}
+    shape = tuple(sizes[d] for d in dims)
+    values = np.arange(np.prod(shape), dtype=np.uint16).reshape(shape)
+    tiles, samples = bioio_tiles(da.from_array(values, chunks=2), list(dims))
+    assert samples == sizes["S"] if "S" in dims else samples == 1
+    assert len(tiles) == (sizes["M"] if "M" in dims else 1)
+    channels = sizes["C"] if "C" in dims else 1
+    for m, tile in enumerate(tiles):
+        got = tile.compute()
+        assert got.shape == tuple(sizes[d] if d in dims else 1 for d in "T") + (channels * samples,) + \
+            tuple(sizes[d] if d in dims else 1 for d in "ZYX")
+        for t, c, s, z in np.ndindex(got.shape[0], channels, samples, got.shape[2]):
+            where = {"M": m, "T": t, "C": c, "Z": z, "S": s}
+            index = tuple(where[d] if d in where else slice(None) for d in dims)
+            assert np.array_equal(got[t, c * samples + s, z], values[index]), (t, c, s, z)
+    names, colors = channel_labels(channels, samples, ["DAPI", "GFP"][:channels])
+    if samples == 3 and channels == 2:
+        assert names == ("DAPI R", "DAPI G", "DAPI B", "GFP R", "GFP G", "GFP B")
+        assert colors == ("FF0000", "00FF00", "0000FF") * 2
+    elif samples == 3:
+        assert names == ("R", "G", "B")
+    else:
+        assert names == ("DAPI", "GFP")[:channels]
