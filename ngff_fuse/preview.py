@@ -75,6 +75,7 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
         if start is None or end is None or end <= start:
             start, end = np.percentile(plane, (0.1, 99.9))
         scaled = np.clip((plane - start) / max(end - start, 1e-12), 0, 1)
+        scaled[np.isnan(scaled)] = 0  # NaN pixels black; infinities are clipped to the ends
         color = info.get("color") or ("FFFFFF" if len(pixels) == 1 else "00FF00")
         rgb += scaled[..., None] * (np.array([int(color[i:i + 2], 16) for i in (0, 2, 4)]) / 255)
     scale = transform_to_affine(datasets[level]["coordinateTransformations"], tuple(axes))[2, 2]

@@ -19,6 +19,7 @@ from ngff_fuse import ReadOptions, WriteOptions, convert
 from ngff_fuse.cli import main
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.preview import render
 from ngff_fuse.transforms import placement
 
 DTYPES = [np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16, np.int32, np.int64,
@@ -265,6 +266,9 @@ def test_nan_and_infinite_pixels_keep_every_metadata_file_strict_json(tmp_path, 
     assert (window["min"], window["max"]) == (float(finite.min()), float(finite.max()))
     pixels = image[np.isfinite(image)]
     assert pixels.min() <= window["start"] < window["end"] <= pixels.max()
+    picture, _, _ = render(out)  # the preview draws NaN black, infinities at the window's ends
+    assert np.isfinite(picture).all()
+    assert (picture[1, 1] == 0).all() and picture[2, 2].max() == 1 and (picture[3, 3] == 0).all()
 
 
 def test_nan_and_infinite_pixels_neither_break_registration_nor_the_orientation_check(shared_dir):
