@@ -103,7 +103,8 @@ def holds_exactly(acc: np.dtype, dtype: np.dtype) -> bool:
     """Whether float type `acc` represents every value of `dtype` exactly."""
     dtype = np.dtype(dtype)
     if dtype.kind not in "ui":
-        return np.finfo(acc).nmant >= np.finfo(dtype).nmant and np.finfo(acc).maxexp >= np.finfo(dtype).maxexp
+        wide, narrow = np.finfo(acc), np.finfo(dtype)
+        return wide.nmant >= narrow.nmant and wide.maxexp >= narrow.maxexp
     return np.finfo(acc).nmant + 1 >= 8 * dtype.itemsize - (dtype.kind == "i")
 
 
@@ -219,7 +220,8 @@ def new_fuser(blend: BlendMode, shape: tuple[int, ...], dtype: np.dtype) -> _Fus
     """The fuser of `blend` for a chunk of `shape` whose output is `dtype`, blending in
     `accumulator_dtype(dtype)`; 64-bit integers are averaged relative to a pixel's first value
     (see `WeightedFuser`), so where one tile covers a pixel its value comes back exactly."""
+    dtype = np.dtype(dtype)
     acc = accumulator_dtype(dtype)
     if FUSERS[blend] is WeightedFuser:
-        return WeightedFuser(shape, acc, relative=np.dtype(dtype).kind in "ui" and np.dtype(dtype).itemsize == 8)
+        return WeightedFuser(shape, acc, relative=dtype.kind in "ui" and dtype.itemsize == 8)
     return FUSERS[blend](shape, acc)

@@ -57,9 +57,9 @@ from ngff_fuse.readers._bioio_mosaic import (
     Placement, TileFacts, anchor, first_pixel, mosaic_tileset, pick_scenes, pixel_size, plugin,
     stack_z, tile_list, wavelength_color,
 )
-from ngff_fuse.readers.samples import RGB_COLORS, RGB_NAMES
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.samples import RGB_COLORS, RGB_NAMES
 from ngff_fuse.readers.czi_file import (
     KNOWN_DIMS,
     PIXEL_TYPES,

@@ -27,9 +27,9 @@ from ngff_fuse.readers._bioio_mosaic import (
     Placement, TileFacts, anchor, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, pixel_size,
     plugin, stack_z,
 )
-from ngff_fuse.readers.samples import channel_labels
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.samples import channel_labels
 
 # LIF dimensions (liffile's letters) other than tiles, time, channels, samples, z, y, x: what
 # they hold, for the one-line refusal of images ngff-fuse cannot represent

@@ -35,9 +35,9 @@ from ngff_fuse.readers._bioio_mosaic import (
     Placement, TileFacts, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, pixel_size, plugin,
     stack_z, wavelength_color,
 )
-from ngff_fuse.readers.samples import channel_labels
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.samples import channel_labels
 
 _ROTATION_NOTE = 0.5  # degrees of camera rotation worth telling the user about
 
