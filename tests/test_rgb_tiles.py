@@ -104,40 +104,68 @@ def test_several_rgb_channels_in_a_manifest_become_channel_times_sample(picture,
     assert channels == [(n, OMERO_COLORS[n[-1]]) for n in names]
 
 
-def write_pictures(folder, tiles: list[np.ndarray], suffix: str, **options):
+def write_picture(path, tile: np.ndarray, kind: str) -> np.ndarray:
+    """Write `tile` as `kind`; returns what the file holds, read back by an independent decoder
+    where the format changes the pixels (JPEG's artefacts, a palette's colours)."""
+    import imagecodecs
     import imageio.v3 as iio
+    from PIL import Image
 
-    lines = ["dim = 2"]
-    for i, (tile, (y, x)) in enumerate(zip(tiles, OFFSETS)):
-        iio.imwrite(folder / f"tile{i}{suffix}", tile, **options)
-        lines.append(f"tile{i}{suffix}; ; ({x}.0, {y}.0)")
-    path = folder / "TileConfiguration.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    if kind == "png-rgb16":  # Pillow (and so imageio) cannot write or read 16-bit RGB
+        path.write_bytes(imagecodecs.png_encode(tile))
+        return tile
+    if kind == "png-palette":  # 5 colours and a transparent one: RGBA
+        Image.fromarray(tile).quantize(6).save(path, transparency=0)
+        return np.asarray(Image.open(path).convert("RGBA"))
+    if kind == "png-1bit":
+        Image.fromarray(tile > 127).save(path)
+        return (tile > 127).astype(np.uint8)  # bool pixels are written as 0 and 1
+    iio.imwrite(path, tile)
+    return iio.imread(path)
 
 
-@pytest.mark.parametrize("kind", ["png-rgb", "png-rgba", "png-gray16", "jpeg-rgb"])
+KINDS = {  # kind: (source picture, suffix, channel labels)
+    "png-rgb": (lambda p: p[..., :3], ".png", "RGB"),
+    "png-rgba": (lambda p: p, ".png", "RGBA"),
+    "png-gray16": (lambda p: p[..., 0].astype(np.uint16) * 257, ".png", ""),
+    "png-rgb16": (lambda p: p[..., :3].astype(np.uint16) * 257 + np.arange(3, dtype=np.uint16), ".png", "RGB"),
+    "png-palette": (lambda p: p[..., :3], ".png", "RGBA"),
+    "png-1bit": (lambda p: p[..., 0], ".png", ""),
+    "jpeg-rgb": (lambda p: p[..., :3], ".jpg", "RGB"),
+    "jpeg-gray": (lambda p: p[..., 0], ".jpg", ""),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_png_and_jpeg_tiles_keep_every_sample(picture, tmp_path, kind, capsys):
-    """PNG and JPEG tiles (imageio writes them; imageio reads them back as the oracle): with
-    `first`, every pixel is the first listed tile's, sample by sample, JPEG artefacts and all."""
-    import imageio.v3 as iio
-
-    image = {"png-rgb": picture[..., :3], "png-rgba": picture,
-             "png-gray16": picture[..., 0].astype(np.uint16) * 257, "jpeg-rgb": picture[..., :3]}[kind]
-    suffix = ".jpg" if kind.startswith("jpeg") else ".png"
-    config = write_pictures(tmp_path, cut(image), suffix)
+    """PNG and JPEG tiles listed by a TileConfiguration: with `first`, every pixel is the first
+    listed tile's as the file holds it, sample by sample (16 bits kept, palettes as RGBA)."""
+    source, suffix, labels = KINDS[kind]
+    image = source(picture)
+    lines, held = ["dim = 2"], []
+    for i, (tile, (y, x)) in enumerate(zip(cut(image), OFFSETS)):
+        held.append(write_picture(tmp_path / f"tile{i}{suffix}", tile, kind))
+        lines.append(f"tile{i}{suffix}; ; ({x}.0, {y}.0)")
+    (tmp_path / "TileConfiguration.txt").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.ome.zarr"
-    assert main(["convert", str(config), str(out), "--blend", "first"]) == 0
+    assert main(["convert", str(tmp_path / "TileConfiguration.txt"), str(out), "--blend", "first"]) == 0
     fused, channels = level0(out)
-    expected = np.zeros(SHAPE + image.shape[2:], image.dtype)
-    for i, (y, x) in reversed(list(enumerate(OFFSETS))):  # the first tile painted last wins
-        expected[y:y + TILE[0], x:x + TILE[1]] = iio.imread(tmp_path / f"tile{i}{suffix}")
+    expected = np.zeros(SHAPE + held[0].shape[2:], held[0].dtype)
+    for tile, (y, x) in reversed(list(zip(held, OFFSETS))):  # the first tile painted last wins
+        expected[y:y + TILE[0], x:x + TILE[1]] = tile
     expected = np.moveaxis(expected, 2, 0) if expected.ndim == 3 else expected
-    assert fused.dtype == image.dtype and np.array_equal(fused, expected)
-    labels = {"png-rgb": "RGB", "png-rgba": "RGBA", "png-gray16": "", "jpeg-rgb": "RGB"}[kind]
+    assert fused.dtype == expected.dtype and np.array_equal(fused, expected)
     if labels:
         assert channels == [(label, OMERO_COLORS[label]) for label in labels]
     assert "has no pixel size" in capsys.readouterr().out
+
+
+def test_a_damaged_png_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "tile0.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / "TileConfiguration.txt").write_text("dim = 2\ntile0.png; ; (0.0, 0.0)\n")
+    assert main(["convert", str(tmp_path / "TileConfiguration.txt"), str(tmp_path / "out.ome.zarr")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tile0.png" in err and "PNG" in err, err
 
 
 @pytest.mark.parametrize("dims", ["MTCZYXS", "TCZYXS", "MCYXS", "TZYXS", "MTCZYX"])

@@ -1,13 +1,17 @@
 """PNG and JPEG tiles, which Fiji's stitching examples and camera exports use and no bioio
-plugin ngff-fuse installs reads: decoded with Pillow (a dependency of matplotlib).
+plugin ngff-fuse installs reads.
 
-Only the header is read when a tile is opened; a tile is decoded when fusion first reads it,
-and the last few decoded tiles are kept per process. Every sample (R, G, B, alpha) is a channel.
+PNG is decoded by imagecodecs (libpng: 16-bit RGB kept 16-bit, which Pillow reduces to 8 bits
+without a word; palettes expanded to RGB, transparency to an alpha sample), JPEG by Pillow
+(which turns YCbCr and CMYK into RGB). Only the header is read when a tile is opened; a tile is
+decoded when fusion first reads it, and the last few decoded tiles are kept per process. Every
+sample (R, G, B, alpha) is a channel.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from collections import OrderedDict
 from pathlib import Path
 from threading import Lock
@@ -19,39 +23,63 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.readers.samples import channel_labels
 from ngff_fuse.readers.tiff_planes import index_ranges
 
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
-#: Pillow mode -> (dtype, samples) of the pixels as read; other modes (palette, CMYK, YCbCr,
-#: ...) are converted to RGB, or RGBA where they carry transparency.
-_MODES = {
-    "1": (np.bool_, 1), "L": (np.uint8, 1), "LA": (np.uint8, 2), "RGB": (np.uint8, 3),
-    "RGBA": (np.uint8, 4), "I;16": (np.uint16, 1), "I;16B": (np.uint16, 1), "I": (np.int32, 1),
-    "F": (np.float32, 1),
-}
+PNG_SUFFIXES = (".png",)
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+PICTURE_SUFFIXES = PNG_SUFFIXES + JPEG_SUFFIXES
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # colour type -> samples (palette: expanded to RGB)
 _CACHED = 8  # decoded pictures kept per process
 
 
-def _target_mode(picture) -> str:
-    if picture.mode in _MODES:
-        return picture.mode
-    return "RGBA" if "transparency" in picture.info or picture.mode.endswith("A") else "RGB"
+def _png_header(path: Path) -> tuple[int, int, np.dtype, int]:
+    """(height, width, dtype, samples) of the pixels libpng decodes, from the chunks before the
+    image data: IHDR, and a tRNS chunk (transparency, decoded as one more sample)."""
+    with open(path, "rb") as handle:
+        if handle.read(8) != _PNG_SIGNATURE:
+            raise ValueError("not a PNG file")
+        header, transparent = None, False
+        while True:
+            length, kind = struct.unpack(">I4s", handle.read(8))
+            if kind == b"IHDR":
+                header = struct.unpack(">IIBB", handle.read(10))
+                handle.seek(length - 10 + 4, os.SEEK_CUR)
+            elif kind in (b"IDAT", b"IEND") or length > 1 << 31:
+                break
+            else:
+                transparent |= kind == b"tRNS"
+                handle.seek(length + 4, os.SEEK_CUR)
+    if header is None or header[3] not in _PNG_SAMPLES:
+        raise ValueError("no valid IHDR chunk")
+    width, height, depth, color = header
+    samples = _PNG_SAMPLES[color] + (transparent and color in (0, 2, 3))
+    dtype = np.uint16 if depth == 16 else np.bool_ if (depth, samples) == (1, 1) else np.uint8
+    return height, width, np.dtype(dtype), samples
+
+
+def _jpeg_header(path: Path) -> tuple[int, int, np.dtype, int]:
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        if picture.format != "JPEG":
+            raise ValueError(f"a {picture.format} file, not a JPEG")
+        width, height = picture.size
+        return height, width, np.dtype(np.uint8), 1 if picture.mode == "L" else 3
 
 
 class PicturePixels:
     """A lazy (t, c, z, y, x) array over one PNG/JPEG, its samples as channels."""
 
-    def __init__(self, path: Path, mode: str, height: int, width: int) -> None:
-        dtype, samples = _MODES[mode]
-        self.path, self.mode = str(path), mode
+    def __init__(self, path: Path, height: int, width: int, dtype: np.dtype, samples: int) -> None:
+        self.path = str(path)
         self.shape = (1, samples, 1, height, width)
-        self.dtype = np.dtype(dtype)
+        self.dtype = dtype
         self.ndim = 5
 
     def __getitem__(self, key) -> np.ndarray:
         ranges, squeeze = index_ranges(key, self.shape)
-        pixels = _decoded(self.path, self.mode)  # (y, x) or (y, x, samples)
-        planes = pixels.reshape(*pixels.shape[:2], -1)
+        pixels = _decoded(self.path, self.shape, self.dtype)  # (y, x, samples)
         t, c, z, y, x = (np.asarray(r, dtype=np.intp) for r in ranges)
-        block = planes[np.ix_(y, x, c)].transpose(2, 0, 1)  # (c, y, x); t and z hold one plane
+        block = pixels[np.ix_(y, x, c)].transpose(2, 0, 1)  # (c, y, x); t and z hold one plane
         out = np.broadcast_to(block[None, :, None], (len(t), len(c), len(z), len(y), len(x))).copy()
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 
@@ -60,18 +88,33 @@ _cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _cache_lock = Lock()
 
 
-def _decoded(path: str, mode: str) -> np.ndarray:
-    """The picture's pixels, decoded once while it is recently used and unchanged."""
+def _decode(path: str) -> np.ndarray:
+    if path.lower().endswith(PNG_SUFFIXES):
+        import imagecodecs
+
+        return imagecodecs.png_decode(Path(path).read_bytes())
     from PIL import Image
 
+    with Image.open(path) as picture:
+        return np.asarray(picture if picture.mode == "L" else picture.convert("RGB"))
+
+
+def _decoded(path: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The picture's (y, x, samples) pixels, decoded once while recently used and unchanged;
+    a picture that decodes to other than its header said (rewritten meanwhile) is refused."""
     stat = os.stat(path)
     key = (path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    with Image.open(path) as picture:
-        pixels = np.asarray(picture if picture.mode == mode else picture.convert(mode))
+    pixels = _decode(path)
+    pixels = pixels.reshape(*pixels.shape[:2], -1)
+    if dtype == np.bool_:
+        pixels = pixels > 0  # libpng spreads 1-bit pixels over 0..255
+    if pixels.shape != (shape[3], shape[4], shape[1]) or pixels.dtype != dtype:
+        raise InputError(f"{path}: decodes to {pixels.dtype} {pixels.shape} but its header says {dtype} "
+                         f"{(shape[3], shape[4], shape[1])}; the file changed or is damaged")
     with _cache_lock:
         _cache[key] = pixels
         while len(_cache) > _CACHED:
@@ -81,17 +124,15 @@ def _decoded(path: str, mode: str) -> np.ndarray:
 
 def read_picture(path: Path) -> tuple[da.Array, tuple[str, ...], tuple[str | None, ...]]:
     """Lazy pixels of a PNG or JPEG, and its channels' names and colours (R, G, B, A)."""
-    from PIL import Image, UnidentifiedImageError
-
+    header = _png_header if path.suffix.lower() in PNG_SUFFIXES else _jpeg_header
     try:
-        with Image.open(path) as picture:
-            mode, (width, height) = _target_mode(picture), picture.size
+        height, width, dtype, samples = header(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; check the path") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InputError(f"{path}: cannot be read as a PNG or JPEG ({exc}); check that the file "
-                         "is complete") from None
-    pixels = PicturePixels(path, mode, height, width)
-    data = da.from_array(pixels, chunks=pixels.shape, inline_array=True, meta=np.empty((0,) * 5, pixels.dtype))
-    names, colors = channel_labels(1, pixels.shape[1])
+    except (OSError, ValueError, struct.error) as exc:
+        raise InputError(f"{path}: cannot be read as a {path.suffix[1:].upper()} ({exc}); check that "
+                         "the file is complete") from None
+    pixels = PicturePixels(path, height, width, dtype, samples)
+    data = da.from_array(pixels, chunks=pixels.shape, inline_array=True, meta=np.empty((0,) * 5, dtype))
+    names, colors = channel_labels(1, samples)
     return data, names, colors
