@@ -10,7 +10,6 @@ import numcodecs
 import zarr
 from numcodecs.compat import ensure_contiguous_ndarray
 from zarr.codecs import BloscCodec, Crc32cCodec, GzipCodec, ShardingCodec, ZstdCodec
-from zarr.core.array import AsyncArray
 
 from ngff_fuse.errors import InputError
 
@@ -58,7 +57,7 @@ def deterministic(array: zarr.Array) -> zarr.Array:
     else:
         metadata = replace(metadata, codecs=_deterministic_codecs(metadata.codecs))
     stored = array.async_array
-    return zarr.Array(AsyncArray(metadata, stored.store_path, stored.config))
+    return zarr.Array(zarr.AsyncArray(metadata, stored.store_path, stored.config))
 
 
 def _deterministic_codecs(codecs: tuple) -> tuple:

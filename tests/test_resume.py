@@ -241,7 +241,7 @@ def test_a_resumed_gzip_output_is_the_bytes_of_an_uninterrupted_one(acquisition,
     reference = tmp_path / "reference.ome.zarr"
     assert main(["convert", str(acquisition), str(reference), *options]) == 0
     out = tmp_path / "out.ome.zarr"
-    killed = run_cli("convert", str(acquisition), str(out), *options, env={KILL_AFTER_ENV: "4"})
+    killed = run_cli("convert", str(acquisition), str(out), *options, kill_after=4)
     assert killed.returncode == -signal.SIGKILL
     time.sleep(1.1)  # gzip stamps whole seconds: the resumed chunks are written in another one
     done = run_cli("convert", str(acquisition), str(out), *options, "--resume")
