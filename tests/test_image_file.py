@@ -70,18 +70,50 @@ def test_tifffile_path_reads_as_bioio_does(tmp_path, name, write):
     assert np.array_equal(region, pixels[0, -1, -1, 3:9, 5:21:3])
 
 
-@pytest.mark.parametrize("samples", [3, 4], ids=["rgb", "rgba"])
-def test_tiffs_tifffile_cannot_map_still_read_through_bioio_with_every_sample(tmp_path, samples):
-    """RGB(A) pixels: each sample becomes a channel named and coloured as the sample."""
-    rgb = RNG.integers(0, 255, (16, 20, samples), dtype=np.uint8)
-    extra = {"extrasamples": ["unassalpha"]} if samples == 4 else {}
-    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb", **extra)
-    image = read_image_file(tmp_path / "rgb.tif")
+RGB_IMAGE = RNG.integers(0, 255, (2, 2, 16, 20, 4), dtype=np.uint8)  # c, z, y, x, samples
+def test_tiffs_tifffile_cannot_map_still_read_through_bioio(tmp_path):
+    """Pages of no named axis (tifffile's "I"): bioio's guess (z), pixels as bioio reads them."""
+    pages = RNG.integers(0, 60000, (2, 16, 20), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "pages.tif", pages, metadata=None)
+    image = read_image_file(tmp_path / "pages.tif")
     assert not _reads_without_bioio(image.data)
-    assert image.data.shape == (1, samples, 1, 16, 20)
-    assert np.array_equal(image.data[0, :, 0].compute(), np.moveaxis(tifffile.imread(tmp_path / "rgb.tif"), 2, 0))
-    assert image.channel_names == ("R", "G", "B", "A")[:samples]
-    assert image.channel_colors == ("FF0000", "00FF00", "0000FF", "FFFFFF")[:samples]
+    pixels, _ = _bioio(tmp_path / "pages.tif")
+    assert image.data.shape == pixels.shape and np.array_equal(image.data.compute(), pixels)
+
+
+SAMPLE_LAYOUTS = {  # name: (pixels as written, tifffile options, their (c, z, y, x, s) view)
+    "rgb": (RGB_IMAGE[0, 0, ..., :3], dict(photometric="rgb"), lambda a: a[None, None]),
+    "rgba": (RGB_IMAGE[0, 0], dict(photometric="rgb", extrasamples=["unassalpha"]), lambda a: a[None, None]),
+    "planar rgb": (np.moveaxis(RGB_IMAGE[0, 0, ..., :3], 2, 0), dict(photometric="rgb", planarconfig="separate"),
+                   lambda a: np.moveaxis(a, 0, 2)[None, None]),
+    "compressed rgb": (RGB_IMAGE[0, 0, ..., :3], dict(photometric="rgb", compression="zlib"), lambda a: a[None, None]),
+    "compressed planar": (np.moveaxis(RGB_IMAGE[0, 0, ..., :3], 2, 0),
+                          dict(photometric="rgb", planarconfig="separate", compression="zlib"),
+                          lambda a: np.moveaxis(a, 0, 2)[None, None]),
+    "rgb z-stack": (RGB_IMAGE[0, :, ..., :3], dict(photometric="rgb", metadata={"axes": "ZYXS"}), lambda a: a[None]),
+    "two rgb channels": (RGB_IMAGE[:, 0, ..., :3], dict(photometric="rgb", metadata={"axes": "CYXS"}),
+                         lambda a: a[:, None]),
+}
+
+
+@pytest.mark.parametrize("name", SAMPLE_LAYOUTS)
+def test_tiff_samples_are_channels_read_by_region(tmp_path, name):
+    """RGB(A) pixels, interleaved or planar, plain or compressed, in stacks and several channels:
+    read straight from the file (no bioio), each sample of each channel a channel, named and
+    coloured as the sample; regions read as the whole file (tifffile) says."""
+    written, options, view = SAMPLE_LAYOUTS[name]
+    tifffile.imwrite(tmp_path / "rgb.tif", written, **options)
+    image = read_image_file(tmp_path / "rgb.tif")
+    assert _reads_without_bioio(image.data), name
+    c, z, y, x, s = view(tifffile.imread(tmp_path / "rgb.tif")).shape
+    expected = np.moveaxis(view(tifffile.imread(tmp_path / "rgb.tif")), 4, 1).reshape(c * s, z, y, x)[None]
+    assert image.data.shape == expected.shape and image.samples == s
+    assert np.array_equal(image.data.compute(), expected), name
+    assert np.array_equal(image.data[0, -1, -1, 3:9, 5:21:3].compute(), expected[0, -1, -1, 3:9, 5:21:3])
+    labels = "RGBA"[:s]
+    assert image.channel_names == (tuple(labels) if c == 1 else
+                                   tuple(f"Channel {i} {label}" for i in range(c) for label in labels))
+    assert image.channel_colors == ("FF0000", "00FF00", "0000FF", "FFFFFF")[:s] * c
 
 
 # ---- calibration: which resolutions mean a pixel size -----------------------------------

@@ -39,41 +39,56 @@ class TiffSeriesLayout:
     plane_counts: tuple[int, ...]
     pages: tuple[int, ...]  # index of each plane's page in the file
     offsets: tuple[int, ...]  # byte offset of each plane's pixels; -1: compressed or tiled
+    samples: int = 1  # samples per pixel (RGB: 3), each a channel: `shape` counts c * samples
+    planar: bool = False  # samples stored one plane after another (SYX), else interleaved (YXS)
 
     def __dask_tokenize__(self) -> str:
         # its repr says everything, and hashes ~10x faster than dask's field-by-field walk
         return repr(self)
 
     def plane(self, t: int, c: int, z: int) -> int:
-        where = {"T": t, "C": c, "Z": z}
+        """The index of the plane holding channel `c` (of `shape`: c // samples in the file)."""
+        where = {"T": t, "C": c // self.samples, "Z": z}
         return int(np.ravel_multi_index([where.get(ax, 0) for ax in self.plane_axes], self.plane_counts))
 
 
+def _image_axes(axes: str) -> str | None:
+    """The pixel axes ending a series' axes: "YX", "YXS" (interleaved samples) or "SYX"
+    (planar samples), else None."""
+    return next((end for end in ("SYX", "YXS", "YX") if axes.endswith(end)), None)
+
+
 def tiff_series_shape(tif: tifffile.TiffFile, series: int) -> tuple[int, int, int, int, int] | None:
-    """The (t, c, z, y, x) shape of a series whose axes are only those (ImageJ hyperstacks,
-    plain 2-D TIFFs), else None: other axes (samples, unnamed "Q"/"I" pages) need bioio's guess."""
+    """The (t, c * samples, z, y, x) shape of a series whose axes are only those and samples
+    (ImageJ hyperstacks, plain 2-D and RGB TIFFs), else None: other axes (unnamed "Q"/"I"
+    pages) need bioio's guess."""
     s = tif.series[series]
     axes = s.axes.upper()
-    if not axes.endswith("YX") or not set(axes) <= set("TCZYX") or len(set(axes)) != len(axes):
+    if _image_axes(axes) is None or not set(axes) <= set("TCZYXS") or len(set(axes)) != len(axes):
         return None
     sizes = dict(zip(axes, (int(n) for n in s.shape)))
-    return tuple(sizes.get(ax, 1) for ax in "TCZYX")
+    return (sizes.get("T", 1), sizes.get("C", 1) * sizes.get("S", 1), sizes.get("Z", 1), sizes["Y"], sizes["X"])
 
 
 def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> TiffSeriesLayout | None:
-    """The layout of `series` of an open TIFF, or None where planes cannot be mapped simply
-    (RGB samples, pages in other files, axes beyond t/c/z): those keep bioio's own reading."""
+    """The layout of `series` of an open TIFF of (t, c * samples, z, y, x) `shape`, or None where
+    planes cannot be mapped simply (pages in other files, axes beyond t/c/z, samples anywhere
+    but with the pixels): those keep bioio's own reading."""
     try:
         s = tif.series[series]
         axes = s.axes.upper()
-        if "S" in axes or not axes.endswith("YX"):
+        image = _image_axes(axes)
+        if image is None or "S" in axes[:-len(image)]:
             return None
-        plane_axes = axes[:-2]
-        counts = tuple(int(n) for n in s.shape[:-2])
+        plane_axes = axes[:-len(image)]
+        counts = tuple(int(n) for n in s.shape[:len(plane_axes)])
+        pixel = dict(zip(image, (int(n) for n in s.shape[len(plane_axes):])))
+        samples = pixel.get("S", 1)
         sizes = dict(zip(plane_axes, counts))
         if any(n > 1 and ax not in "TCZ" for ax, n in sizes.items()):
             return None
-        if tuple(sizes.get(ax, 1) for ax in "TCZ") + tuple(s.shape[-2:]) != tuple(shape):
+        wanted = (sizes.get("T", 1), sizes.get("C", 1) * samples, sizes.get("Z", 1), pixel["Y"], pixel["X"])
+        if wanted != tuple(shape):
             return None
         pages, offsets = [], []
         size = tif.filehandle.size
@@ -94,7 +109,7 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
     except (tifffile.TiffFileError, OSError, IndexError, ValueError):
         return None
     return TiffSeriesLayout(tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
-                            counts, tuple(pages), tuple(offsets))
+                            counts, tuple(pages), tuple(offsets), samples, image == "SYX")
 
 
 def index_ranges(key, shape: tuple[int, ...]) -> tuple[list[range], list[int]]:
@@ -125,28 +140,41 @@ class TiffPlanes:
         out = np.empty([len(r) for r in ranges], dtype=self.dtype.newbyteorder("="))
         rows, cols = ranges[3], ranges[4]
         for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
-            out[i, j, k] = _read_plane_region(self.layout, self.layout.plane(t, c, z), rows, cols)
+            plane, sample = self.layout.plane(t, c, z), c % self.layout.samples
+            out[i, j, k] = _read_plane_region(self.layout, plane, rows, cols, sample)
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 
 
-def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: range) -> np.ndarray:
+def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: range,
+                       sample: int = 0) -> np.ndarray:
+    """Rows x cols of one sample of one plane: a band of rows read from an uncompressed plane,
+    else the plane decoded (and cached) whole."""
     if not rows or not cols:
         return np.empty((len(rows), len(cols)), dtype=layout.dtype)
     offset = layout.offsets[plane]
     if offset < 0:
-        return _decoded_plane(layout, plane)[rows.start:rows.stop:rows.step, cols.start:cols.stop:cols.step]
+        decoded = _decoded_plane(layout, plane)  # (y, x), (y, x, s) or (s, y, x)
+        if layout.samples > 1:
+            decoded = decoded[sample] if layout.planar else decoded[..., sample]
+        return decoded[rows.start:rows.stop:rows.step, cols.start:cols.stop:cols.step]
     dtype = np.dtype(layout.dtype)
-    width = layout.shape[4]
+    height, width = layout.shape[3:]
+    # interleaved samples make a row `samples` values wide; planar ones follow each other
+    row_values = width * (1 if layout.planar else layout.samples)
+    if layout.planar:
+        offset += sample * height * width * dtype.itemsize
     first, last = min(rows[0], rows[-1]), max(rows[0], rows[-1])
-    count = (last - first + 1) * width
+    count = (last - first + 1) * row_values
     fd = os.open(layout.path, os.O_RDONLY)
     try:
-        raw = os.pread(fd, count * dtype.itemsize, offset + first * width * dtype.itemsize)
+        raw = os.pread(fd, count * dtype.itemsize, offset + first * row_values * dtype.itemsize)
     finally:
         os.close(fd)
     if len(raw) != count * dtype.itemsize:
         raise OSError(f"{layout.path}: file ends inside plane {plane}; the file is truncated")
-    band = np.frombuffer(raw, dtype=dtype).reshape(-1, width)
+    band = np.frombuffer(raw, dtype=dtype).reshape(-1, row_values)
+    if not layout.planar and layout.samples > 1:
+        band = band.reshape(-1, width, layout.samples)[..., sample]
     picked = band[[r - first for r in rows]] if rows.step != 1 else band
     return picked[:, cols.start:cols.stop:cols.step]
 
