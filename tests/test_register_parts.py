@@ -96,20 +96,20 @@ def test_measure_finds_integer_and_subpixel_shifts(shift):
     # b[j] = a[j + shift]: the world moved by -shift, sampled by band-limited interpolation.
     moved = np.fft.ifftn(ndimage.fourier_shift(np.fft.fftn(world), [-s for s in shift])).real
     b = moved[:, 20:180, 20:200]
-    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size)
+    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert found.shift == pytest.approx(shift, abs=0.06)
     assert found.within_limit and found.score > 0.99
-    unrelated = measure(a, smooth_field(a.shape, seed=4), np.zeros(3), 20.0, np.ones(3), a.size)
+    unrelated = measure(a, smooth_field(a.shape, seed=4), np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert unrelated.score < 0.5
 
 
 def test_measure_reports_a_match_beyond_the_maximum_shift():
     world = smooth_field((1, 200, 200), seed=5)
     a, b = world[:, 0:150, 0:150], world[:, 30:180, 0:150]  # b[j] = a[j + (30, 0)]
-    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size)
+    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert not found.within_limit
     assert found.shift == pytest.approx((0, 30, 0), abs=0.1)
-    flat = measure(a, np.full_like(b, 7.0), np.zeros(3), 20.0, np.ones(3), a.size)
+    flat = measure(a, np.full_like(b, 7.0), np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert flat.failure == "no contrast in the overlap" and flat.score == 0
 
 
