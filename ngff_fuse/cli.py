@@ -344,6 +344,8 @@ def _run_register(args, console: Console) -> int:
         out = write_positions(registration, scene_path(args.out, index, len(tilesets)))
         if args.qc_plot:
             qc_plot(registration, scene_path(args.qc_plot, index, len(tilesets)))
+        for note in registration.tileset.notes:
+            progress.note(f"{tileset.name}: {note}")
         if not args.quiet:
             console.print(f"{tileset.name}: {registration.accepted_links} of {len(registration.links)} "
                           f"links accepted, {registration.unlinked_tiles} tiles without links; "

@@ -14,8 +14,9 @@
    real overlap regions matched against their neighbour's region turned by 180 degrees (same
    intensities, texture and noise as a real link, no correspondence). That works for any
    layout, even two tiles, and reads no extra pixels. Threshold = the NULL_PERCENTILE-th
-   percentile of those null scores, and at least MIN_SCORE; a link must score above it (a
-   threshold of 1.0 accepts nothing, as where every overlap is alike).
+   percentile of those null scores, and at least MIN_SCORE; a link must score above it by
+   SCORE_MARGIN (a threshold of 1.0 accepts nothing, as on periodic content where every
+   overlap matches its turned neighbour as well as its true one).
 4. Global solve (`solve.py`): weighted least squares over the accepted links, inconsistent
    links dropped. Tiles without an accepted link, and groups of tiles linked to each other but
    not to the largest group, are placed by the stage model relative to their neighbours (or,
@@ -53,6 +54,9 @@ NULL_SAMPLES = 100
 NULL_PERCENTILE = 99.0
 #: No link below this NCC is ever accepted, whatever the null distribution says.
 MIN_SCORE = 0.1
+#: A link must score above the threshold by more than this: NCC differences this small are
+#: rounding, not evidence (on periodic content every link and every null scores 0.99999...).
+SCORE_MARGIN = 1e-3
 _LABEL = "registering tile overlaps"
 
 
@@ -309,8 +313,8 @@ def _verdict(found: Measurement, deviation: np.ndarray, threshold: float, max_sh
     if not found.within_limit:
         size = float(np.linalg.norm(deviation * axis_scale))
         return f"shift {size:.1f} px exceeds the maximum shift {max_shift:g} px"
-    if not found.score > threshold:
-        return f"score {found.score:.3f} not above the threshold {threshold:.3f}"
+    if not found.score > threshold + SCORE_MARGIN:
+        return f"score {found.score:.4f} not above the threshold {threshold:.4f}"
     return ""
 
 
