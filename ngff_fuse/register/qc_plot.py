@@ -113,4 +113,5 @@ def _mark_stage_placed(axes, registration: Registration, boxes: list, centres: n
     ))
     for tile in placed:
         y, x = centres[tile.index]
-        axes.text(x, y, tile.name, ha="center", va="center", fontsize=7, color="tab:red")
+        axes.text(x, y, tile.name, ha="center", va="center", fontsize=9, color="tab:red",
+                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
