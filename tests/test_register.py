@@ -166,7 +166,12 @@ def test_3d_grid(grid3):
     # Measured 0.06 px RMS, 0.09 px worst (2 x 2 x 2); 0.03 px, 0.04 px (1 x 3 x 3).
     assert rms(found) < 0.25
     assert np.abs(found).max() < 0.5
-    assert all(link.accepted for link in result.links)
+    # Every face neighbour links; of the corner and edge neighbours, only those whose best
+    # match overlays too little of the tiles to be measured (a corner of a corner) do not.
+    cells = np.array(np.unravel_index(np.arange(n), grid3)).T
+    face = [link for link in result.links if np.abs(cells[link.a] - cells[link.b]).sum() == 1]
+    assert face and all(link.accepted for link in face)
+    assert all(link.accepted or "overlays too little" in link.reason for link in result.links)
 
 
 def test_positions_files_round_trip(grid, tmp_path):

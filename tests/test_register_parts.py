@@ -150,6 +150,18 @@ def test_measure_reports_a_match_beyond_the_maximum_shift():
     assert flat.failure == "no contrast in the overlap" and flat.score == 0
 
 
+def test_a_match_that_overlays_too_little_is_not_replaced_by_its_shoulder():
+    world = smooth_field((1, 200, 200), seed=6)
+    a, b = world[:, 0:100, 0:100], world[:, 70:170, 70:170]  # a 30 x 30 px corner in common
+    found = measure(a, b, np.array([0, 60, 60]), 20.0, np.ones(3), 500)
+    assert found.shift == pytest.approx((0, 70, 70), abs=0.05) and found.score > 0.99
+    # Asked for 1000 px, the true offset (900 px) is no candidate; the best one that is, a
+    # pixel or two inwards on the smooth content's slope, still scores 0.77 (at (68, 68)), above
+    # the thresholds learnt on such content, but is not the match.
+    tight = measure(a, b, np.array([0, 60, 60]), 20.0, np.ones(3), 1000)
+    assert tight.failure == "the best match overlays too little of the tiles"
+
+
 def test_an_overlap_where_every_offset_matches_alike_measures_nothing():
     # A smooth ramp matches a ramp at every offset (NCC 1.0 everywhere): nothing is measured,
     # rather than an arbitrary offset with a perfect score.

@@ -21,6 +21,9 @@ Method (the NCC check of Fiji Stitching / BigStitcher / MIST, made exhaustive):
    and no wrap-around. The shifts searched reach twice the maximum shift from the stage
    prediction and must overlay the pair's minimum overlap (pairs.regions); the best one is the
    match, and a match beyond the maximum shift (ASHLAR's `max_shift`) is reported as such.
+   A best candidate next to a shift that overlays too little but scores higher is only the
+   shoulder of a match that overlays too little (a corner of a few pixels): nothing is
+   measured, rather than an offset a pixel or two off the truth.
    Where every shift scores alike (a flat or featureless overlap, a linear ramp), the content
    says nothing about the offset, and nothing is measured.
 2. Fine: at full resolution, the part the regions share at the coarse shift (cropped to
@@ -154,6 +157,14 @@ def _best(surface: np.ndarray, usable: np.ndarray) -> tuple[int, ...] | None:
     return np.unravel_index(int(np.argmax(np.where(usable, surface, -np.inf))), surface.shape)
 
 
+def _is_local_maximum(surface: np.ndarray, peak: tuple[int, ...]) -> bool:
+    """No shift next to `peak` (one step per axis, diagonals too) scores higher, including
+    shifts that overlay too little to be candidates: where one of those does, the true match
+    overlays too little, and the best candidate is only its shoulder."""
+    box = tuple(slice(max(0, i - 1), i + 2) for i in peak)
+    return bool(surface[box].max() <= surface[peak])
+
+
 def _parabola(surface: np.ndarray, peak: tuple[int, ...]) -> np.ndarray:
     """Sub-pixel offset of the peak: a parabola through it and its two neighbours, per axis."""
     offset = np.zeros(surface.ndim)
@@ -257,6 +268,8 @@ def measure(
         return Measurement(expected, 0.0, True, "no offset leaves enough of the overlap")
     if np.count_nonzero(enough) > 1 and surface[peak] - np.min(surface[enough]) < FLAT_SURFACE:
         return Measurement(expected, 0.0, True, "featureless overlap: every offset matches alike")
+    if not _is_local_maximum(surface, peak):
+        return Measurement(expected, 0.0, True, "the best match overlays too little of the tiles")
     within = bool(inside[peak])
     coarse = np.array([g.ravel()[i] * f for g, i, f in zip(grid, peak, factors)])
     shift = _refine(a, b, coarse, factors)
