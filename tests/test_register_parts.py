@@ -156,8 +156,8 @@ def test_a_match_that_overlays_too_little_is_not_replaced_by_its_shoulder():
     found = measure(a, b, np.array([0, 60, 60]), 20.0, np.ones(3), 500)
     assert found.shift == pytest.approx((0, 70, 70), abs=0.05) and found.score > 0.99
     # Asked for 1000 px, the true offset (900 px) is no candidate; the best one that is, a
-    # pixel or two inwards on the smooth content's slope, still scores 0.77 (at (68, 68)), above
-    # the thresholds learnt on such content, but is not the match.
+    # pixel or two inwards on the smooth content's slope, still scores 0.77 (at (68, 68)) but is
+    # not the match.
     tight = measure(a, b, np.array([0, 60, 60]), 20.0, np.ones(3), 1000)
     assert tight.failure == "the best match overlays too little of the tiles"
 
