@@ -128,5 +128,6 @@ def test_periodic_content_with_a_threshold_of_one_accepts_nothing():
     assert result.accepted_links == 0 and result.unlinked_tiles == 9
     assert np.allclose(corrections(result), 0)  # every tile keeps its stage position
     assert result.tileset.notes == (
-        "warning: registration: no overlap matched, every tile keeps its stage position",
+        "warning: registration: no overlap matched, every tile keeps its stage position: "
+        + ", ".join(f"tile {i}" for i in range(9)),
     )

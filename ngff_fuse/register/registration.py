@@ -415,7 +415,8 @@ def _notes(registration: Registration) -> tuple[str, ...]:
         )
     elif unlinked and len(registration.tiles) > 1:
         notes.append(
-            "warning: registration: no overlap matched, every tile keeps its stage position"
+            "warning: registration: no overlap matched, every tile keeps its stage position: "
+            + ", ".join(tile.name for tile in unlinked)
         )
     for group in registration.detached_groups:
         notes.append(
