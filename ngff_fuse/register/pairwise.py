@@ -58,7 +58,6 @@ class Measurement:
     score: float  # NCC of the overlapping pixels at `shift`, in [-1, 1]
     within_limit: bool  # False: no shift within the maximum shift; `shift` is the best outside
     failure: str = ""  # why nothing was measured ("" when something was)
-    overlap: int = 0  # pixels compared at `shift`
 
 
 def block_factors(shape: tuple[int, ...], axis_scale: np.ndarray, budget: int) -> tuple[int, ...]:
@@ -279,5 +278,4 @@ def measure(
         shift=shift,
         score=ncc(a[box_a], b[box_b]),
         within_limit=within and deviation <= max_shift + 1e-9,
-        overlap=int(a[box_a].size),
     )

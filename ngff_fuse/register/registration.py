@@ -332,11 +332,8 @@ def _result(tileset, pairs, jobs, measured, threshold, source, null_scores, chan
     ]
     accepted = np.array([not r for r in reasons], dtype=bool)
     links = np.array([(p.a, p.b) for p in pairs], dtype=np.int64).reshape(-1, 2)
-    # A link's weight: its score times the pixels it compared, so that where links disagree
-    # around a loop, a match over a sliver (high by chance on lines or periodic texture) gives
-    # way to matches over whole overlaps.
-    weights = np.array([max(m.score, 1e-3) * max(m.overlap, 1) for m in measured])
-    solution = solve(n, links, deviations, weights / max(weights.max(initial=0), 1e-12), accepted)
+    scores = np.array([m.score for m in measured])
+    solution = solve(n, links, deviations, np.clip(scores, 1e-3, None), accepted)
     for i in np.flatnonzero(accepted & ~solution.kept):
         reasons[i] = (
             f"inconsistent with the other links (residual {solution.residuals[i]:.1f} px)"
