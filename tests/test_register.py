@@ -75,7 +75,7 @@ def test_perturbed_grid_registers_to_the_truth(grid):
     mosaic, stage, result = grid
     before, after = position_errors(stage, mosaic), position_errors(result.tileset, mosaic)
     assert rms(before) > 15
-    # Measured 0.009 px RMS (0.017 px worst tile): the truth is integer pixels, so this is
+    # Measured 0.012 px RMS (0.021 px worst tile): the truth is integer pixels, so this is
     # what sub-pixel peak fitting adds on noisy overlaps.
     assert rms(after) < 0.1
     assert np.abs(after).max() < 0.3
@@ -105,7 +105,7 @@ def face_pairs(rows: int, columns: int) -> set[tuple[int, int]]:
 def test_a_coarser_search_keeps_full_resolution_accuracy(grid):
     mosaic, stage, _ = grid
     result = register(stage, max_shift_px=75, downsample=8)  # searched on 8 x 8 px blocks
-    # Measured 0.012 px RMS: the sub-pixel refinement is at full resolution either way.
+    # Measured 0.016 px RMS: the sub-pixel refinement is at full resolution either way.
     assert rms(position_errors(result.tileset, mosaic)) < 0.1
     assert result.accepted_links >= 75
 
@@ -115,7 +115,7 @@ def test_subpixel_truth_is_found_to_a_fraction_of_a_pixel():
                                     subpixel=True, smooth=True, seed=11), seed=12)
     result = register(perturbed(mosaic, uniform_errors(36, 25.0, seed=13)), max_shift_px=75)
     errors = position_errors(result.tileset, mosaic)
-    # Measured 0.027 px RMS, 0.044 px worst; the tiles were resampled at fractional positions
+    # Measured 0.038 px RMS, 0.081 px worst; the tiles were resampled at fractional positions
     # by linear interpolation, which also blurs them, differently per tile.
     assert rms(errors) < 0.1
     assert np.abs(errors).max() < 0.3
