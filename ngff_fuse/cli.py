@@ -196,7 +196,9 @@ def _add_register_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--register-channel", default="0", metavar="C",
                         help="reference channel for registration, index or name (default 0)")
     parser.add_argument("--max-shift", type=float, metavar="PX",
-                        help="largest correction of a link, in pixels (default: 10%% of the tile, >= 50)")
+                        help="largest correction of a link, in pixels, and the search radius: tiles "
+                             "whose stage boxes come this close are compared (default: 10%% of the "
+                             "tile, >= 50)")
     parser.add_argument("--qc-plot", type=Path, metavar="PNG",
                         help="draw the layout, links coloured by quality, tiles by residual")
 
@@ -351,6 +353,8 @@ def _run_register(args, console: Console) -> int:
         out = write_positions(registration, scene_path(args.out, index, len(tilesets)))
         if args.qc_plot:
             qc_plot(registration, scene_path(args.qc_plot, index, len(tilesets)))
+        for note in registration.tileset.notes:
+            progress.note(f"{tileset.name}: {note}")
         if not args.quiet:
             console.print(f"{tileset.name}: {registration.accepted_links} of {len(registration.links)} "
                           f"links accepted, {registration.unlinked_tiles} tiles without links; "

@@ -35,8 +35,9 @@ class _Task:
 class ConsoleProgress:
     """Implements ngff_fuse.progress.Progress for a person watching the terminal."""
 
-    def __init__(self, console: Console, quiet: bool = False) -> None:
+    def __init__(self, console: Console, quiet: bool = False, errors: Console | None = None) -> None:
         self.console = console
+        self.errors = errors or Console(file=sys.stderr, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.bars = RichBars(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -85,7 +86,11 @@ class ConsoleProgress:
                            f"{time.monotonic() - task.started:.1f} s{rate}")
 
     def note(self, message: str) -> None:
-        if not self.quiet:
+        """Warnings ("warning: ..." after the scene's name) go to stderr even when quiet: they
+        name what the output holds that the user did not ask for."""
+        if message.startswith("warning:") or ": warning:" in message:
+            self.errors.print(message, highlight=False, markup=False)
+        elif not self.quiet:
             self.console.print(message, highlight=False, markup=False)
 
 

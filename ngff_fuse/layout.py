@@ -153,7 +153,7 @@ def check_orientation(tileset: TileSet, channel: int = 0, max_pairs: int = 8) ->
                 box = regions(pair, shapes[pair.a], shapes[pair.b], padding_px(max_shift, spacing))
                 a = read_region(candidate.tiles[pair.a], channel, box.box_a())
                 b = read_region(candidate.tiles[pair.b], channel, box.box_b())
-                match = measure(a, b, box.expected, max_shift, axis_scale, box.overlap)
+                match = measure(a, b, box.expected, max_shift, axis_scale, box.min_overlap)
                 found.append(match.score if match.within_limit and not match.failure else 0.0)
             per_axis.append(float(np.median(found)))
             if orientation.is_identity:

@@ -71,3 +71,27 @@ def test_register_and_positions_are_exclusive(shaky_stage, tmp_path, capsys):
     argv = ["convert", str(path), str(tmp_path / "o.zarr"), "--register", "--positions", "p.json"]
     assert main(argv) == 2
     assert "pick one" in capsys.readouterr().err
+
+
+def test_tiles_the_images_cannot_place_are_named_on_stderr_and_in_the_report(shared_dir, tmp_path, capsys):
+    from ngff_fuse.testing.real_grid import convallaria, cut_grid
+
+    image = convallaria(shared_dir / "realdata" / "czi-convallaria" / "mosaic_test.czi")
+    mosaic = cut_grid(image, (3, 3), (122, 245), (4, 15), seed=1)
+    rng = np.random.default_rng(1)
+    tiles = tuple(  # the centre tile saw nothing (a constant field); stage off by +-20 px
+        replace(tile, data=np.full_like(tile.data, 500) if i == 4 else tile.data,
+                position=tuple(np.add(tile.position, (0, *rng.uniform(-20, 20, 2)))))
+        for i, tile in enumerate(mosaic.tiles)
+    )
+    path = tmp_path / "tiles.ome.tif"
+    write_ome_tiff(replace(mosaic, tiles=tiles), path)
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(path), str(out), "--register", "--quiet"]) == 0
+    assert capsys.readouterr().err.strip().endswith(
+        "warning: registration: 1 of 9 tiles have no accepted link and are placed by the stage "
+        "model relative to their neighbours: tile 4")
+    report = multiscale(out)["metadata"]["registration"]
+    assert report["unlinked_tiles"] == ["tile 4"] and report["detached_groups"] == []
+    assert main(["register", str(path), "--out", str(tmp_path / "p.json"), "--quiet"]) == 0
+    assert "no accepted link and are placed by the stage model" in capsys.readouterr().err

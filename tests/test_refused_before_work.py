@@ -132,7 +132,7 @@ def test_one_stray_tile_is_named_and_a_far_stray_one_refused(tmp_path, capsys):
     edit_manifest(source, stray(100 * width))  # the mosaic becomes ~100x larger
     out = tmp_path / "out.ome.zarr"
     assert main(["convert", str(source), str(out)]) == 0
-    warning = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warning) == 1 and "tile_005.tif (tile_005" in warning[0] and "check their positions" in warning[0]
     assert main(["info", str(source), "--json", "--no-orientation-check"]) == 0
     assert any("tile_005.tif" in note for note in json.loads(capsys.readouterr().out)["scenes"][0]["notes"])

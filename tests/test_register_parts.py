@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ngff_fuse.register.pairs import MIN_OVERLAP_FRACTION, Pair, overlapping_pairs, regions
+from ngff_fuse.register.pairs import (
+    MIN_MATCH_FRACTION, MIN_OVERLAP_FRACTION, Pair, candidate_pairs, overlapping_pairs, regions,
+)
 from ngff_fuse.register.pairwise import measure, ncc, ncc_surface
 from ngff_fuse.register.solve import solve
 
@@ -43,6 +45,41 @@ def test_pairs_of_ten_thousand_tiles_are_found_without_comparing_all():
     # Face neighbours only: a corner of a 10 % overlap holds 1 % of a tile.
     assert len(pairs) == 2 * 100 * 99
     assert all(np.abs(p.stage_offset).sum() == 460 for p in pairs)
+
+
+def test_candidate_pairs_are_those_an_offset_within_the_radius_can_overlap_enough():
+    rng = np.random.default_rng(3)
+    shapes = np.column_stack([np.ones(200), rng.integers(50, 200, (200, 2))]).astype(np.int64)
+    positions = np.column_stack([np.zeros(200), rng.uniform(0, 2000, (200, 2))])
+    radius = np.array([0, 30, 30])
+    found = {(p.a, p.b) for p in candidate_pairs(positions, shapes, radius)}
+    # Brute force: slide b over every whole offset within the radius, axis by axis (an
+    # overlap is the product of its widths), and keep the largest overlap.
+    a, b = np.array(list(combinations(range(len(positions)), 2))).T
+    best = np.ones(len(a))
+    for axis in (1, 2):
+        moved = positions[b, axis][:, None] + np.arange(-30, 31)[None, :]
+        high = np.minimum((positions[a, axis] + shapes[a, axis])[:, None], moved + shapes[b, axis][:, None])
+        low = np.maximum(positions[a, axis][:, None], moved)
+        best = best * np.clip(high - low, 0, None).max(axis=1)
+    smaller = np.minimum(shapes[a].prod(axis=1), shapes[b].prod(axis=1))
+    keep = best >= MIN_MATCH_FRACTION * smaller
+    expected = set(zip(a[keep].tolist(), b[keep].tolist()))
+    assert found == expected
+    assert len(found - {(p.a, p.b) for p in overlapping_pairs(positions, shapes)}) > 20
+
+
+def test_regions_of_tiles_apart_by_the_stage_hold_their_true_overlap():
+    rng = np.random.default_rng(4)
+    world = rng.random((1, 200, 500))
+    tile_a, tile_b = world[:, 10:190, 0:245], world[:, 10:190, 240:485]  # 5 px overlap
+    shape = np.array(tile_a.shape)
+    # The stage puts b 25 px too far right: a 20 px gap between the boxes.
+    cut = regions(Pair(0, 1, np.array([0, 0, 265])), shape, shape, padding=np.array([0, 50, 50]))
+    a, b = tile_a[cut.box_a()], tile_b[cut.box_b()]
+    found = measure(a, b, cut.expected, 50.0, np.ones(3), cut.min_overlap)
+    assert found.within_limit and found.score > 0.999
+    assert found.shift - cut.expected == pytest.approx((0, 0, -25), abs=0.05)
 
 
 def test_regions_cut_the_same_content_from_both_tiles():
@@ -96,21 +133,42 @@ def test_measure_finds_integer_and_subpixel_shifts(shift):
     # b[j] = a[j + shift]: the world moved by -shift, sampled by band-limited interpolation.
     moved = np.fft.ifftn(ndimage.fourier_shift(np.fft.fftn(world), [-s for s in shift])).real
     b = moved[:, 20:180, 20:200]
-    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size)
+    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert found.shift == pytest.approx(shift, abs=0.06)
     assert found.within_limit and found.score > 0.99
-    unrelated = measure(a, smooth_field(a.shape, seed=4), np.zeros(3), 20.0, np.ones(3), a.size)
+    unrelated = measure(a, smooth_field(a.shape, seed=4), np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert unrelated.score < 0.5
 
 
 def test_measure_reports_a_match_beyond_the_maximum_shift():
     world = smooth_field((1, 200, 200), seed=5)
     a, b = world[:, 0:150, 0:150], world[:, 30:180, 0:150]  # b[j] = a[j + (30, 0)]
-    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size)
+    found = measure(a, b, np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert not found.within_limit
     assert found.shift == pytest.approx((0, 30, 0), abs=0.1)
-    flat = measure(a, np.full_like(b, 7.0), np.zeros(3), 20.0, np.ones(3), a.size)
+    flat = measure(a, np.full_like(b, 7.0), np.zeros(3), 20.0, np.ones(3), a.size / 4)
     assert flat.failure == "no contrast in the overlap" and flat.score == 0
+
+
+def test_a_match_that_overlays_too_little_is_not_replaced_by_its_shoulder():
+    world = smooth_field((1, 200, 200), seed=6)
+    a, b = world[:, 0:100, 0:100], world[:, 70:170, 70:170]  # a 30 x 30 px corner in common
+    found = measure(a, b, np.array([0, 60, 60]), 20.0, np.ones(3), 500)
+    assert found.shift == pytest.approx((0, 70, 70), abs=0.05) and found.score > 0.99
+    # Asked for 1000 px, the true offset (900 px) is no candidate; the best one that is, a
+    # pixel or two inwards on the smooth content's slope, still scores 0.77 (at (68, 68)) but is
+    # not the match.
+    tight = measure(a, b, np.array([0, 60, 60]), 20.0, np.ones(3), 1000)
+    assert tight.failure == "the best match overlays too little of the tiles"
+
+
+def test_an_overlap_where_every_offset_matches_alike_measures_nothing():
+    # A smooth ramp matches a ramp at every offset (NCC 1.0 everywhere): nothing is measured,
+    # rather than an arbitrary offset with a perfect score.
+    y, x = np.mgrid[0:120, 0:160]
+    ramp = (3.0 * y + 2.0 * x)[None]
+    found = measure(ramp[:, :100, :100], ramp[:, 10:110, 5:105], np.zeros(3), 20.0, np.ones(3), 2500)
+    assert found.failure.startswith("featureless overlap") and found.score == 0
 
 
 def grid_links(rows: int, cols: int) -> np.ndarray:

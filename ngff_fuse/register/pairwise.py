@@ -19,8 +19,13 @@ Method (the NCC check of Fiji Stitching / BigStitcher / MIST, made exhaustive):
    shift, normalised over exactly the pixels that shift overlays (Padfield's masked NCC for box
    masks: one zero-padded FFT cross-correlation plus box sums from cumulative sums). No window
    and no wrap-around. The shifts searched reach twice the maximum shift from the stage
-   prediction and must overlay MIN_OVERLAP_SHARE of the stage overlap; the best one is the
+   prediction and must overlay the pair's minimum overlap (pairs.regions); the best one is the
    match, and a match beyond the maximum shift (ASHLAR's `max_shift`) is reported as such.
+   A best candidate next to a shift that overlays too little but scores higher is only the
+   shoulder of a match that overlays too little (a corner of a few pixels): nothing is
+   measured, rather than an offset a pixel or two off the truth.
+   Where every shift scores alike (a flat or featureless overlap, a linear ramp), the content
+   says nothing about the offset, and nothing is measured.
 2. Fine: at full resolution, the part the regions share at the coarse shift (cropped to
    FINE_BUDGET pixels about the centre) is searched again within one block (one pixel when the
    coarse search was at full resolution), and a parabola through the NCC peak and its
@@ -41,9 +46,8 @@ import scipy.fft
 COARSE_BUDGET = 1 << 15
 #: Pixels of the full-resolution crop searched for the fine, sub-pixel shift.
 FINE_BUDGET = 1 << 17
-#: A candidate shift must overlay at least this share of the pixels the stage overlap holds
-#: (NCC over a few pixels is high by chance).
-MIN_OVERLAP_SHARE = 0.25
+#: Below this spread of NCC over all candidate shifts, every shift scores alike.
+FLAT_SURFACE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,14 @@ def _best(surface: np.ndarray, usable: np.ndarray) -> tuple[int, ...] | None:
     return np.unravel_index(int(np.argmax(np.where(usable, surface, -np.inf))), surface.shape)
 
 
+def _is_local_maximum(surface: np.ndarray, peak: tuple[int, ...]) -> bool:
+    """No shift next to `peak` (one step per axis, diagonals too) scores higher, including
+    shifts that overlay too little to be candidates: where one of those does, the true match
+    overlays too little, and the best candidate is only its shoulder."""
+    box = tuple(slice(max(0, i - 1), i + 2) for i in peak)
+    return bool(surface[box].max() <= surface[peak])
+
+
 def _parabola(surface: np.ndarray, peak: tuple[int, ...]) -> np.ndarray:
     """Sub-pixel offset of the peak: a parabola through it and its two neighbours, per axis."""
     offset = np.zeros(surface.ndim)
@@ -220,15 +232,14 @@ def measure(
     expected: np.ndarray,
     max_shift: float,
     axis_scale: np.ndarray,
-    stage_overlap: int,
+    min_overlap: float,
     factors: tuple[int, ...] | None = None,
 ) -> Measurement:
     """Measure the shift between regions `a` and `b` (same shape, (z, y, x)).
 
     A shift may deviate from `expected` by at most `max_shift` x pixels (`axis_scale`: pixel
-    size over the x pixel size, per axis) and must overlay MIN_OVERLAP_SHARE of the
-    `stage_overlap` pixels; `factors` forces the coarse block-mean factors (None: the smallest
-    that fits COARSE_BUDGET).
+    size over the x pixel size, per axis) and must overlay `min_overlap` pixels; `factors`
+    forces the coarse block-mean factors (None: the smallest that fits COARSE_BUDGET).
     """
     if factors is None:
         factors = block_factors(a.shape, axis_scale, COARSE_BUDGET)
@@ -244,7 +255,7 @@ def measure(
         for n, e, r, f in zip(ca.shape, expected, reach, factors)
     ]
     surface, count, grid = ncc_surface(ca, cb, window)
-    enough = count >= MIN_OVERLAP_SHARE * stage_overlap / math.prod(factors)
+    enough = count >= min_overlap / math.prod(factors)
     # A block of f pixels blurs a shift by up to f/2: the coarse search allows for that and the
     # full-resolution shift is judged exactly.
     slack = [f / 2 if f > 1 else 0 for f in factors]
@@ -254,6 +265,10 @@ def measure(
     peak = _best(surface, enough)
     if peak is None:
         return Measurement(expected, 0.0, True, "no offset leaves enough of the overlap")
+    if np.count_nonzero(enough) > 1 and surface[peak] - np.min(surface[enough]) < FLAT_SURFACE:
+        return Measurement(expected, 0.0, True, "featureless overlap: every offset matches alike")
+    if not _is_local_maximum(surface, peak):
+        return Measurement(expected, 0.0, True, "the best match overlays too little of the tiles")
     within = bool(inside[peak])
     coarse = np.array([g.ravel()[i] * f for g, i, f in zip(grid, peak, factors)])
     shift = _refine(a, b, coarse, factors)

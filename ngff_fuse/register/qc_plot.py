@@ -3,12 +3,16 @@
 Tiles are drawn at their refined positions in the (y, x) plane (3-D mosaics are projected),
 filled by the RMS residual of their links; links join tile centres, coloured by score when
 accepted and dashed grey when rejected; arrows go from each tile's stage position to its refined
-one, magnified by a stated factor so that corrections of a few pixels are visible.
+one, magnified by a stated factor so that corrections of a few pixels are visible. Tiles the
+images could not place (no accepted link, or a group not linked to the largest one) are
+outlined in red and named on the tile and under the title: the stage model placed them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import textwrap
 
 import numpy as np
 
@@ -59,6 +63,8 @@ def qc_plot(registration: Registration, path: str | Path) -> Path:
     axes.add_collection(links)
     figure.colorbar(links, ax=axes, label="link score (NCC); dashed: rejected", shrink=0.8)
 
+    _mark_stage_placed(axes, registration, boxes, centres)
+
     moves = centres - before
     longest = float(np.max(np.linalg.norm(moves, axis=1))) if len(moves) else 0.0
     reach = _ARROW_REACH * min(min(t.spatial_shape[1:]) for t in refined.tiles) * float(spacing[2])
@@ -71,10 +77,41 @@ def qc_plot(registration: Registration, path: str | Path) -> Path:
     projected = ", projected on y-x" if refined.is_3d else ""
     axes.set_title(
         f"{refined.name}: {registration.accepted_links} of {len(registration.links)} links "
-        f"accepted (score >= {registration.score_threshold:.2f}), "
+        f"accepted (score > {registration.score_threshold:.2f}), "
         f"{registration.unlinked_tiles} tiles without links{projected}\n"
-        f"red arrows: stage -> refined position, magnified x{magnify:.0f}",
+        f"red arrows: stage -> refined position, magnified x{magnify:.0f}"
+        + "".join(f"\n{line}" for line in _stage_placed_lines(registration)),
         fontsize=10,
     )
     figure.savefig(path, dpi=110)
     return path
+
+
+def _stage_placed_lines(registration: Registration) -> list[str]:
+    """The tiles the stage model placed, named, wrapped for the title."""
+    parts = []
+    if registration.unlinked:
+        parts.append("no accepted link: " + ", ".join(t.name for t in registration.unlinked))
+    for group in registration.detached_groups:
+        parts.append("not linked to the largest group: " + ", ".join(t.name for t in group))
+    if not parts:
+        return []
+    text = "placed by the stage model (red outline) - " + "; ".join(parts)
+    return textwrap.wrap(text, 110)
+
+
+def _mark_stage_placed(axes, registration: Registration, boxes: list, centres: np.ndarray) -> None:
+    """Red outlines and names on the tiles the stage model placed."""
+    from matplotlib.collections import PatchCollection
+
+    placed = list(registration.unlinked)
+    placed += [t for group in registration.detached_groups for t in group]
+    if not placed:
+        return
+    axes.add_collection(PatchCollection(
+        [boxes[t.index] for t in placed], facecolor="none", edgecolor="tab:red", linewidth=2.0,
+    ))
+    for tile in placed:
+        y, x = centres[tile.index]
+        axes.text(x, y, tile.name, ha="center", va="center", fontsize=9, color="tab:red",
+                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})

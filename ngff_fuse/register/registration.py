@@ -1,6 +1,8 @@
 """register(tileset) -> Registration: refine the stage positions from the overlaps' content.
 
-1. Pairs (`pairs.py`): tiles whose stage boxes overlap, found with a k-d tree.
+1. Pairs (`pairs.py`): tiles whose stage boxes come within the maximum shift of each other
+   (so that true neighbours stay compared when the stage error is as large as the overlap),
+   found with a k-d tree.
 2. Pairwise (`pairwise.py`): for each pair, read only the overlap region (grown by the maximum
    shift) of the reference channel at the first timepoint from both tiles, and find their
    offset by an exhaustive normalised cross-correlation (NCC) search, refined to sub-pixel;
@@ -12,9 +14,13 @@
    real overlap regions matched against their neighbour's region turned by 180 degrees (same
    intensities, texture and noise as a real link, no correspondence). That works for any
    layout, even two tiles, and reads no extra pixels. Threshold = the NULL_PERCENTILE-th
-   percentile of those null scores, and at least MIN_SCORE.
+   percentile of those null scores, and at least MIN_SCORE; a link must score above it by
+   SCORE_MARGIN (a threshold of 1.0 accepts nothing, as on periodic content where every
+   overlap matches its turned neighbour as well as its true one).
 4. Global solve (`solve.py`): weighted least squares over the accepted links, inconsistent
-   links dropped, unlinked tiles moved with their neighbours by the stage.
+   links dropped. Tiles without an accepted link, and groups of tiles linked to each other but
+   not to the largest group, are placed by the stage model relative to their neighbours (or,
+   with none, to the largest group), and named in the tile set's notes and the report.
 
 The refined TileSet holds the same tiles with new translations, applied to every channel and
 timepoint.
@@ -35,7 +41,7 @@ from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, read_pixels
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.register.pairs import Pair, Regions, overlapping_pairs, padding_px, regions, stage_pixels
+from ngff_fuse.register.pairs import Pair, Regions, candidate_pairs, padding_px, regions, stage_pixels
 from ngff_fuse.register.pairwise import Measurement, measure
 from ngff_fuse.register.solve import solve
 
@@ -48,6 +54,9 @@ NULL_SAMPLES = 100
 NULL_PERCENTILE = 99.0
 #: No link below this NCC is ever accepted, whatever the null distribution says.
 MIN_SCORE = 0.1
+#: A link must score above the threshold by more than this: NCC differences this small are
+#: rounding, not evidence (on periodic content every link and every null scores 0.99999...).
+SCORE_MARGIN = 1e-3
 _LABEL = "registering tile overlaps"
 
 
@@ -79,6 +88,7 @@ class TileCorrection:
     correction: tuple[float, float, float]  # the same in the tile set's unit (px if uncalibrated)
     residual_px: float | None  # RMS residual of its accepted links; None when it has none
     links: int  # accepted links that touch it
+    group: int  # tiles joined by accepted links share a group; 0 is the largest
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,22 @@ class Registration:
 
     @property
     def unlinked_tiles(self) -> int:
-        return sum(tile.links == 0 for tile in self.tiles)
+        return len(self.unlinked)
+
+    @property
+    def unlinked(self) -> tuple[TileCorrection, ...]:
+        """Tiles without an accepted link: placed by the stage model."""
+        return tuple(tile for tile in self.tiles if tile.links == 0)
+
+    @property
+    def detached_groups(self) -> tuple[tuple[TileCorrection, ...], ...]:
+        """Groups of two or more tiles linked to each other but not to the largest group:
+        placed by the stage model as a body, largest first."""
+        groups: dict[int, list[TileCorrection]] = {}
+        for tile in self.tiles:
+            if tile.group != 0 and tile.links:
+                groups.setdefault(tile.group, []).append(tile)
+        return tuple(tuple(groups[g]) for g in sorted(groups))
 
     def to_metadata(self) -> dict:
         """A JSON-able summary for the output's attributes (details go in a positions file)."""
@@ -109,7 +134,8 @@ class Registration:
         residuals = np.array([t.residual_px for t in self.tiles if t.residual_px is not None])
         return {
             "method": "exhaustive normalised cross-correlation of the tile overlaps (sub-pixel), "
-                      "weighted least squares; unlinked tiles follow the stage",
+                      "weighted least squares; tiles without accepted links and groups not "
+                      "linked to the largest group are placed by the stage model relative to it",
             "channel": self.stage.channel_names[self.channel],
             "timepoint": 0,
             "max_shift_px": self.max_shift_px,
@@ -117,9 +143,11 @@ class Registration:
             "threshold_source": self.threshold_source,
             "links": {"total": len(self.links), "accepted": self.accepted_links},
             "tiles": {"total": len(self.tiles), "without_links": self.unlinked_tiles},
+            "unlinked_tiles": [tile.name for tile in self.unlinked],
+            "detached_groups": [[tile.name for tile in group] for group in self.detached_groups],
             "correction_px": _summary(np.linalg.norm(corrections, axis=1)),
             "residual_px": _summary(residuals),
-            "gauge": "the mean correction of the tiles connected by overlaps is zero",
+            "gauge": "the mean correction of all tiles is zero",
         }
 
 
@@ -176,14 +204,14 @@ def _run(
     a = read_region(tiles[job.pair.a], channel, job.regions.box_a())
     b = read_region(tiles[job.pair.b], channel, job.regions.box_b())
     expected = job.regions.expected
-    found = measure(a, b, expected, max_shift, axis_scale, job.regions.overlap, factors)
+    found = measure(a, b, expected, max_shift, axis_scale, job.regions.min_overlap, factors)
     if not job.null:
         return found, None
     # Point reflection: every axis flipped, so no line or edge keeps its direction and place
     # (a mirror along one axis would leave stripes along the other in register).
     turned = b[::-1, ::-1, ::-1]
     return found, measure(
-        a, turned, expected, max_shift, axis_scale, job.regions.overlap, factors
+        a, turned, expected, max_shift, axis_scale, job.regions.min_overlap, factors
     ).score
 
 
@@ -255,14 +283,13 @@ def register(
     if downsample is not None and downsample < 1:
         raise InputError(f"downsample factor {downsample!r}: give a whole number of at least 1")
     positions, shapes = stage_pixels(tileset)
-    pairs = overlapping_pairs(positions, shapes)
     spacing = np.asarray(tileset.spacing, dtype=float)
     axis_scale = spacing / spacing[2]
     factors = None if downsample is None else (
         max(1, round(downsample / axis_scale[0])), downsample, downsample
     )
-
     padding = padding_px(max_shift, spacing)
+    pairs = candidate_pairs(positions, shapes, padding)
     nulls = _null_pairs(len(pairs), NULL_SAMPLES)
     jobs = [
         _Job(pair, regions(pair, shapes[pair.a], shapes[pair.b], padding), i in nulls)
@@ -292,8 +319,8 @@ def _verdict(found: Measurement, deviation: np.ndarray, threshold: float, max_sh
     if not found.within_limit:
         size = float(np.linalg.norm(deviation * axis_scale))
         return f"shift {size:.1f} px exceeds the maximum shift {max_shift:g} px"
-    if found.score < threshold:
-        return f"score {found.score:.3f} below the threshold {threshold:.3f}"
+    if not found.score > threshold + SCORE_MARGIN:
+        return f"score {found.score:.4f} not above the threshold {threshold:.4f}"
     return ""
 
 
@@ -332,17 +359,29 @@ def _result(tileset, pairs, jobs, measured, threshold, source, null_scores, chan
     tiles = _tile_corrections(tileset, solution, links, spacing)
     origins = np.array([t.origin for t in tileset.tiles]) + solution.corrections * spacing
     kept = int(solution.kept.sum())
-    refined = with_origins(
-        tileset, origins,
-        f"{tileset.position_source}; refined by registration ({kept} of {len(pairs)} overlaps "
-        "matched)",
-        _notes(tiles),
-    )
-    return Registration(
-        tileset=refined, stage=tileset, links=link_results, tiles=tiles, channel=channel,
+    registration = Registration(
+        tileset=tileset, stage=tileset, links=link_results, tiles=tiles, channel=channel,
         max_shift_px=max_shift, score_threshold=threshold, threshold_source=source,
         null_scores=tuple(float(s) for s in null_scores),
     )
+    refined = with_origins(
+        tileset, origins,
+        f"{tileset.position_source}; refined by registration ({kept} of {len(pairs)} compared "
+        "pairs matched)",
+        _notes(registration),
+    )
+    return replace(registration, tileset=refined)
+
+
+def _group_labels(groups: np.ndarray) -> np.ndarray:
+    """Groups renumbered by size, largest first (0), ties in tile order."""
+    sizes = np.bincount(groups)
+    first = np.full(len(sizes), len(groups))
+    np.minimum.at(first, groups, np.arange(len(groups)))
+    order = sorted(range(len(sizes)), key=lambda g: (-sizes[g], first[g]))
+    rank = np.empty(len(sizes), dtype=np.int64)
+    rank[order] = np.arange(len(sizes))
+    return rank[groups]
 
 
 def _tile_corrections(tileset, solution, links, spacing) -> tuple[TileCorrection, ...]:
@@ -353,6 +392,7 @@ def _tile_corrections(tileset, solution, links, spacing) -> tuple[TileCorrection
         for i in (a, b):
             squared[i] += residual**2
             counts[i] += 1
+    groups = _group_labels(solution.groups)
     return tuple(
         TileCorrection(
             index=i, name=tile.name,
@@ -360,17 +400,31 @@ def _tile_corrections(tileset, solution, links, spacing) -> tuple[TileCorrection
             correction=tuple(float(v) for v in solution.corrections[i] * spacing),
             residual_px=float(math.sqrt(squared[i] / counts[i])) if counts[i] else None,
             links=int(counts[i]),
+            group=int(groups[i]),
         )
         for i, tile in enumerate(tileset.tiles)
     )
 
 
-def _notes(tiles: tuple[TileCorrection, ...]) -> tuple[str, ...]:
-    unlinked = [t.name for t in tiles if t.links == 0]
-    if not unlinked:
-        return ()
-    shown = ", ".join(unlinked[:5]) + (", ..." if len(unlinked) > 5 else "")
-    return (
-        f"registration: {len(unlinked)} of {len(tiles)} tiles had no matching overlap ({shown}) "
-        "and keep their stage position relative to their neighbours",
-    )
+def _notes(registration: Registration) -> tuple[str, ...]:
+    """Warnings naming every tile the images could not place: the stage model placed them."""
+    notes = []
+    unlinked = registration.unlinked
+    if unlinked and len(unlinked) < len(registration.tiles):
+        notes.append(
+            f"warning: registration: {len(unlinked)} of {len(registration.tiles)} tiles have no "
+            f"accepted link and are placed by the stage model relative to their neighbours: "
+            + ", ".join(tile.name for tile in unlinked)
+        )
+    elif unlinked and len(registration.tiles) > 1:
+        notes.append(
+            "warning: registration: no overlap matched, every tile keeps its stage position: "
+            + ", ".join(tile.name for tile in unlinked)
+        )
+    for group in registration.detached_groups:
+        notes.append(
+            f"warning: registration: {len(group)} tiles are linked to each other but not to the "
+            f"largest group, and are placed as one by the stage model relative to it: "
+            + ", ".join(tile.name for tile in group)
+        )
+    return tuple(notes)

@@ -9,13 +9,16 @@ score. The solve runs in two rounds (BigStitcher's "two-round" global optimisati
    so thousands of tiles solve in milliseconds). Links whose residual stays large
    (> max(MIN_RESIDUAL_PX, 3 robust sigmas)) contradict the others around a loop: they are
    dropped, the locally worst first, and the round repeats (BigStitcher's iterative removal).
-2. Stage round: each group then moves rigidly, as one body, so that across every stage overlap
+2. Stage round: each group then moves rigidly, as one body, so that across every compared pair
    between two groups the stage's relative offset is kept on average. A tile without accepted
-   links is a group of one, so it follows the mean correction of its neighbours and never
-   jumps; the stage is a prior only where the images say nothing, and it biases nothing else.
+   links is a group of one, so it follows the mean correction of its neighbours, and a group
+   linked only within itself keeps its stage offsets to the tiles around it: neither drifts
+   nor jumps. The stage is a prior only where the images say nothing, and biases nothing else.
 
-Gauge: the mean correction over each set of tiles connected by stage overlaps is zero, so the
-fused mosaic stays centred where the stage put it (a common offset is invisible to images).
+Tiles that no stage pair joins to the largest group (islands of the layout) move as a body
+with the largest group's mean correction, keeping their stage offsets to it. Gauge: the mean
+correction of all tiles is zero, so the fused mosaic stays centred where the stage put it (a
+common offset is invisible to images).
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def _worst_nearby(edges: np.ndarray, residual: np.ndarray, limit: float, n: int)
 def solve(
     n_tiles: int, links: np.ndarray, shifts: np.ndarray, weights: np.ndarray, accepted: np.ndarray
 ) -> Solution:
-    """Corrections for every tile. `links` (m, 2) are all stage-overlap pairs, `shifts` (m, 3)
+    """Corrections for every tile. `links` (m, 2) are all compared pairs, `shifts` (m, 3)
     their measured deviations (px), `accepted` which of them the pixels support."""
     links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
     kept = np.asarray(accepted, dtype=bool).copy()
@@ -125,14 +128,32 @@ def solve(
         local[across[:, 0]] - local[across[:, 1]],
         np.ones(len(across)),
     )
-    corrections = local + body[groups]
-    islands = _components(n_tiles, links)
-    sizes = np.bincount(islands)
-    means = np.column_stack([np.bincount(islands, corrections[:, k]) / sizes for k in range(3)])
-    corrections -= means[islands]
+    corrections = _gauge(local + body[groups], links, groups)
     return Solution(
         corrections=corrections,
         kept=kept,
         residuals=_residuals(corrections, links, shifts),
         groups=groups,
     )
+
+
+def largest_group(groups: np.ndarray) -> int:
+    """The label of the group with the most tiles (the lowest label among equals)."""
+    return int(np.argmax(np.bincount(groups))) if len(groups) else 0
+
+
+def _gauge(corrections: np.ndarray, links: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Tiles that no stage pair joins to the largest group (another island of the layout)
+    take its mean correction as a body, so they keep their stage offsets to it; then the
+    mean correction of all tiles is zero."""
+    if not len(corrections):
+        return corrections
+    islands = _components(len(corrections), links)
+    main = groups == largest_group(groups)
+    target = corrections[main].mean(axis=0)
+    out = corrections.copy()
+    for island in np.unique(islands):
+        members = islands == island
+        if not (members & main).any():
+            out[members] += target - corrections[members].mean(axis=0)
+    return out - out.mean(axis=0)
