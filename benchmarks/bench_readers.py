@@ -9,7 +9,7 @@ reported), after one untimed call whose result must equal the ngff-fuse path's p
 (or, for open/metadata cases, the same shapes, tile boxes and stage positions): a faster
 variant that returns other pixels would fail the run, not win it.
 
-    python benchmarks/bench_readers.py                  # ~3 minutes on 2 busy cores
+    python benchmarks/bench_readers.py                  # ~7 minutes on 2 busy cores
     python benchmarks/bench_readers.py --repeat 3 --files 2 --small-files 100   # quick look
 
 TIFF inputs are written once into a temp dir (2048^2 uint16, microscopy-like texture): plain
@@ -321,7 +321,6 @@ def small_files(folder: Path, count: int, repeat: int) -> list[Row]:
 
 def czi_cases(path: Path, repeat: int) -> list[Row]:
     from aicspylibczi import CziFile
-    from pylibCZIrw import czi as pyczi
 
     name = path.name
 
