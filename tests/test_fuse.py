@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from ngff_fuse import transforms
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.fuse.plan import output_grid, overlapping_pairs, plan_fusion
+from ngff_fuse.fuse.plan import output_grid, plan_fusion
 from ngff_fuse.testing import SyntheticMosaic, in_memory_tileset, synthetic_mosaic
 
 BLENDS = ["feather", "mean", "max", "first"]
@@ -185,18 +185,3 @@ def test_graph_grows_with_chunks_not_chunks_times_tiles():
     graph = fused.data.__dask_graph__()
     chunks = int(np.prod(fused.data.numblocks))
     assert len(graph) <= chunks + 1  # one task per chunk plus one node holding the tiles
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_overlapping_pairs_finds_exactly_the_pairs_a_brute_force_search_finds(seed):
-    rng = np.random.default_rng(seed)
-    low = rng.integers(-50, 50, size=(60, 3))
-    low[:, 0] = rng.integers(0, 3, size=60) * (seed % 2)  # some sets flat in z, some not
-    stop = low + rng.integers(1, 30, size=(60, 3))
-    expected = {
-        (i, j) for i in range(60) for j in range(i + 1, 60)
-        if np.all(np.minimum(stop[i], stop[j]) > np.maximum(low[i], low[j]))
-    }
-    a, b = overlapping_pairs(low, stop)
-    found = {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist())}
-    assert found == expected and len(a) == len(expected)

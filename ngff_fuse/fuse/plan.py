@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngff_fuse import transforms
+from ngff_fuse.boxes import meeting_pairs
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import MAX_POSITION_PX, OutputGrid, TileSet
 
@@ -109,28 +110,6 @@ def index_chunks(
     return {key: tuple(v) for key, v in found.items()}
 
 
-def overlapping_pairs(low: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (a, b) of every pair of boxes [low, stop) that overlap on all axes.
-
-    A sweep along the axis where the boxes spread most: after sorting by their start there,
-    box a can only meet the boxes that start before it stops, a contiguous run. No Python loop
-    over pairs, so 10,000 tiles take well under a second.
-    """
-    if len(low) < 2:
-        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    axis = int(np.argmax(np.ptp(low, axis=0)))
-    order = np.argsort(low[:, axis], kind="stable")
-    ends = np.searchsorted(low[order, axis], stop[order, axis], side="left")
-    starts = np.arange(1, len(order) + 1)
-    counts = np.maximum(ends - starts, 0)
-    first = np.repeat(np.arange(len(order)), counts)
-    run_start = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    second = run_start + np.arange(int(counts.sum()))
-    a, b = order[first], order[second]
-    meet = np.all(np.minimum(stop[a], stop[b]) > np.maximum(low[a], low[b]), axis=1)
-    return a[meet], b[meet]
-
-
 #: Default blend width (px): BigStitcher's, and where ghosting of misplaced tiles and seams of
 #: tiles that differ in brightness balance on real tiles (benchmarks/bench_blend_width.py).
 DEFAULT_BLEND_WIDTH = 40.0
@@ -145,7 +124,7 @@ def seam_widths(placements: tuple[TilePlacement, ...]) -> tuple[float, float, fl
     """
     low = np.array([p.low for p in placements], dtype=np.int64).reshape(-1, 3)
     stop = np.array([p.stop for p in placements], dtype=np.int64).reshape(-1, 3)
-    a, b = overlapping_pairs(low, stop)
+    a, b = meeting_pairs(low, stop)
     overlap = np.minimum(stop[a], stop[b]) - np.maximum(low[a], low[b])
     extent = np.minimum(stop[a] - low[a], stop[b] - low[b])
     split = (extent > 1) & (overlap < extent)

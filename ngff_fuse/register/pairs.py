@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
+from ngff_fuse.boxes import meeting_pairs
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 
@@ -83,22 +83,12 @@ def overlap_box(a: int, b: int, positions: np.ndarray, shapes: np.ndarray) -> tu
 
 
 def overlapping_pairs(positions: np.ndarray, shapes: np.ndarray) -> list[Pair]:
-    """Every pair whose stage boxes overlap by MIN_OVERLAP_FRACTION of the smaller tile.
-
-    A k-d tree over the tile centres finds the candidates within one tile diagonal (the
-    farthest two overlapping tiles can be), in O(n log n) for n tiles, never all n^2 pairs.
-    """
-    if len(positions) < 2:
-        return []
-    centres = positions + (shapes - 1) / 2
-    reach = float(np.linalg.norm(shapes.max(axis=0)))
-    candidates = cKDTree(centres).query_pairs(reach, output_type="ndarray")
+    """Every pair whose stage boxes overlap by MIN_OVERLAP_FRACTION of the smaller tile."""
     pairs = []
-    for a, b in sorted(map(tuple, candidates.tolist())):
+    for a, b in zip(*meeting_pairs(positions, positions + shapes)):
         low, high = overlap_box(a, b, positions, shapes)
-        overlap = np.clip(high - low, 0, None)
-        if np.prod(overlap) >= MIN_OVERLAP_FRACTION * min(np.prod(shapes[a]), np.prod(shapes[b])):
-            pairs.append(Pair(a=a, b=b, stage_offset=positions[b] - positions[a]))
+        if np.prod(high - low) >= MIN_OVERLAP_FRACTION * min(np.prod(shapes[a]), np.prod(shapes[b])):
+            pairs.append(Pair(a=int(a), b=int(b), stage_offset=positions[b] - positions[a]))
     return pairs
 
 
@@ -125,14 +115,9 @@ def candidate_pairs(positions: np.ndarray, shapes: np.ndarray, padding: np.ndarr
     not only boxes that overlap, since a stage error as large as the overlap can leave true
     neighbours apart (or corner to corner) by the stage.
     """
-    if len(positions) < 2:
-        return []
-    centres = positions + (shapes - 1) / 2
-    reach = float(np.linalg.norm(shapes.max(axis=0)) + np.linalg.norm(padding))
-    candidates = cKDTree(centres).query_pairs(reach, output_type="ndarray")
     pairs = []
-    for a, b in sorted(map(tuple, candidates.tolist())):
-        pair = Pair(a=a, b=b, stage_offset=positions[b] - positions[a])
+    for a, b in zip(*meeting_pairs(positions, positions + shapes, padding)):
+        pair = Pair(a=int(a), b=int(b), stage_offset=positions[b] - positions[a])
         widths = _overlap_widths(pair, shapes[a], shapes[b])
         if _reachable_overlap(widths, shapes[a], shapes[b], padding) >= min_match(shapes[a], shapes[b]):
             pairs.append(pair)
