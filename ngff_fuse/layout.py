@@ -7,11 +7,10 @@ the tile centres about the mosaic's centre, so the mosaic stays where the stage 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ngff_fuse import transforms
 from ngff_fuse.model import TileSet
 
 
@@ -46,17 +45,7 @@ def reorient(tileset: TileSet, orientation: Orientation) -> TileSet:
     centres = np.array([np.mean(tile.physical_bounds(), axis=0) for tile in tileset.tiles])
     middle = (centres.min(axis=0) + centres.max(axis=0)) / 2
     moved = (centres - middle) @ orientation.matrix().T + middle
-    tiles = []
-    for tile, old, new in zip(tileset.tiles, centres, moved):
-        affine = transforms.translation(new - old) @ tile.affine
-        data = tile.data.assign_coords({
-            ax: tile.data.coords[ax] + (new - old)[i] for i, ax in enumerate(("z", "y", "x"))
-        })
-        tiles.append(replace(tile, data=data, affine=affine))
-    return replace(
-        tileset, tiles=tuple(tiles),
-        notes=(*tileset.notes, f"stage axes re-oriented as asked: {orientation}"),
-    )
+    return tileset.moved(moved - centres, notes=(f"stage axes re-oriented as asked: {orientation}",))
 
 
 #: Every way a stage's x/y can disagree with the camera's: swaps and mirrors.

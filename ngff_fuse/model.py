@@ -327,6 +327,21 @@ class TileSet:
     def is_3d(self) -> bool:
         return "z" in self.dims
 
+    def moved(self, shifts: np.ndarray, position_source: str | None = None, notes=()) -> TileSet:
+        """The same tiles, each translated by its row of `shifts` (n, 3) um, pixels and pixel
+        size unchanged: the one way tiles move (stage orientation, registration, positions
+        files). The affine and the pixel coordinates move together."""
+        tiles = []
+        for tile, shift in zip(self.tiles, np.asarray(shifts, dtype=float)):
+            data = tile.data.assign_coords({ax: tile.data.coords[ax] + shift[i] for i, ax in enumerate(SPATIAL)})
+            tiles.append(replace(tile, data=data, affine=transforms.translation(shift) @ tile.affine))
+        return replace(self, tiles=tuple(tiles), notes=(*self.notes, *notes),
+                       position_source=self.position_source if position_source is None else position_source)
+
+    def moved_to(self, origins: np.ndarray, position_source: str, notes=()) -> TileSet:
+        """The same tiles with their first pixels at `origins` (n, 3) um."""
+        return self.moved(np.asarray(origins, dtype=float) - [t.origin for t in self.tiles], position_source, notes)
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Physical extent of all pixel centres: (lowest, highest) per axis (z, y, x); the
         corners of every tile's box mapped in one batched product, as 10,000 tiles one by one

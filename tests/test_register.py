@@ -321,7 +321,6 @@ def test_fiji_graph_paper(shared_dir):
     from ngff_fuse.fuse.core import fuse
     from ngff_fuse.readers import read_input
     from ngff_fuse.readers.tileconfig import parse_tileconfig
-    from ngff_fuse.register.registration import with_origins
 
     folder = shared_dir / "realdata" / "fiji-tileconfig-graphpaper"
     (nominal,) = read_input(folder / "tile_config.txt")
@@ -368,7 +367,7 @@ def test_fiji_graph_paper(shared_dir):
     # positions (measured 0.816 at worst, mean 0.879; Fiji's positions in our fusion: 0.822, 0.875).
     before = agreement(fuse(nominal).values, nominal)
     after = agreement(fuse(result.tileset).values, result.tileset)
-    fiji_placed = with_origins(nominal, fiji, "Fiji")
+    fiji_placed = nominal.moved_to(fiji, "Fiji")
     reference = agreement(fuse(fiji_placed).values, fiji_placed)
     assert before.min() < 0.7 and after.min() > 0.8
     assert after.mean() > before.mean() + 0.08

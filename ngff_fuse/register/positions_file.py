@@ -56,7 +56,7 @@ from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.readers.tileconfig import TileConfigEntry, format_tileconfig, parse_tileconfig
-from ngff_fuse.register.registration import Registration, with_origins
+from ngff_fuse.register.registration import Registration
 
 FORMAT = "ngff-fuse-positions"
 VERSION = 1
@@ -181,8 +181,8 @@ def _apply_txt(tileset: TileSet, path: Path) -> TileSet:
         if z:
             origin[0] = z[0] * spacing[0]
         origins.append(origin)
-    return with_origins(
-        tileset, np.array(origins), f"pixel positions from {path.name} (TileConfiguration)"
+    return tileset.moved_to(
+        np.array(origins), f"pixel positions from {path.name} (TileConfiguration)"
     )
 
 
@@ -217,7 +217,7 @@ def _apply_json(tileset: TileSet, path: Path) -> TileSet:
     for index, (name, tile) in enumerate(zip(names, tileset.tiles)):
         if name != tile.name:
             raise _mismatch(path, index, name, tile)
-    return with_origins(tileset, positions, f"positions from {path.name} (ngff-fuse register)")
+    return tileset.moved_to(positions, f"positions from {path.name} (ngff-fuse register)")
 
 
 def _read(path: Path) -> str:

@@ -36,8 +36,6 @@ from dataclasses import dataclass, replace
 import dask.system
 import numpy as np
 
-from ngff_fuse import transforms
-from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, read_pixels
 from ngff_fuse.progress import NoProgress, Progress
@@ -242,22 +240,6 @@ def _threshold(null_scores: list[float]) -> tuple[float, str]:
     return value, source
 
 
-def with_origins(tileset: TileSet, origins: np.ndarray, position_source: str, notes=()) -> TileSet:
-    """The same tiles at new origins (um, (z, y, x)), pixels and pixel size unchanged."""
-    tiles = []
-    for tile, origin in zip(tileset.tiles, origins):
-        move = origin - tile.origin
-        data = tile.data.assign_coords(
-            {ax: tile.data.coords[ax] + move[i] for i, ax in enumerate(SPATIAL)}
-        )
-        affine = transforms.translation(move) @ tile.affine
-        tiles.append(replace(tile, data=data, affine=affine))
-    return replace(
-        tileset, tiles=tuple(tiles), position_source=position_source,
-        notes=(*tileset.notes, *notes),
-    )
-
-
 def register(
     tileset: TileSet,
     channel: int | str = 0,
@@ -364,8 +346,8 @@ def _result(tileset, pairs, jobs, measured, threshold, source, null_scores, chan
         max_shift_px=max_shift, score_threshold=threshold, threshold_source=source,
         null_scores=tuple(float(s) for s in null_scores),
     )
-    refined = with_origins(
-        tileset, origins,
+    refined = tileset.moved_to(
+        origins,
         f"{tileset.position_source}; refined by registration ({kept} of {len(pairs)} compared "
         "pairs matched)",
         _notes(registration),
