@@ -32,7 +32,7 @@ import numpy as np
 import tifffile
 
 from ngff_fuse import fuse, read_input, transforms
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.testing.blend_quality import ghost
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
@@ -61,7 +61,7 @@ def tileset_from(arrays, offsets, name: str) -> TileSet:
         position = (0.0, float(y), float(x))
         tiles.append(Tile(data=tile_array(data[None, None, None], spacing, position, f"tile {i}"),
                           affine=transforms.placement(spacing, position), name=f"tile {i}",
-                          source=f"{name} tile {i}"))
+                          source=TileSource(f"{name} tile {i}")))
     return TileSet(tiles=tuple(tiles), spacing=spacing, dims=("y", "x"), name=name, unit=None)
 
 

@@ -86,7 +86,7 @@ def layout(grid: int, tile: int, overlap: float, seed: int = 1) -> tuple[np.ndar
 def child(spec_json: str) -> None:
     """Build the lazy tile set, register it, print one JSON line about it."""
     from ngff_fuse import transforms
-    from ngff_fuse.model import Tile, TileSet, tile_array
+    from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
     from ngff_fuse.register import register
 
     spec = json.loads(spec_json)
@@ -99,7 +99,7 @@ def child(spec_json: str) -> None:
         data = lazy_tile(texture, noise, int(ty), int(tx), spec["tile"], seed=i)
         tiles.append(Tile(data=tile_array(data, SPACING, origin, f"tile {i}"),
                           affine=transforms.placement(SPACING, origin), name=f"tile {i}",
-                          source=f"generated tile {i}"))
+                          source=TileSource(f"generated tile {i}")))
     tileset = TileSet(tiles=tuple(tiles), spacing=SPACING, dims=("y", "x"), name="bench")
     start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()

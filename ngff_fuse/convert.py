@@ -101,9 +101,8 @@ def tile_files(tile: Tile) -> set[str]:
             if isinstance(task, Task):
                 files.update(arg.value.layout.path for arg in task.args
                              if isinstance(arg, DataNode) and isinstance(arg.value, TiffPlanes))
-    source = tile.source.split(" series ")[0]
-    if os.path.isfile(source):
-        files.add(source)
+    if os.path.isfile(tile.source.path):
+        files.add(tile.source.path)
     return files
 
 

@@ -72,7 +72,7 @@ def describe_tileset(tileset: TileSet) -> dict[str, Any]:
         "tile_positions": [
             {
                 "name": tile.name,
-                "source": tile.source,
+                "source": str(tile.source),
                 "position": dict(zip(spatial, _round(tile.origin[pick]))),
                 **({} if tileset.is_3d else {"stage_z": round(tile.recorded_z, 6)}),
                 "shape": [int(n) for n in tile.spatial_shape][-len(spatial):],

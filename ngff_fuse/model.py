@@ -86,13 +86,28 @@ def read_pixels(data, key: tuple) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class TileSource:
+    """Where a tile's pixels come from, as data: the file (or store folder), the series within
+    a multi-image file, and what else names the tile there (a CZI scene and mosaic index).
+    Printed, it is the one-line name every message gives the tile."""
+
+    path: str
+    series: int | None = None
+    part: str = ""
+
+    def __str__(self) -> str:
+        series = "" if self.series is None else f" series {self.series}"
+        return f"{self.path}{series}{' ' + self.part if self.part else ''}"
+
+
+@dataclass(frozen=True)
 class Tile:
     """One tile: lazy pixels and the affine from its pixel index (z, y, x) to physical um."""
 
     data: xr.DataArray
     affine: np.ndarray
     name: str
-    source: str
+    source: TileSource
     # A 2-D tile's stage z (um) where it differs from the plane its mosaic is fused in (set by
     # TileSet); None: the affine's z is the stage's.
     stage_z: float | None = None

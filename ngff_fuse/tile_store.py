@@ -168,7 +168,7 @@ def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming:
 
     def write(index: int) -> None:
         tile, path = tileset.tiles[index], folder / str(index)
-        metadata = {NGFF_FUSE_KEY: {"source": tile.source, **layout.tile_metadata(tile, tileset)}}
+        metadata = {NGFF_FUSE_KEY: {"source": str(tile.source), **layout.tile_metadata(tile, tileset)}}
         tile_options = replace(options, levels=None, overwrite=False, resume=False, request=None,
                                extra_metadata=metadata)
         write_image(tile_image(tile, tileset, layout), path, resuming and path.exists(), tile_options,

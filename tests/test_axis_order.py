@@ -9,7 +9,7 @@ import pytest
 from ngff_fuse import transforms
 from ngff_fuse.describe import describe_tileset
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._bioio_mosaic import pixel_size
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
@@ -31,7 +31,7 @@ def _stored_backwards(mosaic, backwards: set[str], affine_only: bool = False) ->
                        for p, n, s, f in zip(tile.position, shape, mosaic.spacing, flip))
         tiles.append(Tile(
             data=tile_array(data, spacing, origin, f"tile {i}", mosaic.channel_names),
-            affine=transforms.placement(spacing, origin), name=f"tile {i}", source=f"file tile {i}",
+            affine=transforms.placement(spacing, origin), name=f"tile {i}", source=TileSource(f"file tile {i}"),
         ))
     return TileSet(tiles=tuple(tiles), spacing=mosaic.spacing if affine_only else spacing,
                    dims=mosaic.dims, name="backwards", channel_names=mosaic.channel_names)

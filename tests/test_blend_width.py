@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ngff_fuse import fuse, transforms
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 
 LOW, HIGH = 1000.0, 3000.0
 
@@ -33,7 +33,7 @@ def two_tiles(overlap: int, axis: int, length: int = 300, dtype=np.float32, rota
             affine = affine @ np.array([[1, 0, 0, 0], [0, 1, 1e-4, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
         data = np.full((1, 1, *shape), value, dtype=dtype)
         tiles.append(Tile(data=tile_array(data, spacing, position, f"t{i}"), affine=affine,
-                          name=f"t{i}", source=f"memory {i}"))
+                          name=f"t{i}", source=TileSource(f"memory {i}")))
     dims = ("z", "y", "x") if axis == 0 else ("y", "x")
     return TileSet(tiles=tuple(tiles), spacing=spacing, dims=dims, name="pair", unit=None)
 

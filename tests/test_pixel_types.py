@@ -18,7 +18,7 @@ import zarr
 from ngff_fuse import ReadOptions, WriteOptions, convert
 from ngff_fuse.cli import main
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.preview import render
 from ngff_fuse.transforms import placement
 
@@ -53,7 +53,7 @@ def tileset(tiles: list[np.ndarray]) -> TileSet:
     for i, (data, (y, x)) in enumerate(zip(tiles, OFFSETS)):
         origin = (0.0, float(y), float(x))
         built.append(Tile(data=tile_array(data[None, None, None], (1, 1, 1), origin, f"t{i}"),
-                          affine=placement((1, 1, 1), origin), name=f"t{i}", source=f"tile {i}"))
+                          affine=placement((1, 1, 1), origin), name=f"t{i}", source=TileSource(f"tile {i}")))
     return TileSet(tiles=tuple(built), spacing=(1.0, 1.0, 1.0), dims=("y", "x"), unit=None)
 
 
@@ -289,7 +289,7 @@ def test_nan_and_infinite_pixels_neither_break_registration_nor_the_orientation_
         data[rng.random(data.shape) < 0.002] = np.inf
         origin = (0.0, float(y + ey), float(x + ex))
         tiles.append(Tile(data=tile_array(data[None, None, None], (1, 1, 1), origin, f"t{i}"),
-                          affine=placement((1, 1, 1), origin), name=f"t{i}", source=f"tile {i}"))
+                          affine=placement((1, 1, 1), origin), name=f"t{i}", source=TileSource(f"tile {i}")))
     stage = TileSet(tiles=tuple(tiles), spacing=(1.0, 1.0, 1.0), dims=("y", "x"), unit=None)
     assert check_orientation(stage).verdict().startswith("as recorded")
     result = register(stage, max_shift_px=20)

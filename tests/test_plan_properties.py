@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ngff_fuse import fuse, transforms
 from ngff_fuse.fuse.plan import output_grid
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 
 SPACING = (1.0, 1.0, 1.0)
 
@@ -47,7 +47,7 @@ def tileset_of(is_3d, tiles, lit: int) -> TileSet:
         affine[:3, :3] = linear
         data = np.full((1, 1, *shape), 1.0 if i == lit else 0.0, dtype=np.float32)
         built.append(Tile(data=tile_array(data, SPACING, offset, f"t{i}"), affine=affine,
-                          name=f"t{i}", source=f"memory {i}"))
+                          name=f"t{i}", source=TileSource(f"memory {i}")))
     return TileSet(tiles=tuple(built), spacing=SPACING, dims=("z", "y", "x") if is_3d else ("y", "x"),
                    name="random", unit=None)
 

@@ -105,7 +105,7 @@ def fuse_plan(
     name = f"ngff-fuse-{token}"
     pixels_key = f"ngff-fuse-tiles-{token}"
     graph: dict = {pixels_key: TilePixels(tuple(t.data.data for t in tileset.tiles),
-                                          tuple(t.source for t in tileset.tiles))}
+                                          tuple(str(t.source) for t in tileset.tiles))}
     for key, task in chunk_tasks(tileset, plan, blend, fill):
         graph[(name, *key)] = (fuse_chunk, pixels_key, task)
     layer = HighLevelGraph.from_collections(name, graph, dependencies=())

@@ -19,7 +19,7 @@ import numpy as np
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers.base import ReadOptions, pick_scenes  # noqa: F401 (the vendor readers' import)
 from ngff_fuse.readers.samples import samples_as_channels
 
@@ -181,7 +181,7 @@ def mosaic_tileset(
             data=tile_array(tile.data, spacing, tile.origin, tile.name, labels),
             affine=transforms.placement(spacing, tile.origin),
             name=tile.name,
-            source=f"{path} {name} {tile.name}",
+            source=TileSource(str(path), part=f"{name} {tile.name}"),
         )
         for tile in tiles
     )

@@ -57,7 +57,7 @@ import tifffile
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._bioio_mosaic import wavelength_color
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.metaseries import (
@@ -384,7 +384,7 @@ def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
             data=tile_array(site.data, spacing, origin, name, labels),
             affine=transforms.placement(spacing, origin),
             name=name,
-            source=str(site.first.path),
+            source=TileSource(str(site.first.path)),
         ))
     return TileSet(
         tiles=tuple(tiles),

@@ -21,7 +21,7 @@ import zarr
 
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.ngff_transforms import transform_to_affine
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.zarr_check import lazy_checked, unreadable_metadata
@@ -158,7 +158,7 @@ class KeptTilesReader:
             tiles.append(Tile(
                 data=tile_array(data, spacing, affine[:3, 3], name,
                                 names if len(names) == data.shape[1] else None),
-                affine=affine, name=name, source=str(folder),
+                affine=affine, name=name, source=TileSource(str(folder)),
             ))
         return TileSet(
             tiles=tuple(tiles), spacing=spacing, dims=dims,

@@ -25,7 +25,7 @@ from jsonschema.exceptions import best_match
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_um, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._listing import (
     PixelSize, calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
@@ -424,7 +424,7 @@ class ManifestReader:
                     data=tile_array(data, cal.spacing, origin, tile.name, names or None),
                     affine=transforms.placement(cal.spacing, origin),
                     name=tile.name,
-                    source=str(files_[0].path),
+                    source=TileSource(str(files_[0].path)),
                 )
             )
         return [

@@ -14,7 +14,7 @@ import tifffile
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, length_in_um, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
@@ -107,7 +107,7 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
                 data=tile_array(data, spacing, origin, name, names),
                 affine=transforms.placement(spacing, origin),
                 name=name,
-                source=f"{path} series {series}",
+                source=TileSource(str(path), series),
             )
         )
         spacings.append(spacing)

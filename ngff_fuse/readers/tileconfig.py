@@ -20,7 +20,7 @@ from pathlib import Path
 from ngff_fuse import transforms
 from ngff_fuse._axes import present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, tile_array
+from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._listing import (
     calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
@@ -193,7 +193,7 @@ class TileConfigReader:
                     data=tile_array(image.data, cal.spacing, origin, name, names),
                     affine=transforms.placement(cal.spacing, origin),
                     name=name,
-                    source=str(image.path),
+                    source=TileSource(str(image.path), entry.series),
                 )
             )
         return [

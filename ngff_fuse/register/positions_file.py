@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,7 +59,6 @@ from ngff_fuse.register.registration import Registration
 
 FORMAT = "ngff-fuse-positions"
 VERSION = 1
-_SERIES_SOURCE = re.compile(r"(?P<file>.+) series (?P<series>[0-9]+)")
 
 
 def _floats(values) -> list[float]:
@@ -76,13 +74,8 @@ def _writable_name(name: str) -> bool:
 
 def _tile_file(tile: Tile, index: int, folder: Path) -> tuple[str, int | None]:
     """The (file, series) a TileConfiguration names this tile by."""
-    match = _SERIES_SOURCE.fullmatch(tile.source)
-    file, series = (match["file"], int(match["series"])) if match else (tile.source, None)
-    if Path(file).is_file():
-        # The TileConfiguration reader keeps a tile's series in its name, not its source.
-        named = re.fullmatch(re.escape(Path(file).stem) + r" series ([0-9]+)", tile.name)
-        if series is None and named:
-            series = int(named.group(1))
+    file, series = tile.source.path, tile.source.series
+    if Path(file).is_file() and not tile.source.part:
         try:
             file = os.path.relpath(Path(file).resolve(), folder.resolve())
         except ValueError:  # another drive (Windows): keep it absolute
@@ -116,7 +109,7 @@ def _document(registration: Registration) -> dict:
     rows = zip(stage.tiles, refined.tiles, registration.tiles)
     for index, (before, after, result) in enumerate(rows):
         tiles.append({
-            "index": index, "name": before.name, "source": before.source,
+            "index": index, "name": before.name, "source": str(before.source),
             "stage_position": _floats(before.origin), "position": _floats(after.origin),
             "stage_position_px": _floats(before.origin / spacing),
             "position_px": _floats(after.origin / spacing),

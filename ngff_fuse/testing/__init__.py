@@ -142,7 +142,7 @@ def in_memory_tileset(mosaic: SyntheticMosaic, order: list[int] | None = None, a
     """The mosaic's tiles as a TileSet straight from memory, optionally reordered, or placed
     by explicit affines (pixel index -> um) instead of their stage positions."""
     from ngff_fuse import transforms
-    from ngff_fuse.model import Tile, TileSet, tile_array
+    from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 
     order = list(range(len(mosaic.tiles))) if order is None else order
     tiles = []
@@ -151,7 +151,7 @@ def in_memory_tileset(mosaic: SyntheticMosaic, order: list[int] | None = None, a
         affine = transforms.placement(mosaic.spacing, tile.position) if affines is None else affines[i]
         tiles.append(Tile(
             data=tile_array(tile.data, mosaic.spacing, tile.position, f"tile {i}", mosaic.channel_names),
-            affine=affine, name=f"tile {i}", source=f"memory tile {i}",
+            affine=affine, name=f"tile {i}", source=TileSource(f"memory tile {i}"),
         ))
     return TileSet(
         tiles=tuple(tiles), spacing=mosaic.spacing, dims=mosaic.dims, name="synthetic",
