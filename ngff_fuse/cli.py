@@ -21,7 +21,7 @@ from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
-from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
@@ -29,7 +29,7 @@ from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
-from ngff_fuse.output import check_folder, plan_output
+from ngff_fuse.output import check_file_output, check_folder, left_incomplete, plan_output
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
@@ -112,8 +112,16 @@ def _orientation(args: argparse.Namespace) -> Orientation:
     return Orientation(flip_x=args.flip_x, flip_y=args.flip_y, swap_xy=args.swap_xy)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line like every other error (the usage is in
+    --help); its subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ngff-fuse", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fuse microscope tiles at their stage positions into a multiscale OME-Zarr.",
         epilog=EXAMPLES,
@@ -281,7 +289,7 @@ def _run_convert(args, console: Console) -> int:
     started = time.monotonic()
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
-        check_folder(args.preview)
+        check_file_output(args.preview)
     with compute_on(args.workers, args.scheduler) as engine:
         progress.note(f"computing on {engine}")
         result = convert(
@@ -315,7 +323,7 @@ def _run_fuse_store(args, console: Console) -> int:
 
 
 def _run_layout(args, console: Console) -> int:
-    check_folder(args.png)
+    check_file_output(args.png)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         out = layout_plot(tileset, scene_path(args.png, index, len(tilesets)))
@@ -325,7 +333,7 @@ def _run_layout(args, console: Console) -> int:
 
 
 def _run_preview(args, console: Console) -> int:
-    check_folder(args.png)
+    check_file_output(args.png)
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
         console.print(f"wrote {args.png}")
@@ -336,7 +344,7 @@ def _run_register(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet)
     for path in (args.out, args.qc_plot):
         if path is not None:
-            check_folder(path)
+            check_file_output(path)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         registration = register(tileset, _register_options(args).channel, args.max_shift,
@@ -447,6 +455,11 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
 
 
+def _left_incomplete(args: argparse.Namespace) -> bool:
+    output = getattr(args, "output", None)
+    return args.command in ("convert", "fuse-store") and output is not None and left_incomplete(output)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
@@ -460,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         errors.print(f"ngff-fuse: error: {exc}", markup=False)
         return exc.exit_code
+    except (OSError, MemoryError) as exc:  # the machine's failures no code path expected
+        if args.debug:
+            raise
+        error = from_environment(exc, _left_incomplete(args))
+        errors.print(f"ngff-fuse: error: {error}", markup=False)
+        return error.exit_code
     except KeyboardInterrupt:
         hint = " (the output is marked incomplete: run the same command with --resume to finish it)" \
             if args.command in ("convert", "fuse-store") else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class NgffFuseError(Exception):
     """A failure while running (I/O, disk full, interrupted write): exit code 1."""
@@ -13,3 +15,48 @@ class InputError(NgffFuseError):
     """Bad input or bad options: what is wrong and how to fix it. Exit code 2."""
 
     exit_code = 2
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as a short clause for a one-line message: its type and first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# What to do about each class of operating-system failure, and whose problem it is: a path
+# the user gave that cannot be what it must (a folder for a file) is input (2), the rest is
+# the machine's (1).
+_FIXES: dict[int, tuple[str, type[NgffFuseError]]] = {
+    errno.ENOSPC: ("free some space or write elsewhere", NgffFuseError),
+    errno.EDQUOT: ("free some space (the disk quota is full) or write elsewhere", NgffFuseError),
+    errno.EFBIG: ("write to a file system that holds larger files", NgffFuseError),
+    errno.EACCES: ("check its permissions, or choose another place", NgffFuseError),
+    errno.EPERM: ("check its permissions, or choose another place", NgffFuseError),
+    errno.EROFS: ("the file system is read-only: write elsewhere", NgffFuseError),
+    errno.EIO: ("the disk or network share failed: check it, then run again", NgffFuseError),
+    errno.EMFILE: ("raise the open-file limit (ulimit -n) or use fewer --workers", NgffFuseError),
+    errno.ENFILE: ("too many files are open on this machine: close some, or use fewer --workers",
+                   NgffFuseError),
+    errno.ENOENT: ("it was moved or deleted while ngff-fuse ran, or the path is wrong: check it",
+                   NgffFuseError),
+    errno.EISDIR: ("it is a folder: give a file", InputError),
+    errno.ENOTDIR: ("part of the path is a file, not a folder: check the path", InputError),
+    errno.ENAMETOOLONG: ("choose a shorter path", InputError),
+    errno.ELOOP: ("its symbolic links loop: check them", InputError),
+}
+
+
+def from_environment(exc: OSError | MemoryError, resume_hint: bool = False) -> NgffFuseError:
+    """An OSError or MemoryError that no code path expected, as the one line the user sees:
+    the file, what happened, what to do; with `resume_hint` (an output is left incomplete),
+    how to finish it."""
+    resume = "; then run the same command with --resume to finish the output" if resume_hint else ""
+    if isinstance(exc, MemoryError):
+        return NgffFuseError(
+            "out of memory; use a smaller --chunk (e.g. 512) or fewer --workers, or close other "
+            f"programs{resume}"
+        )
+    fix, kind = _FIXES.get(exc.errno, ("check the file and the disk, then run again", NgffFuseError))
+    where = exc.filename if exc.filename is not None else "ngff-fuse"
+    what = exc.strerror or reason(exc)
+    return kind(f"{where}: {what}; {fix}{resume if kind is NgffFuseError else ''}")

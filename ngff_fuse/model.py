@@ -282,6 +282,11 @@ class TileSet:
                 f"{odd.source}: dtype {odd.data.dtype} differs from {first.data.dtype} of "
                 f"{first.source}; convert the tiles to one dtype first"
             )
+        if first.data.dtype.kind not in "uif":  # bool, complex: no blending or pyramid means them
+            raise InputError(
+                f"{first.source}: pixels of type {first.data.dtype} cannot be fused; convert the "
+                "tiles to an integer or floating-point type first"
+            )
         leading = np.array([tile.data.shape[:2] for tile in self.tiles])
         differs = np.flatnonzero((leading != leading[0]).any(axis=1))
         if differs.size:

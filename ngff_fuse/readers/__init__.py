@@ -6,13 +6,13 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, NgffFuseError, reason
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers.base import Reader, ReadOptions
 
 ENTRY_POINT_GROUP = "ngff_fuse.readers"
 
-__all__ = ["Reader", "ReadOptions", "available_readers", "read_input", "reader_for"]
+__all__ = ["Reader", "ReadOptions", "available_readers", "read_input", "read_with", "reader_for"]
 
 
 @cache
@@ -33,13 +33,50 @@ def reader_for(path: Path) -> Reader:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory; check the input path")
     for reader in available_readers():
-        if reader.can_open(path):
+        if _claims(reader, path):
             return reader
     kinds = ", ".join(r.description for r in available_readers())
     raise InputError(f"{path}: not a supported input; ngff-fuse reads {kinds}")
 
 
+def _claims(reader: Reader, path: Path) -> bool:
+    """`reader.can_open(path)`; a reader that fails to look at a damaged file does not claim it
+    (a TIFF with a broken header is no OME companion), so the reader that does says why."""
+    try:
+        return reader.can_open(path)
+    except (OSError, MemoryError) as exc:
+        if isinstance(exc, OSError) and exc.errno is None:
+            return False  # a parser's complaint about the bytes, not the file system's
+        raise
+    except Exception:
+        return False
+
+
+def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]:
+    """`reader.read`, with whatever a parser raises over a damaged or unexpected file (an
+    IndexError from a broken header, a KeyError for a tag it lacks) turned into one line
+    naming the file. Failures of the machine (disk, memory) pass on for the CLI to report."""
+    try:
+        return reader.read(path, options)
+    except (NgffFuseError, MemoryError):
+        raise
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise _unreadable(reader, path, exc) from exc
+    except Exception as exc:
+        raise _unreadable(reader, path, exc) from exc
+
+
+def _unreadable(reader: Reader, path: Path, exc: BaseException) -> InputError:
+    return InputError(
+        f"{path}: cannot be read as {reader.description} ({reason(exc)}); the file may be "
+        "damaged or unlike those the reader knows: check it (copy it again), or rerun with "
+        "--debug for the details"
+    )
+
+
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
     """Read every mosaic (scene) in `path` as lazy tiles, with the reader that claims it."""
     path = Path(path)
-    return reader_for(path).read(path, options or ReadOptions())
+    return read_with(reader_for(path), path, options or ReadOptions())

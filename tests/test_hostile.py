@@ -1,0 +1,505 @@
+"""The hostile-input suite: every case is an input or a condition a careless user or a hostile
+environment produces. Each must end in ONE line on stderr naming the file and what to do, exit
+code 2 for a problem with the input or options, 1 for one of the environment, never a traceback
+and never "unexpected error" (the CLI's last line of defence means a path nobody thought of).
+
+Cases are a flat parametrised list, so each counts and the suite grows by adding one. Fuzzed
+files are damaged at seeded-random places (the same places every run); a fuzzed file may also
+still convert (bytes of pixel data flipped), but it never fails in any other way.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from ngff_fuse.cli import main
+from ngff_fuse.testing import synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_fuse.testing.tile_files import write_imagej_tiff, write_manifest, write_tileconfig
+
+INPUT, ENVIRONMENT = 2, 1
+
+
+def mosaic(channels: int = 1, grid=(1, 2), dtype=np.uint16):
+    return synthetic_mosaic(grid=grid, tile_shape=(16, 20), channels=channels, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a case must end in: `codes` allowed exit codes, `names` text the line must hold
+    (the file, words of the fix)."""
+
+    codes: tuple[int, ...]
+    names: tuple[str, ...] = ()
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse refusing an option
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def check(code: int, err: str, outcome: Outcome) -> None:
+    assert code in outcome.codes, (code, err)
+    assert "unexpected error" not in err and "Traceback" not in err, err
+    if code == 0:
+        return
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for text in outcome.names:
+        assert text.lower() in lines[0].lower(), (text, lines[0])
+
+
+# --- inputs to spoil ------------------------------------------------------------------------
+
+def manifest(folder: Path, kind: str = "json", **kw) -> Path:
+    return write_manifest(mosaic(**kw), folder, kind=kind)
+
+
+def tileconfig(folder: Path, **kw) -> Path:
+    return write_tileconfig(mosaic(**kw), folder)
+
+
+def ome_tiff(folder: Path, **kw) -> Path:
+    return write_ome_tiff(mosaic(**kw), folder / "tiles.ome.tif")
+
+
+def edit_json(path: Path, change: Callable[[dict], None]) -> Path:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))  # NaN and Infinity as Python writes them
+    return path
+
+
+def set_tile(key: str, value, index: int = 1):
+    def change(data):
+        data["tiles"][index][key] = value
+    return change
+
+
+def edit_csv_cell(path: Path, column: str, value: str, row: int = 2) -> Path:
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[header.index(column)] = value
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def edit_tileconfig_x(path: Path, value: str, line_of: str = "tile_001") -> Path:
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith(line_of):
+            head, coords = line.split("(")
+            values = coords.rstrip(")").split(",")
+            values[0] = value
+            line = head + "(" + ",".join(values) + ")"
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def convert(source: Path, folder: Path, *extra: str) -> list[str]:
+    return ["convert", str(source), str(folder / "out.ome.zarr"), "--quiet", *extra]
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    build: Callable[[Path], list[str]]  # makes the inputs in a folder, returns the argv
+    outcome: Outcome
+
+
+CASES: list[Case] = []
+
+
+def case(id: str, codes=(INPUT,), names=()):
+    def register(build):
+        CASES.append(Case(id, build, Outcome(tuple(codes), tuple(names))))
+        return build
+    return register
+
+
+# positions no stage reaches, and numbers that are no numbers
+for key in ("x", "y", "z"):
+    for value in (1e308, -1e308, float("inf"), float("-inf"), float("nan")):
+        @case(f"manifest-json-{key}={value}", names=("tile",))
+        def _(folder, key=key, value=value):
+            path = edit_json(manifest(folder), set_tile(key, value))
+            return convert(path, folder)
+
+for value in ("1e308", "-1e308", "inf", "nan", "1e999", "0x10", "", "--3"):
+    @case(f"manifest-csv-x={value!r}", names=("tile_001.tif" if "e308" in value else "manifest.csv",))
+    def _(folder, value=value):
+        return convert(edit_csv_cell(manifest(folder, kind="csv"), "x", value), folder)
+
+for value in ("1e308", "-1e308", "inf", "-inf", "nan", "1e400", "0x10", "--3", ""):
+    @case(f"tileconfig-x={value!r}", names=("tile_001.tif" if "e308" in value else "TileConfiguration.txt",))
+    def _(folder, value=value):
+        return convert(edit_tileconfig_x(tileconfig(folder), value), folder)
+
+for key, value in (("x", 0), ("x", -1), ("x", float("nan")), ("y", 1e-300), ("x", 1e308),
+                   ("x", float("inf"))):
+    @case(f"manifest-pixel_size.{key}={value}", names=("tile_00" if value == 1e-300 else "manifest.json",))
+    def _(folder, key=key, value=value):
+        return convert(edit_json(manifest(folder), lambda d: d["pixel_size"].update({key: value})), folder)
+
+for option in ("0", "-1", "nan", "inf", "1e-300,1,1", "a,b"):
+    @case(f"--pixel-size={option}")
+    def _(folder, option=option):
+        return convert(manifest(folder), folder, f"--pixel-size={option}")
+
+
+# units: every OME UnitsLength value is read or refused in a line, never a crash
+OME_UNITS = ("Ym", "Zm", "Em", "Pm", "Tm", "Gm", "Mm", "km", "hm", "dam", "m", "dm", "cm", "mm",
+             "µm", "nm", "pm", "fm", "am", "zm", "ym", "Å", "thou", "li", "in", "ft", "yd", "mi",
+             "ua", "ly", "pc", "pt", "pixel", "reference frame")
+for unit in OME_UNITS:
+    @case(f"ome-position-unit={unit}", codes=(0, INPUT), names=("tiles.ome.tif",))
+    def _(folder, unit=unit):
+        return convert(write_ome_tiff(mosaic(), folder / "tiles.ome.tif", position_unit=unit), folder)
+
+for unit in ("reference frame", "pixel", "parsec", "furlong", ""):
+    @case(f"manifest-position_unit={unit!r}", codes=(0, INPUT), names=("manifest.json",))
+    def _(folder, unit=unit):
+        return convert(edit_json(manifest(folder), lambda d: d.update(position_unit=unit)), folder)
+
+
+# where the output goes
+@case("output-in-missing-folder", names=("missing", "create"))
+def _(folder):
+    return ["convert", str(manifest(folder)), str(folder / "missing" / "out.ome.zarr"), "--quiet"]
+
+
+@case("output-under-a-file", names=("afile",))
+def _(folder):
+    (folder / "afile").write_text("x")
+    return ["convert", str(manifest(folder)), str(folder / "afile" / "out.ome.zarr"), "--quiet"]
+
+
+@case("output-is-a-file", names=("out.ome.zarr",))
+def _(folder):
+    (folder / "out.ome.zarr").write_text("not a store")
+    return convert(manifest(folder), folder)
+
+
+@case("preview-in-missing-folder", names=("missing",))
+def _(folder):
+    return convert(manifest(folder), folder, "--preview", str(folder / "missing" / "p.png"))
+
+
+@case("preview-is-a-folder", names=("p.png",))
+def _(folder):
+    (folder / "p.png").mkdir()
+    return convert(manifest(folder), folder, "--preview", str(folder / "p.png"))
+
+
+@case("register-out-in-missing-folder", names=("missing",))
+def _(folder):
+    return ["register", str(manifest(folder)), "--out", str(folder / "missing" / "p.json"), "--quiet"]
+
+
+@case("register-qc-plot-in-missing-folder", names=("missing",))
+def _(folder):
+    return ["register", str(manifest(folder)), "--out", str(folder / "p.json"),
+            "--qc-plot", str(folder / "missing" / "qc.png"), "--quiet"]
+
+
+@case("layout-png-in-missing-folder", names=("missing",))
+def _(folder):
+    return ["layout", str(manifest(folder)), str(folder / "missing" / "l.png"), "--quiet"]
+
+
+@case("layout-png-is-a-folder", names=("l.png",))
+def _(folder):
+    (folder / "l.png").mkdir()
+    return ["layout", str(manifest(folder)), str(folder / "l.png"), "--quiet"]
+
+
+@case("preview-of-a-missing-store", names=("nothing.ome.zarr",))
+def _(folder):
+    return ["preview", str(folder / "nothing.ome.zarr"), str(folder / "p.png")]
+
+
+@case("preview-of-a-file", names=("tiles.ome.tif",))
+def _(folder):
+    return ["preview", str(ome_tiff(folder)), str(folder / "p.png")]
+
+
+@case("validate-a-file", codes=(ENVIRONMENT, INPUT), names=("tiles.ome.tif",))
+def _(folder):
+    return ["validate", str(ome_tiff(folder)), "--quiet"]
+
+
+@case("fuse-store-of-a-tiff", names=("tiles.ome.tif",))
+def _(folder):
+    return ["fuse-store", str(ome_tiff(folder)), str(folder / "o.ome.zarr")]
+
+
+# directories where files belong, and files where directories belong
+@case("input-is-an-empty-folder", names=("empty",))
+def _(folder):
+    (folder / "empty").mkdir()
+    return convert(folder / "empty", folder)
+
+
+@case("manifest-tile-is-a-folder", names=("tile_001.tif",))
+def _(folder):
+    path = manifest(folder)
+    (folder / "tile_001.tif").unlink()
+    (folder / "tile_001.tif").mkdir()
+    return convert(path, folder)
+
+
+@case("tileconfig-tile-is-a-folder", names=("tile_001.tif",))
+def _(folder):
+    path = tileconfig(folder)
+    (folder / "tile_001.tif").unlink()
+    (folder / "tile_001.tif").mkdir()
+    return convert(path, folder)
+
+
+@case("positions-is-a-folder", names=("positions.json",))
+def _(folder):
+    (folder / "positions.json").mkdir()
+    return convert(manifest(folder), folder, "--positions", str(folder / "positions.json"))
+
+
+@case("positions-missing", names=("positions.json",))
+def _(folder):
+    return convert(manifest(folder), folder, "--positions", str(folder / "positions.json"))
+
+
+@case("input-suffix-json-is-a-folder", names=("tiles.json",))
+def _(folder):
+    (folder / "tiles.json").mkdir()
+    return convert(folder / "tiles.json", folder)
+
+
+# empty files and nothing to fuse
+for name in ("empty.json", "empty.csv", "TileConfiguration.txt", "empty.ome.tif", "empty.czi",
+             "empty.lif", "empty.nd2", "empty.tif"):
+    @case(f"empty-file-{name}", names=(name,))
+    def _(folder, name=name):
+        (folder / name).write_bytes(b"")
+        return convert(folder / name, folder)
+
+
+@case("empty-tile-file", names=("tile_001.tif",))
+def _(folder):
+    path = manifest(folder)
+    (folder / "tile_001.tif").write_bytes(b"")
+    return convert(path, folder)
+
+
+@case("empty-positions-file", names=("positions.json",))
+def _(folder):
+    (folder / "positions.json").write_bytes(b"")
+    return convert(manifest(folder), folder, "--positions", str(folder / "positions.json"))
+
+
+@case("zero-tiles-json", names=("manifest.json",))
+def _(folder):
+    return convert(edit_json(manifest(folder), lambda d: d.update(tiles=[])), folder)
+
+
+@case("zero-tiles-csv", names=("manifest.csv",))
+def _(folder):
+    path = manifest(folder, kind="csv")
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    return convert(path, folder)
+
+
+@case("zero-tiles-tileconfig", names=("TileConfiguration.txt",))
+def _(folder):
+    (folder / "TileConfiguration.txt").write_text("# Define the number of dimensions\ndim = 2\n")
+    return convert(folder / "TileConfiguration.txt", folder)
+
+
+# tiles that do not belong together
+@case("tiles-of-different-dtypes", names=("tile_001.tif",))
+def _(folder):
+    path = manifest(folder)
+    write_imagej_tiff(folder / "tile_001.tif", np.zeros((1, 1, 1, 16, 20), np.float32))
+    return convert(path, folder)
+
+
+@case("tiles-of-different-channel-counts", names=("tile_001.tif", "channels"))
+def _(folder):
+    two = mosaic(channels=2)
+    path = write_tileconfig(two, folder)
+    write_imagej_tiff(folder / "tile_001.tif", np.zeros((1, 1, 1, 16, 20), np.uint16), two.spacing)
+    return convert(path, folder)
+
+
+@case("tiles-2d-and-3d", names=("tile_001.tif",))
+def _(folder):
+    path = manifest(folder)
+    write_imagej_tiff(folder / "tile_001.tif", np.zeros((1, 1, 3, 16, 20), np.uint16))
+    return convert(path, folder)
+
+
+for dtype in ("bool", "complex64", "float16", "int64", "uint64"):
+    @case(f"tiles-of-dtype-{dtype}", codes=(0, INPUT), names=("tile_000.tif",))
+    def _(folder, dtype=dtype):
+        path = manifest(folder)
+        for name in ("tile_000.tif", "tile_001.tif"):
+            tifffile.imwrite(folder / name, np.ones((16, 20), dtype))
+        return convert(path, folder)
+
+
+# ImageXpress sites cut short
+def imagexpress(folder: Path, channels: int = 1) -> Path:
+    from ngff_fuse.testing.imagexpress import write_imagexpress
+
+    return write_imagexpress({"A01": mosaic(channels, grid=(1, 3))}, folder / "plate", guid=False,
+                             htd=True)
+
+
+def site_file(plate: Path) -> Path:
+    return next(p for p in sorted(plate.rglob("*_s2*.tif")) if "thumb" not in p.name)
+
+
+@case("imagexpress-site-missing-a-channel", names=("A01", "site 2"))
+def _(folder):
+    plate = imagexpress(folder, channels=2)
+    site_file(plate).unlink()
+    return convert(plate, folder)
+
+
+for damage in ("truncated", "empty", "halved", "missing", "text"):
+    @case(f"imagexpress-site-{damage}", names=("A01", "site 2") if damage == "missing" else ("A01_s2",))
+    def _(folder, damage=damage):
+        plate = imagexpress(folder)
+        site = site_file(plate)
+        data = site.read_bytes()
+        {"truncated": lambda: site.write_bytes(data[:300]), "empty": lambda: site.write_bytes(b""),
+         "halved": lambda: site.write_bytes(data[: len(data) // 2]), "missing": site.unlink,
+         "text": lambda: site.write_text("not a TIFF")}[damage]()
+        return convert(plate, folder)
+
+
+# --- fuzzed files: the same seeded damage every run -----------------------------------------
+
+def truncate_at(path: Path, fraction: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+def flip_bytes(path: Path, region: Callable[[bytes], tuple[int, int]], seed: int, count: int = 3) -> None:
+    """Replace `count` bytes at seeded-random places in `region(data)` with random bytes."""
+    data = bytearray(path.read_bytes())
+    start, stop = region(bytes(data))
+    rng = random.Random(seed)
+    for _ in range(count):
+        i = rng.randrange(start, max(start + 1, stop))
+        data[i] = rng.choice([b for b in range(256) if b != data[i]])
+    path.write_bytes(bytes(data))
+
+
+def header(_data: bytes) -> tuple[int, int]:
+    return 0, 16
+
+
+def ome_xml(data: bytes) -> tuple[int, int]:
+    start = data.find(b"<OME")
+    return start, data.find(b"</OME>", start) + 6
+
+
+def ifds(data: bytes) -> tuple[int, int]:
+    """The bytes after the OME-XML (tifffile writes the IFDs and pixels after it)."""
+    return ome_xml(data)[1], len(data)
+
+
+for fraction in np.linspace(0.02, 0.98, 25):
+    @case(f"ome-tiff-truncated-at-{fraction:.2f}", names=("tiles.ome.tif",))
+    def _(folder, fraction=fraction):
+        path = ome_tiff(folder)
+        truncate_at(path, fraction)
+        return convert(path, folder)
+
+for region in (header, ome_xml, ifds):
+    for seed in range(12):
+        @case(f"ome-tiff-flipped-{region.__name__}-{seed}", codes=(0, INPUT), names=("tiles.ome.tif",))
+        def _(folder, region=region, seed=seed):
+            path = ome_tiff(folder)
+            flip_bytes(path, region, seed)
+            return convert(path, folder)
+
+
+def czi(folder: Path) -> Path:
+    from ngff_fuse.testing.czi import write_czi_mosaic
+
+    return write_czi_mosaic(mosaic(), folder / "slide.czi")
+
+
+for fraction in (0.05, 0.3, 0.6, 0.95):
+    @case(f"czi-truncated-at-{fraction}", names=("slide.czi",))
+    def _(folder, fraction=fraction):
+        path = czi(folder)
+        truncate_at(path, fraction)
+        return convert(path, folder)
+
+for seed in range(6):
+    @case(f"czi-flipped-{seed}", codes=(0, INPUT), names=("slide.czi",))
+    def _(folder, seed=seed):
+        path = czi(folder)
+        flip_bytes(path, lambda data: (0, len(data)), seed, count=8)
+        return convert(path, folder)
+
+
+def mangle_text(path: Path, seed: int) -> Path:
+    """Seeded edits a hand or a broken export makes: a character dropped, doubled, replaced."""
+    text = list(path.read_text())
+    rng = random.Random(seed)
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(text))
+        kind = rng.choice(("drop", "double", "replace"))
+        if kind == "drop":
+            del text[i]
+        elif kind == "double":
+            text.insert(i, text[i])
+        else:
+            text[i] = rng.choice("();,:{}[]\"'0.-eE\n\t x#é\x00")
+    path.write_text("".join(text))
+    return path
+
+
+for seed in range(15):
+    @case(f"tileconfig-mangled-{seed}", codes=(0, INPUT), names=("TileConfiguration.txt",))
+    def _(folder, seed=seed):
+        return convert(mangle_text(tileconfig(folder), seed), folder)
+
+for seed in range(15):
+    @case(f"manifest-json-mangled-{seed}", codes=(0, INPUT), names=("manifest.json",))
+    def _(folder, seed=seed):
+        return convert(mangle_text(manifest(folder), seed), folder)
+
+for seed in range(10):
+    @case(f"manifest-csv-mangled-{seed}", codes=(0, INPUT), names=("manifest.csv",))
+    def _(folder, seed=seed):
+        return convert(mangle_text(manifest(folder, kind="csv"), seed), folder)
+
+
+@pytest.mark.parametrize("hostile", CASES, ids=[c.id for c in CASES])
+def test_hostile_input(hostile: Case, tmp_path, capsys):
+    argv = hostile.build(tmp_path)
+    capsys.readouterr()
+    code, err = run(argv, capsys)
+    check(code, err, hostile.outcome)
