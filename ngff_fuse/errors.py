@@ -50,7 +50,8 @@ def from_environment(exc: OSError | MemoryError, resume_hint: bool = False) -> N
     """An OSError or MemoryError that no code path expected, as the one line the user sees:
     the file, what happened, what to do; with `resume_hint` (an output is left incomplete),
     how to finish it."""
-    resume = "; then run the same command with --resume to finish the output" if resume_hint else ""
+    resume = ("; the output is left incomplete: once that is done, run the same command with "
+              "--resume to finish it") if resume_hint else ""
     if isinstance(exc, MemoryError):
         return NgffFuseError(
             "out of memory; use a smaller --chunk (e.g. 512) or fewer --workers, or close other "

@@ -62,6 +62,8 @@ def check_folder(path: Path) -> None:
     """The folder `path` is to be written in exists and is writable: checked before any work,
     so a typo in a folder name is not reported after the conversion."""
     parent = Path(path).resolve().parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{path}: {parent} is a file, not a folder; choose another place")
     if not parent.is_dir():
         raise InputError(f"{path}: folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):

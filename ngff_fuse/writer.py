@@ -21,7 +21,7 @@ import xarray as xr
 import zarr
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
-from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform
 from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
@@ -164,11 +164,8 @@ def write_image(
             progress.note(f"{path}: already complete, every block reads")
     try:
         store_pyramid(data.rechunk(pyramid.grids[0]), pyramid, targets, pending, progress)
-    except OSError as exc:
-        raise NgffFuseError(
-            f"{path}: writing failed ({exc.strerror or exc}); the output is marked incomplete: "
-            "fix the cause, then run the same command with --resume"
-        ) from None
+    except OSError as exc:  # a chunk written, or a tile read (then named), failed
+        raise from_environment(_naming(exc, path), resume_hint=True) from None
 
     unit = mosaic.attrs.get("units")
     meta = ImageMetadata(
@@ -317,10 +314,12 @@ def _complete(group, path: Path, attributes: dict, request: dict | None) -> None
     try:
         group.attrs.put({**attributes, STATUS_KEY: _record("complete", request)})
     except OSError as exc:
-        raise NgffFuseError(
-            f"{path}: writing the metadata failed ({exc.strerror or exc}); the output is marked "
-            "incomplete: fix the cause, then run the same command with --resume"
-        ) from None
+        raise from_environment(_naming(exc, path), resume_hint=True) from None
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc`, naming `path` when it names no file."""
+    return exc if exc.filename is not None else OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):

@@ -497,6 +497,103 @@ for seed in range(10):
         return convert(mangle_text(manifest(folder, kind="csv"), seed), folder)
 
 
+# --- a hostile machine: disks that fill, memory that runs out, files that cannot be opened ----
+
+@dataclass(frozen=True)
+class Failure:
+    """A failure of the machine injected at one step of a conversion of a tiny manifest:
+    `inject(monkeypatch, folder)` makes the step fail; the line must name `names`."""
+
+    id: str
+    inject: Callable
+    outcome: Outcome
+    argv: tuple[str, ...] = ()
+
+
+def failing_store_write(error: OSError, when: Callable[[str, bytes], bool]):
+    """Make zarr's local store raise `error` when writing a key (and bytes) that `when` picks."""
+    def inject(monkeypatch, folder):
+        from zarr.storage import LocalStore
+
+        real = LocalStore.set
+
+        async def set(self, key, value):
+            if when(key, value.to_bytes()):
+                raise error
+            return await real(self, key, value)
+        monkeypatch.setattr(LocalStore, "set", set)
+    return inject
+
+
+def is_image_metadata(key: str, value: bytes) -> bool:
+    """The write that makes a store an image: the root metadata with its multiscales."""
+    return key.endswith("zarr.json") and b"multiscales" in value
+
+
+def is_chunk(key: str, _value: bytes) -> bool:
+    return "/c/" in key or key.split("/")[-1][:1].isdigit()
+
+
+def failing_tile_read(error: BaseException):
+    def inject(monkeypatch, folder):
+        from ngff_fuse.fuse.pixels import TilePixels
+
+        def read(self, index, key):
+            raise error
+        monkeypatch.setattr(TilePixels, "_read", read)
+    return inject
+
+
+def enospc(name="zarr.json"):
+    return OSError(errno.ENOSPC, "No space left on device", name)
+
+
+RESUME = "--resume"
+FAILURES = [
+    Failure("disk-full-at-final-metadata", failing_store_write(enospc(), is_image_metadata),
+            Outcome((ENVIRONMENT,), ("space", RESUME))),
+    Failure("disk-full-at-a-chunk", failing_store_write(enospc("0/c/0/0/0"), is_chunk),
+            Outcome((ENVIRONMENT,), ("space", RESUME))),
+    Failure("quota-full-at-final-metadata",
+            failing_store_write(OSError(errno.EDQUOT, "Disk quota exceeded", "zarr.json"), is_image_metadata),
+            Outcome((ENVIRONMENT,), ("quota", RESUME))),
+    Failure("permission-denied-at-a-chunk",
+            failing_store_write(PermissionError(errno.EACCES, "Permission denied", "0/c/0/0/0"), is_chunk),
+            Outcome((ENVIRONMENT,), ("permission", RESUME))),
+    Failure("read-only-at-final-metadata",
+            failing_store_write(OSError(errno.EROFS, "Read-only file system", "zarr.json"), is_image_metadata),
+            Outcome((ENVIRONMENT,), ("read-only", RESUME))),
+    Failure("io-error-at-a-chunk",
+            failing_store_write(OSError(errno.EIO, "Input/output error", "0/c/0/0/0"), is_chunk),
+            Outcome((ENVIRONMENT,), ("input/output", RESUME))),
+    Failure("out-of-memory-in-fusion", failing_tile_read(MemoryError()),
+            Outcome((ENVIRONMENT,), ("memory", "--chunk", "--workers", RESUME))),
+    Failure("out-of-memory-in-fusion-with-workers", failing_tile_read(MemoryError("cannot allocate")),
+            Outcome((ENVIRONMENT,), ("memory", "--chunk", RESUME)), ("--chunk", "64")),
+    Failure("io-error-reading-a-tile", failing_tile_read(OSError(errno.EIO, "Input/output error")),
+            Outcome((ENVIRONMENT,), ("tile_00", "input/output", RESUME))),
+    Failure("too-many-open-files-reading-a-tile",
+            failing_tile_read(OSError(errno.EMFILE, "Too many open files")),
+            Outcome((ENVIRONMENT,), ("tile_00", "ulimit", RESUME))),
+    Failure("tile-deleted-while-fusing",
+            failing_tile_read(FileNotFoundError(errno.ENOENT, "No such file or directory")),
+            Outcome((ENVIRONMENT,), ("tile_00", "moved or deleted", RESUME))),
+]
+
+
+@pytest.mark.parametrize("failure", FAILURES, ids=[f.id for f in FAILURES])
+def test_hostile_machine(failure: Failure, tmp_path, monkeypatch, capsys):
+    argv = convert(manifest(tmp_path), tmp_path, *failure.argv)
+    failure.inject(monkeypatch, tmp_path)
+    capsys.readouterr()
+    code, err = run(argv, capsys)
+    check(code, err, failure.outcome)
+    monkeypatch.undo()  # the machine recovers: the hinted --resume finishes the output
+    code, err = run([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert main(["validate", str(tmp_path / "out.ome.zarr"), "--quiet"]) == 0
+
+
 @pytest.mark.parametrize("hostile", CASES, ids=[c.id for c in CASES])
 def test_hostile_input(hostile: Case, tmp_path, capsys):
     argv = hostile.build(tmp_path)

@@ -62,6 +62,8 @@ class TilePixels:
             raise
         except Exception as exc:  # decoders, tifffile, vendor readers and I/O all raise their own
             name = self.names[index] if index < len(self.names) else f"tile {index}"
+            if isinstance(exc, OSError) and exc.errno is not None:  # the machine's, not the file's
+                raise OSError(exc.errno, exc.strerror, name) from exc
             reason = str(exc).splitlines()[0] if str(exc) else ""
             raise InputError(
                 f"{name}: reading its pixels failed ({type(exc).__name__}{': ' if reason else ''}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ngff_fuse.errors import InputError, NgffFuseError, reason
 from ngff_fuse.model import TileSet
-from ngff_fuse.readers.base import Reader, ReadOptions
+from ngff_fuse.readers.base import Reader, ReadOptions, refuse_empty
 
 ENTRY_POINT_GROUP = "ngff_fuse.readers"
 
@@ -32,6 +32,7 @@ def available_readers() -> tuple[Reader, ...]:
 def reader_for(path: Path) -> Reader:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory; check the input path")
+    refuse_empty(path)
     for reader in available_readers():
         if _claims(reader, path):
             return reader

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ngff_fuse._axes import MICROMETER
 from ngff_fuse.errors import InputError
+from ngff_fuse.readers.base import refuse_empty
 from ngff_fuse.readers.image_file import ImageFile, read_image_file
 
 PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
@@ -19,11 +20,14 @@ PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, Non
 def open_listed(listing: Path, file: str, series: int | None, where: str) -> ImageFile:
     """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
     path = listing.parent / file
+    if path.is_dir():
+        raise InputError(f"{where}: {path} is a folder, not an image file; list the image files")
     if not path.is_file():
         raise InputError(
             f"{where}: tile file {file!r} not found in {listing.parent}; file paths are "
             f"relative to the folder of {listing.name}"
         )
+    refuse_empty(path, where)
     try:
         return read_image_file(path, scene=series or 0)
     except IndexError:

@@ -58,11 +58,27 @@ def open_bioimage(path: Path, reader=None):
     except PermissionError:
         raise InputError(f"{path}: permission denied; make the file readable") from None
     except Exception as exc:  # bioio plugins raise many kinds for a corrupt or foreign file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _tiff_damage(path) or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise InputError(
             f"{path}: cannot be read as an image ({reason}); check that the file is complete "
             "and in a format bioio reads"
         ) from None
+
+
+def _tiff_damage(path: Path) -> str | None:
+    """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
+    its readers could read it); None for a file that is no TIFF or that tifffile reads."""
+    if path.suffix.lower() not in _TIFF_SUFFIXES:
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.btf")) and not tif.is_ome:
+                return "its OME-XML is missing or damaged"
+            for series in tif.series:
+                series.asarray()
+    except Exception as exc:  # tifffile's own word for the damage
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
 
 
 def fast_tiff_pixels(
