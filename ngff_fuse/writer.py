@@ -66,6 +66,8 @@ class WriteOptions:
             raise InputError(f"--ngff {self.ngff}: choose one of {', '.join(FORMATS)}")
         if self.chunk < 1:
             raise InputError(f"--chunk {self.chunk}: must be a positive number of pixels")
+        if self.chunk_z is not None and self.chunk_z < 1:
+            raise InputError(f"--chunk-z {self.chunk_z}: must be a positive number of planes")
         if self.shard:
             if FORMATS[self.ngff].zarr_format != 3:
                 v3 = " or ".join(v for v, f in FORMATS.items() if f.zarr_format == 3)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ngff_fuse.cli import main
 from ngff_fuse.testing import synthetic_mosaic
@@ -42,6 +44,7 @@ class Outcome:
 
     codes: tuple[int, ...]
     names: tuple[str, ...] = ()
+    one_of: tuple[str, ...] = ()  # the line names at least one of these (the listing or a tile)
 
 
 def run(argv: list[str], capsys) -> tuple[int, str]:
@@ -61,6 +64,7 @@ def check(code: int, err: str, outcome: Outcome) -> None:
     assert len(lines) == 1, err
     for text in outcome.names:
         assert text.lower() in lines[0].lower(), (text, lines[0])
+    assert not outcome.one_of or any(text in lines[0] for text in outcome.one_of), lines[0]
 
 
 # --- inputs to spoil ------------------------------------------------------------------------
@@ -395,6 +399,85 @@ for damage in ("truncated", "empty", "halved", "missing", "text"):
         return convert(plate, folder)
 
 
+# options out of range; the line names the option, or the word for it
+OPTION_NAMED = {"--scene": "scene", "--fill": "fill", "--max-shift": "shift", "--register-channel": "channel"}
+for option in (("--chunk", "0"), ("--chunk", "-5"), ("--chunk-z", "0"), ("--levels", "0"),
+               ("--levels", "-1"), ("--shard", "3"), ("--shard", "-1024"), ("--blend-width", "-1"),
+               ("--blend-width", "nan"), ("--blend-width", "inf"), ("--fill", "1e400"), ("--fill", "nan"),
+               ("--fill", "-1"), ("--fill", "70000"), ("--workers", "0"), ("--workers", "-2"),
+               ("--codec", "foo"), ("--codec", "zstd:99"), ("--codec", "zstd:x"), ("--scene", "99"),
+               ("--scene", "x"), ("--scene", "-1"), ("--max-shift", "-3"), ("--register-channel", "7"),
+               ("--register-channel", "nosuch")):
+    @case(f"option{'='.join(option)}", names=(OPTION_NAMED.get(option[0], option[0]),))
+    def _(folder, option=option):
+        extra = ["--register"] if option[0] in ("--max-shift", "--register-channel") else []
+        return convert(manifest(folder), folder, *option, *extra)
+
+
+# saved positions that are not positions
+def positions(folder: Path) -> tuple[Path, Path]:
+    source = manifest(folder)
+    saved = folder / "positions.json"
+    assert main(["register", str(source), "--out", str(saved), "--quiet"]) == 0
+    return source, saved
+
+
+for seed in range(8):
+    @case(f"positions-json-mangled-{seed}", codes=(0, INPUT), names=("positions.json",))
+    def _(folder, seed=seed):
+        source, saved = positions(folder)
+        return convert(source, folder, "--positions", str(mangle_text(saved, seed)))
+
+for value in ("NaN", "Infinity", "1e308", '"left"', "null", "[]"):
+    @case(f"positions-json-value-{value}", names=("positions.json",))
+    def _(folder, value=value):
+        source, saved = positions(folder)
+        text = saved.read_text()
+        data = json.loads(text)
+        first = json.dumps(data["tiles"][0]) if isinstance(data.get("tiles"), list) else None
+        assert first is not None, text[:200]
+        tile = data["tiles"][0]
+        key = next(k for k in ("x", "position", "offset") if k in tile)
+        tile[key] = "__VALUE__"
+        saved.write_text(json.dumps(data).replace('"__VALUE__"', value))
+        return convert(source, folder, "--positions", str(saved))
+
+
+# a kept-tiles store, damaged, re-fused
+def kept_store(folder: Path) -> Path:
+    store = folder / "kept.ome.zarr"
+    assert main(["convert", str(manifest(folder)), str(store), "--keep-tiles", "--quiet"]) == 0
+    return store
+
+
+for damage in ("root-zarr.json-truncated", "root-zarr.json-empty", "root-zarr.json-not-json",
+               "tiles-zarr.json-truncated", "tiles-removed", "a-tile-array-removed", "a-tile-chunk-flipped"):
+    @case(f"fuse-store-{damage}", codes=(0, INPUT) if damage == "a-tile-chunk-flipped" else (INPUT,),
+          names=("kept.ome.zarr",))
+    def _(folder, damage=damage):
+        import shutil
+
+        store = kept_store(folder)
+        root, tiles = store / "zarr.json", store / "tiles" / "zarr.json"
+        arrays = sorted(p for p in (store / "tiles").iterdir() if p.is_dir())
+        if damage == "root-zarr.json-truncated":
+            truncate_at(root, 0.5)
+        elif damage == "root-zarr.json-empty":
+            root.write_bytes(b"")
+        elif damage == "root-zarr.json-not-json":
+            root.write_text("{ not json")
+        elif damage == "tiles-zarr.json-truncated":
+            truncate_at(tiles, 0.5)
+        elif damage == "tiles-removed":
+            shutil.rmtree(store / "tiles")
+        elif damage == "a-tile-array-removed":
+            shutil.rmtree(arrays[0])
+        else:
+            chunk = next(p for p in sorted(arrays[0].rglob("*")) if p.is_file() and p.name != "zarr.json")
+            flip_bytes(chunk, lambda data: (0, len(data)), 0, count=16)
+        return ["fuse-store", str(store), str(folder / "refused.ome.zarr"), "--quiet"]
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def truncate_at(path: Path, fraction: float) -> None:
@@ -434,12 +517,16 @@ for fraction in np.linspace(0.02, 0.98, 25):
         truncate_at(path, fraction)
         return convert(path, folder)
 
-for region in (header, ome_xml, ifds):
+def anywhere(data: bytes) -> tuple[int, int]:
+    return 0, len(data)
+
+
+for region in (header, ome_xml, ifds, anywhere):
     for seed in range(12):
         @case(f"ome-tiff-flipped-{region.__name__}-{seed}", codes=(0, INPUT), names=("tiles.ome.tif",))
         def _(folder, region=region, seed=seed):
             path = ome_tiff(folder)
-            flip_bytes(path, region, seed)
+            flip_bytes(path, region, seed, count=1 + seed * 3)
             return convert(path, folder)
 
 
@@ -600,3 +687,123 @@ def test_hostile_input(hostile: Case, tmp_path, capsys):
     capsys.readouterr()
     code, err = run(argv, capsys)
     check(code, err, hostile.outcome)
+
+
+# --- the real command, in its own process: what a shell sees ---------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+SUBPROCESS = {
+    "truncated-ome-tiff": (lambda folder: convert(truncate_and_return(ome_tiff(folder), 0.5), folder),
+                           Outcome((INPUT,), ("tiles.ome.tif",))),
+    "output-in-missing-folder": (lambda folder: ["convert", str(manifest(folder)),
+                                                 str(folder / "missing" / "o.ome.zarr")],
+                                 Outcome((INPUT,), ("missing",))),
+    "option-out-of-range": (lambda folder: convert(manifest(folder), folder, "--chunk", "x"),
+                            Outcome((INPUT,), ("--chunk",))),
+    "empty-input": (lambda folder: convert(empty_file(folder / "slide.czi"), folder),
+                    Outcome((INPUT,), ("slide.czi", "empty"))),
+    "ome-tiff-without-position-units": (lambda folder: convert(unitless_ome_tiff(folder), folder),
+                                        Outcome((0,))),
+}
+
+
+def truncate_and_return(path: Path, fraction: float) -> Path:
+    truncate_at(path, fraction)
+    return path
+
+
+def empty_file(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def unitless_ome_tiff(folder: Path) -> Path:
+    """Two tiles whose OME-XML Plane positions carry no unit (OME's "reference frame")."""
+    path = folder / "unitless.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for x in (0.0, 9.0):
+            tif.write(np.full((16, 20), 7, np.uint16), metadata={
+                "axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                "Plane": {"PositionX": [x], "PositionY": [0.0]}})
+    return path
+
+
+@pytest.mark.parametrize("name", list(SUBPROCESS))
+def test_hostile_input_in_a_shell(name, tmp_path):
+    build, outcome = SUBPROCESS[name]
+    argv = build(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "ngff_fuse.cli", *argv], capture_output=True,
+                          text=True, cwd=tmp_path, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+                          timeout=120)
+    check(done.returncode, done.stderr, outcome)
+
+
+def test_unitless_positions_are_micrometres(tmp_path, capsys):
+    """OME's "reference frame" (no unit): read as micrometres, and said so."""
+    path = unitless_ome_tiff(tmp_path)
+    assert main(["info", str(path), "--json", "--no-orientation-check"]) == 0
+    scene = json.loads(capsys.readouterr().out)["scenes"][0]
+    xs = sorted(tile["position"]["x"] for tile in scene["tile_positions"])
+    assert xs == [0.0, 9.0] and scene["unit"] == "micrometer"
+    assert any("reference frame" in note for note in scene["notes"])
+
+
+@pytest.mark.parametrize("unit, um", [("Mm", 1e12), ("mm", 1e3), ("Pm", 1e21), ("pm", 1e-6),
+                                      ("thou", 25.4), ("pt", 25400 / 72), ("Å", 1e-4), ("pixel", 0.65)])
+def test_ome_position_units_convert(unit, um, tmp_path):
+    """Every OME UnitsLength is converted by its own size (case tells Mm from mm); a position in
+    pixels is multiplied by the pixel size: positions written in `unit` come back in um."""
+    from ngff_fuse.readers.ome_tiff import OmeTiffReader
+    from ngff_fuse.readers.base import ReadOptions
+
+    m = mosaic()
+    path = write_ome_tiff(m, tmp_path / "tiles.ome.tif", position_unit=unit, scale=1 / um)
+    tiles = OmeTiffReader().read(path, ReadOptions())[0].tiles
+    got = np.array([tile.origin for tile in tiles])
+    want = np.array([tile.position for tile in m.tiles])
+    assert np.allclose(got[:, 1:], want[:, 1:], rtol=1e-6)
+
+
+# --- hypothesis: text a hand or a broken export writes ---------------------------------------
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30),
+                    st.text(max_size=6), st.none(), st.booleans(), st.lists(st.integers(), max_size=2))
+
+
+@SETTINGS
+@given(values=st.lists(NUMBERS, min_size=3, max_size=3))
+def test_manifest_positions_of_any_kind(values, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("manifest")
+    path = manifest(folder)
+    edit_json(path, lambda data: data["tiles"][1].update(dict(zip("xyz", values))))
+    code, err = run_quietly(["info", str(path), "--json", "--no-orientation-check"])
+    check(code, err, Outcome((0, INPUT), one_of=("manifest.json", "tile_00")))
+
+
+LINE = st.text(alphabet=st.sampled_from("tile_0001.tif;,() -+.eE5x#\t\nnaif=dim3"), max_size=40)
+
+
+@SETTINGS
+@given(lines=st.lists(LINE, max_size=4))
+def test_tileconfiguration_of_any_text(lines, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tileconfig")
+    path = tileconfig(folder)
+    text = path.read_text().splitlines()
+    path.write_text("\n".join(text[:4] + lines + text[4:]) + "\n")
+    code, err = run_quietly(["info", str(path), "--json", "--no-orientation-check"])
+    check(code, err, Outcome((0, INPUT), one_of=("TileConfiguration.txt", "tile_00")))
+
+
+def run_quietly(argv: list[str]) -> tuple[int, str]:
+    """`main`, its stderr captured (hypothesis runs many examples in one test: no capsys)."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    return code, err.getvalue()
