@@ -478,6 +478,54 @@ for damage in ("root-zarr.json-truncated", "root-zarr.json-empty", "root-zarr.js
         return ["fuse-store", str(store), str(folder / "refused.ome.zarr"), "--quiet"]
 
 
+# a fused store, damaged, previewed
+def fused_store(folder: Path, *options: str) -> Path:
+    store = folder / "fused.ome.zarr"
+    assert main(["convert", str(manifest(folder)), str(store), "--quiet", *options]) == 0
+    return store
+
+
+for damage, options in (("level-0-chunk-flipped", ()), ("level-0-chunk-empty", ()),
+                        ("level-0-shard-truncated", ()), ("root-zarr.json-truncated", ()),
+                        ("level-0-zarr.json-not-json", ()), ("level-0-removed", ()),
+                        ("level-0-chunk-flipped-v2", ("--ngff", "0.4")),
+                        ("root-zattrs-truncated-v2", ("--ngff", "0.4"))):
+    @case(f"preview-{damage}", codes=(0, INPUT, ENVIRONMENT), names=("fused.ome.zarr",))
+    def _(folder, damage=damage, options=options):
+        import shutil
+
+        store = fused_store(folder, *options)
+        last = sorted((store / "0").rglob("*"))
+        chunk = [p for p in last if p.is_file() and p.name not in (".zarray", ".zattrs", "zarr.json")][-1]
+        if damage.startswith("level-0-chunk-flipped"):
+            flip_bytes(chunk, lambda data: (0, len(data)), 1, count=16)
+        elif damage == "level-0-chunk-empty":
+            chunk.write_bytes(b"")
+        elif damage == "level-0-shard-truncated":
+            truncate_at(chunk, 0.9)
+        elif damage == "root-zarr.json-truncated":
+            truncate_at(store / "zarr.json", 0.5)
+        elif damage == "root-zattrs-truncated-v2":
+            truncate_at(store / ".zattrs", 0.5)
+        elif damage == "level-0-zarr.json-not-json":
+            (store / "0" / "zarr.json").write_text("{")
+        else:
+            shutil.rmtree(store / "0")
+        return ["preview", str(store), str(folder / "p.png"), "--quiet"]
+
+
+# every reading command over a fuzzed OME-TIFF
+for command in ("info", "layout", "register"):
+    for seed in range(6):
+        @case(f"{command}-of-a-fuzzed-ome-tiff-{seed}", codes=(0, INPUT), names=("tiles.ome.tif",))
+        def _(folder, command=command, seed=seed):
+            path = ome_tiff(folder)
+            flip_bytes(path, anywhere, 100 + seed, count=4 + 8 * seed)
+            out = {"info": [], "layout": [str(folder / "l.png")],
+                   "register": ["--out", str(folder / "p.json")]}[command]
+            return [command, str(path), *out, "--quiet"]
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def truncate_at(path: Path, fraction: float) -> None:

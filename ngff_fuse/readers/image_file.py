@@ -13,7 +13,7 @@ import numpy as np
 import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, reason
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout, tiff_series_shape
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -58,9 +58,9 @@ def open_bioimage(path: Path, reader=None):
     except PermissionError:
         raise InputError(f"{path}: permission denied; make the file readable") from None
     except Exception as exc:  # bioio plugins raise many kinds for a corrupt or foreign file
-        reason = _tiff_damage(path) or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        why = _tiff_damage(path) or reason(exc)
         raise InputError(
-            f"{path}: cannot be read as an image ({reason}); check that the file is complete "
+            f"{path}: cannot be read as an image ({why}); check that the file is complete "
             "and in a format bioio reads"
         ) from None
 
