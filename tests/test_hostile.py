@@ -632,6 +632,29 @@ for seed in range(10):
         return convert(mangle_text(manifest(folder, kind="csv"), seed), folder)
 
 
+# --- real files from ../shared, damaged in a copy -------------------------------------------
+
+REAL = {"lif": "lif-tilescan/PR2729_frameOrderCombinedScanTypes.lif",
+        "czi": "czi-zen-simulated/S3_1Pos_2Mosaic_T1_Z1_CH1.czi"}
+REAL_DAMAGE = [(kind, "truncated", fraction) for kind in REAL for fraction in (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)]
+REAL_DAMAGE += [(kind, "flipped", seed) for kind in REAL for seed in range(8)]
+
+
+@pytest.mark.parametrize("kind, damage, amount", REAL_DAMAGE,
+                         ids=[f"{k}-{d}-{a}" for k, d, a in REAL_DAMAGE])
+def test_damaged_real_file(kind, damage, amount, shared_dir, tmp_path, capsys):
+    source = shared_dir / "realdata" / REAL[kind]
+    path = tmp_path / source.name
+    path.write_bytes(source.read_bytes())
+    if damage == "truncated":
+        truncate_at(path, amount)
+    else:
+        flip_bytes(path, anywhere, amount, count=2 + 6 * amount)
+    capsys.readouterr()
+    code, err = run(convert(path, tmp_path), capsys)
+    check(code, err, Outcome((0, INPUT), (source.name,)))
+
+
 # --- a hostile machine: disks that fill, memory that runs out, files that cannot be opened ----
 
 @dataclass(frozen=True)
