@@ -29,7 +29,9 @@ from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
-from ngff_fuse.output import check_file_output, check_folder, left_incomplete, plan_output
+from ngff_fuse.output import (
+    check_file_output, check_folder, check_picture_output, left_incomplete, plan_output,
+)
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
@@ -76,6 +78,31 @@ def _fill(text: str) -> int | float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a whole number of at least 1")
+    return value
+
+
+#: Largest --max-shift: 2^31 px, beyond any mosaic (larger values overflow the search).
+_MAX_SHIFT_PX = float(1 << 31)
+
+
+def _shift(text: str) -> float:
+    """A registration shift limit: positive and finite, at most `_MAX_SHIFT_PX` pixels."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= _MAX_SHIFT_PX:
+        raise argparse.ArgumentTypeError(f"{text}: give a number of pixels above 0 and at most 2^31")
+    return value
 
 
 def _codec(text: str) -> Codec:
@@ -168,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
     preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
     preview.add_argument("png", type=Path, help="the PNG to write")
-    preview.add_argument("--size", type=int, default=768, help="longer edge to aim for, in pixels")
+    preview.add_argument("--size", type=_positive_int, default=768, help="longer edge to aim for, in pixels")
 
     check = sub.add_parser("validate", help="check an OME-Zarr: metadata, levels, every chunk readable",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
@@ -203,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_register_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--register-channel", default="0", metavar="C",
                         help="reference channel for registration, index or name (default 0)")
-    parser.add_argument("--max-shift", type=float, metavar="PX",
+    parser.add_argument("--max-shift", type=_shift, metavar="PX",
                         help="largest correction of a link, in pixels (default: 10%% of the tile, >= 50)")
     parser.add_argument("--qc-plot", type=Path, metavar="PNG",
                         help="draw the layout, links coloured by quality, tiles by residual")
@@ -289,7 +316,7 @@ def _run_convert(args, console: Console) -> int:
     started = time.monotonic()
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
-        check_file_output(args.preview)
+        check_picture_output(args.preview)
     with compute_on(args.workers, args.scheduler) as engine:
         progress.note(f"computing on {engine}")
         result = convert(
@@ -323,7 +350,7 @@ def _run_fuse_store(args, console: Console) -> int:
 
 
 def _run_layout(args, console: Console) -> int:
-    check_file_output(args.png)
+    check_picture_output(args.png)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         out = layout_plot(tileset, scene_path(args.png, index, len(tilesets)))
@@ -333,7 +360,7 @@ def _run_layout(args, console: Console) -> int:
 
 
 def _run_preview(args, console: Console) -> int:
-    check_file_output(args.png)
+    check_picture_output(args.png)
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
         console.print(f"wrote {args.png}")
@@ -342,9 +369,9 @@ def _run_preview(args, console: Console) -> int:
 
 def _run_register(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet)
-    for path in (args.out, args.qc_plot):
-        if path is not None:
-            check_file_output(path)
+    check_file_output(args.out)
+    if args.qc_plot is not None:
+        check_picture_output(args.qc_plot)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         registration = register(tileset, _register_options(args).channel, args.max_shift,

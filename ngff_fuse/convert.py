@@ -17,7 +17,7 @@ from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.layout import Orientation, reorient
-from ngff_fuse.output import Output, check_file_output, check_folder, claim_output
+from ngff_fuse.output import Output, check_folder, check_picture_output, claim_output
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
@@ -174,7 +174,7 @@ def convert(
     in_place = keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
     check_output_path(input_path, output, in_place)
     if refine.qc_plot is not None:
-        check_file_output(refine.qc_plot)
+        check_picture_output(refine.qc_plot)
     with claim_output(output, write_options.overwrite, write_options.resume, in_place, progress) as claimed:
         scenes = _convert_into(claimed, input_path, read_options, write_options, blend, blend_width,
                                orientation, refine, progress, keep_tiles)

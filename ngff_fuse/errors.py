@@ -17,9 +17,15 @@ class InputError(NgffFuseError):
     exit_code = 2
 
 
+#: Longest exception text quoted in a message (a parser may quote a whole document).
+_REASON_CHARS = 120
+
+
 def reason(exc: BaseException) -> str:
     """An exception as a short clause for a one-line message: its type and first line."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > _REASON_CHARS:
+        text = text[:_REASON_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

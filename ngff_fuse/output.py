@@ -78,6 +78,18 @@ def check_file_output(path: Path) -> None:
         raise InputError(f"{path}: is a folder; give the name of a file to write")
 
 
+def check_picture_output(path: Path) -> None:
+    """As `check_file_output`, for a picture: its suffix must name a format matplotlib writes,
+    checked before any work (a conversion is not run to fail at its `--preview`)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    check_file_output(path)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lower().lstrip(".") not in formats:
+        raise InputError(f"{path}: not a picture format; end the name in .png, .svg or .pdf "
+                         f"(or .{', .'.join(sorted(f for f in formats if f not in ('png', 'svg', 'pdf')))})")
+
+
 def staging_path(target: Path) -> Path:
     return target.with_name(target.name + STAGING_SUFFIX)
 

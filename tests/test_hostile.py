@@ -526,6 +526,74 @@ for command in ("info", "layout", "register"):
             return [command, str(path), *out, "--quiet"]
 
 
+# pictures in formats nobody writes, sizes no picture has; checked before any work
+@case("convert-preview-in-an-unknown-format", names=("p.xyz", ".png"))
+def _(folder):
+    return convert(manifest(folder), folder, "--preview", str(folder / "p.xyz"))
+
+
+@case("layout-in-an-unknown-format", names=("l.xyz", ".png"))
+def _(folder):
+    return ["layout", str(manifest(folder)), str(folder / "l.xyz"), "--quiet"]
+
+
+@case("preview-in-an-unknown-format", names=("p.xyz", ".png"))
+def _(folder):
+    return ["preview", str(fused_store(folder)), str(folder / "p.xyz"), "--quiet"]
+
+
+@case("register-qc-plot-in-an-unknown-format", names=("q.xyz", ".png"))
+def _(folder):
+    return ["register", str(manifest(folder)), "--out", str(folder / "p.json"), "--qc-plot",
+            str(folder / "q.xyz"), "--quiet"]
+
+
+@case("convert-qc-plot-in-an-unknown-format", names=("q.xyz", ".png"))
+def _(folder):
+    return convert(manifest(folder), folder, "--register", "--qc-plot", str(folder / "q.xyz"))
+
+
+for size in ("0", "-5", "x"):
+    @case(f"preview-size={size}", names=("--size",))
+    def _(folder, size=size):
+        return ["preview", str(fused_store(folder)), str(folder / "p.png"), "--size", size]
+
+for shift in ("1e308", "inf", "0"):
+    @case(f"register-max-shift={shift}", names=("--max-shift",))
+    def _(folder, shift=shift):
+        return ["register", str(manifest(folder)), "--out", str(folder / "p.json"), "--max-shift", shift]
+
+
+@case("tile-is-a-pipe", names=("tile_001.tif", "pipe"))
+def _(folder):
+    import os
+
+    path = manifest(folder)
+    (folder / "tile_001.tif").unlink()
+    os.mkfifo(folder / "tile_001.tif")
+    return convert(path, folder)
+
+
+@case("input-is-a-device", names=("/dev/null",))
+def _(folder):
+    return convert(Path("/dev/null"), folder)
+
+
+# pixels that are no numbers, tiles with nothing to match: fused, previewed and registered
+# as they are, or refused in a line
+for kind in ("all-nan", "inf-and-nan", "constant", "one-pixel"):
+    @case(f"tiles-{kind}-registered-and-previewed", codes=(0, INPUT), names=("tile_00",))
+    def _(folder, kind=kind):
+        path = manifest(folder)
+        for name in ("tile_000.tif", "tile_001.tif"):
+            pixels = {"all-nan": lambda: np.full((16, 20), np.nan, np.float32),
+                      "inf-and-nan": lambda: np.array([[np.inf, -np.inf], [np.nan, 1]], np.float32).repeat(8, 0).repeat(10, 1),
+                      "constant": lambda: np.zeros((16, 20), np.uint16),
+                      "one-pixel": lambda: np.ones((1, 1), np.uint16)}[kind]()
+            tifffile.imwrite(folder / name, pixels)
+        return convert(path, folder, "--register", "--preview", str(folder / "p.png"))
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def truncate_at(path: Path, fraction: float) -> None:

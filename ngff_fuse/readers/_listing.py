@@ -20,8 +20,9 @@ PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, Non
 def open_listed(listing: Path, file: str, series: int | None, where: str) -> ImageFile:
     """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
     path = listing.parent / file
-    if path.is_dir():
-        raise InputError(f"{where}: {path} is a folder, not an image file; list the image files")
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise InputError(f"{where}: {path} is {what}, not an image file; list the image files")
     if not path.is_file():
         raise InputError(
             f"{where}: tile file {file!r} not found in {listing.parent}; file paths are "

@@ -74,11 +74,23 @@ def _tiff_damage(path: Path) -> str | None:
         with tifffile.TiffFile(path) as tif:
             if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.btf")) and not tif.is_ome:
                 return "its OME-XML is missing or damaged"
+            if tif.is_ome:
+                _ome_xml_damage(tif.ome_metadata)
             for series in tif.series:
                 series.asarray()
     except Exception as exc:  # tifffile's own word for the damage
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
+
+
+def _ome_xml_damage(xml: str) -> None:
+    """Parse OME-XML as bioio does; raises what is wrong with it (a flipped byte: a bad tag)."""
+    from ome_types import from_xml
+
+    try:
+        from_xml(xml)
+    except Exception as exc:
+        raise ValueError(f"its OME-XML does not parse: {reason(exc)}") from exc
 
 
 def fast_tiff_pixels(
