@@ -21,7 +21,7 @@ from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
-from ngff_fuse.errors import InputError, NgffFuseError, from_environment
+from ngff_fuse.errors import InputError, NgffFuseError, from_environment, one_line
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
@@ -498,13 +498,13 @@ def main(argv: list[str] | None = None) -> int:
     except NgffFuseError as exc:
         if args.debug:
             raise
-        errors.print(f"ngff-fuse: error: {exc}", markup=False)
+        errors.print(f"ngff-fuse: error: {one_line(str(exc))}", markup=False)
         return exc.exit_code
     except (OSError, MemoryError) as exc:  # the machine's failures no code path expected
         if args.debug:
             raise
         error = from_environment(exc, _left_incomplete(args))
-        errors.print(f"ngff-fuse: error: {error}", markup=False)
+        errors.print(f"ngff-fuse: error: {one_line(str(error))}", markup=False)
         return error.exit_code
     except KeyboardInterrupt:
         hint = " (the output is marked incomplete: run the same command with --resume to finish it)" \
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:
             raise
-        errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {exc} "
+        errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
                      "(rerun with --debug for the traceback)", markup=False)
         return 1
 

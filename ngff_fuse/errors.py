@@ -67,3 +67,9 @@ def from_environment(exc: OSError | MemoryError, resume_hint: bool = False) -> N
     where = exc.filename if exc.filename is not None else "ngff-fuse"
     what = exc.strerror or reason(exc)
     return kind(f"{where}: {what}; {fix}{resume if kind is NgffFuseError else ''}")
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters escaped: a file name holding a newline must not
+    split the one line an error is."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)

@@ -594,6 +594,27 @@ for kind in ("all-nan", "inf-and-nan", "constant", "one-pixel"):
         return convert(path, folder, "--register", "--preview", str(folder / "p.png"))
 
 
+@case("input-is-a-pipe", names=("manifest.json", "pipe"))
+def _(folder):
+    import os
+
+    os.mkfifo(folder / "manifest.json")
+    return convert(folder / "manifest.json", folder)
+
+
+# names that hold a newline: the error stays one line
+@case("damaged-tile-named-with-a-newline", names=("tile\\n1.tif",))
+def _(folder):
+    path = manifest(folder)
+    (folder / "tile\n1.tif").write_bytes((folder / "tile_001.tif").read_bytes()[:100])
+    return convert(edit_json(path, set_tile("file", "tile\n1.tif")), folder)
+
+
+@case("output-folder-named-with-a-newline", names=("new\\nfolder",))
+def _(folder):
+    return ["convert", str(manifest(folder)), str(folder / "new\nfolder" / "o.ome.zarr"), "--quiet"]
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def truncate_at(path: Path, fraction: float) -> None:

@@ -32,6 +32,9 @@ def available_readers() -> tuple[Reader, ...]:
 def reader_for(path: Path) -> Reader:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory; check the input path")
+    if not path.is_file() and not path.is_dir():
+        raise InputError(f"{path}: not a regular file (a device or a pipe); give an image file, "
+                         "a listing or a folder")
     refuse_empty(path)
     for reader in available_readers():
         if _claims(reader, path):
