@@ -755,6 +755,7 @@ class Failure:
     inject: Callable
     outcome: Outcome
     argv: tuple[str, ...] = ()
+    source: Callable[[Path], Path] = manifest  # the input it converts
 
 
 def failing_store_write(error: OSError, when: Callable[[str, bytes], bool]):
@@ -795,8 +796,41 @@ def enospc(name="zarr.json"):
     return OSError(errno.ENOSPC, "No space left on device", name)
 
 
+def two_wells(folder: Path) -> Path:
+    """A plate of two wells: a multi-scene output (bioformats2raw layout, OME-XML)."""
+    from ngff_fuse.testing.imagexpress import write_imagexpress
+
+    return write_imagexpress({"A01": mosaic(), "A02": mosaic()}, folder / "plate", guid=False)
+
+
+def failing_text_write(error: OSError, name: str):
+    """Make writing a text file called `name` raise `error` (the store's OME-XML)."""
+    def inject(monkeypatch, folder):
+        real = Path.write_text
+
+        def write_text(self, *args, **kwargs):
+            if self.name == name:
+                raise error
+            return real(self, *args, **kwargs)
+        monkeypatch.setattr(Path, "write_text", write_text)
+    return inject
+
+
+def is_collection_metadata(key: str, value: bytes) -> bool:
+    """The write that makes a multi-scene store complete: the root's bioformats2raw layout."""
+    return key in ("zarr.json", ".zattrs") and b"bioformats2raw" in value
+
+
 RESUME = "--resume"
 FAILURES = [
+    Failure("multi-scene-disk-full-at-the-ome-xml",
+            failing_text_write(enospc("OME/METADATA.ome.xml"), "METADATA.ome.xml"),
+            Outcome((ENVIRONMENT,), ("METADATA.ome.xml", "space", RESUME)), source=two_wells),
+    Failure("multi-scene-disk-full-at-final-metadata", failing_store_write(enospc(), is_collection_metadata),
+            Outcome((ENVIRONMENT,), ("space", RESUME)), source=two_wells),
+    Failure("multi-scene-v2-disk-full-at-final-metadata",
+            failing_store_write(enospc(".zattrs"), is_collection_metadata),
+            Outcome((ENVIRONMENT,), ("space", RESUME)), ("--ngff", "0.4"), source=two_wells),
     Failure("disk-full-at-final-metadata", failing_store_write(enospc(), is_image_metadata),
             Outcome((ENVIRONMENT,), ("space", RESUME))),
     Failure("disk-full-at-a-chunk", failing_store_write(enospc("0/c/0/0/0"), is_chunk),
@@ -830,7 +864,7 @@ FAILURES = [
 
 @pytest.mark.parametrize("failure", FAILURES, ids=[f.id for f in FAILURES])
 def test_hostile_machine(failure: Failure, tmp_path, monkeypatch, capsys):
-    argv = convert(manifest(tmp_path), tmp_path, *failure.argv)
+    argv = convert(failure.source(tmp_path), tmp_path, *failure.argv)
     failure.inject(monkeypatch, tmp_path)
     capsys.readouterr()
     code, err = run(argv, capsys)
