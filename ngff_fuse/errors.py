@@ -59,9 +59,10 @@ def from_environment(exc: OSError | MemoryError, resume_hint: bool = False) -> N
     resume = ("; the output is left incomplete: once that is done, run the same command with "
               "--resume to finish it") if resume_hint else ""
     if isinstance(exc, MemoryError):
+        how = f" ({exc})" if str(exc) else ""
         return NgffFuseError(
-            "out of memory; use a smaller --chunk (e.g. 512) or fewer --workers, or close other "
-            f"programs{resume}"
+            f"out of memory{how}; use a smaller --chunk (e.g. 512) or fewer --workers, or close "
+            f"other programs{resume}"
         )
     fix, kind = _FIXES.get(exc.errno, ("check the file and the disk, then run again", NgffFuseError))
     where = exc.filename if exc.filename is not None else "ngff-fuse"

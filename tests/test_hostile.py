@@ -821,8 +821,20 @@ def is_collection_metadata(key: str, value: bytes) -> bool:
     return key in ("zarr.json", ".zattrs") and b"bioformats2raw" in value
 
 
+def worker_killed(monkeypatch, folder):
+    """A dask worker process that died under the task (KilledWorker), as an OOM kill does."""
+    from distributed.scheduler import KilledWorker
+
+    def store_pyramid(*args, **kwargs):
+        raise KilledWorker("fuse-chunk-0", None, 3)
+    monkeypatch.setattr("ngff_fuse.writer.store_pyramid", store_pyramid)
+
+
 RESUME = "--resume"
 FAILURES = [
+    Failure("worker-process-killed", worker_killed,
+            Outcome((ENVIRONMENT,), ("memory", "worker process died", "--workers", RESUME)),
+            ("--workers", "1")),
     Failure("multi-scene-disk-full-at-the-ome-xml",
             failing_text_write(enospc("OME/METADATA.ome.xml"), "METADATA.ome.xml"),
             Outcome((ENVIRONMENT,), ("METADATA.ome.xml", "space", RESUME)), source=two_wells),
