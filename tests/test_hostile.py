@@ -133,9 +133,9 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(id: str, codes=(INPUT,), names=()):
+def case(id: str, codes=(INPUT,), names=(), one_of=()):
     def register(build):
-        CASES.append(Case(id, build, Outcome(tuple(codes), tuple(names))))
+        CASES.append(Case(id, build, Outcome(tuple(codes), tuple(names), tuple(one_of))))
         return build
     return register
 
@@ -613,6 +613,34 @@ def _(folder):
 @case("output-folder-named-with-a-newline", names=("new\\nfolder",))
 def _(folder):
     return ["convert", str(manifest(folder)), str(folder / "new\nfolder" / "o.ome.zarr"), "--quiet"]
+
+
+# multi-file OME-TIFF: its companion file mangled, one of its TIFFs gone or cut short
+def companion(folder: Path, master: bool = False) -> tuple[Path, list[Path]]:
+    from test_reader_ome_companion import write_multifile
+
+    return write_multifile(mosaic(), folder / "set", master=master)
+
+
+for seed in range(10):
+    @case(f"companion-mangled-{seed}", codes=(0, INPUT), one_of=("mosaic.companion.ome", "tile"))
+    def _(folder, seed=seed):
+        xml, _ = companion(folder)
+        return convert(mangle_text(xml, seed), folder)
+
+for damage in ("missing", "truncated", "empty"):
+    for master in (False, True):
+        @case(f"companion-{'master' if master else 'xml'}-tiff-{damage}", one_of=("tile1_t0.ome.tif",))
+        def _(folder, damage=damage, master=master):
+            xml, tiffs = companion(folder, master)
+            second = tiffs[1]
+            if damage == "missing":
+                second.unlink()
+            elif damage == "truncated":
+                truncate_at(second, 0.5)
+            else:
+                second.write_bytes(b"")
+            return convert(xml, folder)
 
 
 # --- fuzzed files: the same seeded damage every run -----------------------------------------

@@ -23,7 +23,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, NgffFuseError, reason
 
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
@@ -145,7 +145,8 @@ def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: 
     finally:
         os.close(fd)
     if len(raw) != count * dtype.itemsize:
-        raise OSError(f"{layout.path}: file ends inside plane {plane}; the file is truncated")
+        raise InputError(f"{layout.path}: the file ends inside plane {plane}; it is truncated, "
+                         "copy it again")
     band = np.frombuffer(raw, dtype=dtype).reshape(-1, width)
     picked = band[[r - first for r in rows]] if rows.step != 1 else band
     return picked[:, cols.start:cols.stop:cols.step]
@@ -166,12 +167,26 @@ def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
             _decoded.move_to_end(key)
             return _decoded[key]
     with tifffile.TiffFile(layout.path) as tif:
-        data = tif.pages[layout.pages[plane]].asarray()
+        try:
+            data = tif.pages[layout.pages[plane]].asarray()
+        except OSError as exc:
+            if exc.errno is not None:  # the disk's failure, reported as such
+                raise
+            raise _undecodable(layout, plane, exc) from exc
+        except (MemoryError, NgffFuseError):
+            raise
+        except Exception as exc:  # the codec's complaint: the file, not the program, is wrong
+            raise _undecodable(layout, plane, exc) from exc
     with _decoded_lock:
         _decoded[key] = data
         while sum(a.nbytes for a in _decoded.values()) > _CACHE_BYTES and len(_decoded) > 1:
             _decoded.popitem(last=False)
     return data
+
+
+def _undecodable(layout: TiffSeriesLayout, plane: int, exc: Exception) -> InputError:
+    return InputError(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); the file is "
+                      "damaged, copy it again")
 
 
 def tiff_dask_array(layout: TiffSeriesLayout) -> da.Array:
