@@ -25,6 +25,7 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from damage import empty, flip_bytes, truncate_at
 from ngff_fuse.cli import main
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
@@ -645,22 +646,6 @@ for damage in ("missing", "truncated", "empty"):
 
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
-def truncate_at(path: Path, fraction: float) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * fraction)])
-
-
-def flip_bytes(path: Path, region: Callable[[bytes], tuple[int, int]], seed: int, count: int = 3) -> None:
-    """Replace `count` bytes at seeded-random places in `region(data)` with random bytes."""
-    data = bytearray(path.read_bytes())
-    start, stop = region(bytes(data))
-    rng = random.Random(seed)
-    for _ in range(count):
-        i = rng.randrange(start, max(start + 1, stop))
-        data[i] = rng.choice([b for b in range(256) if b != data[i]])
-    path.write_bytes(bytes(data))
-
-
 def header(_data: bytes) -> tuple[int, int]:
     return 0, 16
 
@@ -927,27 +912,23 @@ def test_hostile_input(hostile: Case, tmp_path, capsys):
 
 REPO = Path(__file__).resolve().parents[1]
 SUBPROCESS = {
-    "truncated-ome-tiff": (lambda folder: convert(truncate_and_return(ome_tiff(folder), 0.5), folder),
+    "truncated-ome-tiff": (lambda folder: convert(damaged(ome_tiff(folder), truncate_at, 0.5), folder),
                            Outcome((INPUT,), ("tiles.ome.tif",))),
     "output-in-missing-folder": (lambda folder: ["convert", str(manifest(folder)),
                                                  str(folder / "missing" / "o.ome.zarr")],
                                  Outcome((INPUT,), ("missing",))),
     "option-out-of-range": (lambda folder: convert(manifest(folder), folder, "--chunk", "x"),
                             Outcome((INPUT,), ("--chunk",))),
-    "empty-input": (lambda folder: convert(empty_file(folder / "slide.czi"), folder),
+    "empty-input": (lambda folder: convert(damaged(folder / "slide.czi", empty), folder),
                     Outcome((INPUT,), ("slide.czi", "empty"))),
     "ome-tiff-without-position-units": (lambda folder: convert(unitless_ome_tiff(folder), folder),
                                         Outcome((0,))),
 }
 
 
-def truncate_and_return(path: Path, fraction: float) -> Path:
-    truncate_at(path, fraction)
-    return path
-
-
-def empty_file(path: Path) -> Path:
-    path.write_bytes(b"")
+def damaged(path: Path, damage: Callable, *args) -> Path:
+    """`path` after `damage(path, *args)`."""
+    damage(path, *args)
     return path
 
 
