@@ -403,7 +403,7 @@ for damage in ("truncated", "empty", "halved", "missing", "text"):
 # options out of range; the line names the option, or the word for it
 OPTION_NAMED = {"--scene": "scene", "--fill": "fill", "--max-shift": "shift", "--register-channel": "channel"}
 for option in (("--chunk", "0"), ("--chunk", "-5"), ("--chunk-z", "0"), ("--levels", "0"),
-               ("--levels", "-1"), ("--shard", "3"), ("--shard", "-1024"), ("--blend-width", "-1"),
+               ("--levels", "-1"), ("--levels", "99999999"), ("--levels", "8"), ("--shard", "3"), ("--shard", "-1024"), ("--blend-width", "-1"),
                ("--blend-width", "nan"), ("--blend-width", "inf"), ("--fill", "1e400"), ("--fill", "nan"),
                ("--fill", "-1"), ("--fill", "70000"), ("--workers", "0"), ("--workers", "-2"),
                ("--codec", "foo"), ("--codec", "zstd:99"), ("--codec", "zstd:x"), ("--scene", "99"),
