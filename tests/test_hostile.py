@@ -401,14 +401,17 @@ for damage in ("truncated", "empty", "halved", "missing", "text"):
 
 
 # options out of range; the line names the option, or the word for it
-OPTION_NAMED = {"--scene": "scene", "--fill": "fill", "--max-shift": "shift", "--register-channel": "channel"}
+OPTION_NAMED = {"--scene": "scene", "--fill": "fill", "--max-shift": "shift", "--register-channel": "channel",
+                "--pixel-size": "pixel-size"}
 for option in (("--chunk", "0"), ("--chunk", "-5"), ("--chunk-z", "0"), ("--levels", "0"),
                ("--levels", "-1"), ("--levels", "99999999"), ("--levels", "8"), ("--shard", "3"), ("--shard", "-1024"), ("--blend-width", "-1"),
                ("--blend-width", "nan"), ("--blend-width", "inf"), ("--fill", "1e400"), ("--fill", "nan"),
                ("--fill", "-1"), ("--fill", "70000"), ("--workers", "0"), ("--workers", "-2"),
                ("--codec", "foo"), ("--codec", "zstd:99"), ("--codec", "zstd:x"), ("--scene", "99"),
                ("--scene", "x"), ("--scene", "-1"), ("--max-shift", "-3"), ("--register-channel", "7"),
-               ("--register-channel", "nosuch")):
+               ("--register-channel", "nosuch"), ("--register-channel", "-1"), ("--fill", "9" * 40),
+               ("--pixel-size", "1,1,1,1"), ("--pixel-size", ""), ("--codec", "none:5"), ("--codec", ""),
+               ("--ngff", "0.3"), ("--blend", "median"), ("--downsample", "bicubic")):
     @case(f"option{'='.join(option)}", names=(OPTION_NAMED.get(option[0], option[0]),))
     def _(folder, option=option):
         extra = ["--register"] if option[0] in ("--max-shift", "--register-channel") else []
@@ -642,6 +645,41 @@ for damage in ("missing", "truncated", "empty"):
             else:
                 second.write_bytes(b"")
             return convert(xml, folder)
+
+
+# options that contradict each other
+for options in (("--resume", "--overwrite"), ("--shard", "2048", "--ngff", "0.4"),
+                ("--workers", "1", "--scheduler", "tcp://127.0.0.1:1")):
+    @case(f"options{'-'.join(options)}", names=(options[0],))
+    def _(folder, options=options):
+        return convert(manifest(folder), folder, *options)
+
+
+# saved positions of another input, or files that are not positions
+@case("positions-of-another-input", names=("positions.json", "tiles"))
+def _(folder):
+    _, saved = positions(folder / "other")
+    source = write_manifest(mosaic(grid=(1, 3)), folder / "this")
+    return convert(source, folder, "--positions", str(saved))
+
+
+for name in ("manifest.json", "tile_000.tif"):
+    @case(f"positions-is-{name}", names=(name,))
+    def _(folder, name=name):
+        return convert(manifest(folder), folder, "--positions", str(folder / name))
+
+
+# commands given what they do not read
+@case("validate-an-empty-folder", names=("e.zarr",))
+def _(folder):
+    (folder / "e.zarr").mkdir()
+    return ["validate", str(folder / "e.zarr")]
+
+
+for command in ("info", "layout"):
+    @case(f"{command}-of-a-fused-store-without-tiles", names=("fused.ome.zarr", "--keep-tiles"))
+    def _(folder, command=command):
+        return [command, str(fused_store(folder)), *([str(folder / "l.png")] if command == "layout" else [])]
 
 
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
