@@ -57,7 +57,7 @@ def from_environment(exc: OSError | MemoryError, resume_hint: bool = False) -> N
     the file, what happened, what to do; with `resume_hint` (an output is left incomplete),
     how to finish it."""
     resume = ("; the output is left incomplete: once that is done, run the same command with "
-              "--resume to finish it") if resume_hint else ""
+              "--resume (in place of --overwrite, if given) to finish it") if resume_hint else ""
     if isinstance(exc, MemoryError):
         how = f" ({exc})" if str(exc) else ""
         return NgffFuseError(

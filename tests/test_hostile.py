@@ -810,27 +810,29 @@ class Failure:
 
 
 def failing_store_write(error: OSError, when: Callable[[str, bytes], bool]):
-    """Make zarr's local store raise `error` when writing a key (and bytes) that `when` picks."""
+    """Make zarr's local store raise `error` when writing a file (its path, and bytes) that
+    `when` picks."""
     def inject(monkeypatch, folder):
         from zarr.storage import LocalStore
 
         real = LocalStore.set
 
         async def set(self, key, value):
-            if when(key, value.to_bytes()):
+            if when(f"{self.root}/{key}", value.to_bytes()):
                 raise error
             return await real(self, key, value)
         monkeypatch.setattr(LocalStore, "set", set)
     return inject
 
 
-def is_image_metadata(key: str, value: bytes) -> bool:
+def is_image_metadata(path: str, value: bytes) -> bool:
     """The write that makes a store an image: the root metadata with its multiscales."""
-    return key.endswith("zarr.json") and b"multiscales" in value
+    return path.endswith("zarr.json") and b"multiscales" in value
 
 
-def is_chunk(key: str, _value: bytes) -> bool:
-    return "/c/" in key or key.split("/")[-1][:1].isdigit()
+def is_chunk(path: str, _value: bytes) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return "/c/" in path or (name[:1].isdigit() and not name.startswith((".z", "zarr")))
 
 
 def failing_tile_read(error: BaseException):
@@ -867,9 +869,9 @@ def failing_text_write(error: OSError, name: str):
     return inject
 
 
-def is_collection_metadata(key: str, value: bytes) -> bool:
+def is_collection_metadata(path: str, value: bytes) -> bool:
     """The write that makes a multi-scene store complete: the root's bioformats2raw layout."""
-    return key in ("zarr.json", ".zattrs") and b"bioformats2raw" in value
+    return path.endswith(("zarr.json", ".zattrs")) and b"bioformats2raw" in value
 
 
 def worker_killed(monkeypatch, folder):
@@ -881,8 +883,14 @@ def worker_killed(monkeypatch, folder):
     monkeypatch.setattr("ngff_fuse.writer.store_pyramid", store_pyramid)
 
 
+def is_kept_tile_chunk(path: str, value: bytes) -> bool:
+    return "/tiles/" in path and is_chunk(path, value)
+
+
 RESUME = "--resume"
 FAILURES = [
+    Failure("disk-full-writing-a-kept-tile", failing_store_write(enospc("tiles/0/0/c/0/0/0"), is_kept_tile_chunk),
+            Outcome((ENVIRONMENT,), ("space", RESUME)), ("--keep-tiles",)),
     Failure("worker-process-killed", worker_killed,
             Outcome((ENVIRONMENT,), ("memory", "worker process died", "--workers", RESUME)),
             ("--workers", "1")),
@@ -923,6 +931,28 @@ FAILURES = [
             failing_tile_read(FileNotFoundError(errno.ENOENT, "No such file or directory")),
             Outcome((ENVIRONMENT,), ("tile_00", "moved or deleted", RESUME))),
 ]
+
+
+@pytest.mark.parametrize("failure", [f for f in FAILURES if f.source is manifest and not f.argv],
+                         ids=[f.id for f in FAILURES if f.source is manifest and not f.argv])
+def test_hostile_machine_during_a_replacement(failure: Failure, tmp_path, monkeypatch, capsys):
+    """The same failures while --overwrite builds a replacement: the old output stays as it
+    was, and --resume (in place of --overwrite) finishes the new one."""
+    argv = convert(manifest(tmp_path), tmp_path)
+    assert main(argv) == 0
+    out = tmp_path / "out.ome.zarr"
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    failure.inject(monkeypatch, tmp_path)
+    capsys.readouterr()
+    code, err = run([*argv, "--overwrite", "--codec", "zstd"], capsys)
+    check(code, err, failure.outcome)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    code, err = run([*argv, "--resume", "--codec", "zstd"], capsys)
+    assert code == 0, err
+    assert main(["validate", str(out), "--quiet"]) == 0
+    assert json.loads((out / "0" / "zarr.json").read_text())["codecs"] != json.loads(
+        before[Path("0/zarr.json")])["codecs"]  # the replacement took the old one's place
 
 
 @pytest.mark.parametrize("failure", FAILURES, ids=[f.id for f in FAILURES])
