@@ -21,7 +21,7 @@ from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, convert, open_input, scene_path
 from ngff_fuse.describe import describe
-from ngff_fuse.errors import InputError, NgffFuseError, from_environment, one_line
+from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
@@ -389,6 +389,8 @@ def _run_register(args, console: Console) -> int:
 def _orientation_report(tileset) -> dict:
     try:
         check = check_orientation(tileset)
+    except DamagedFile:  # a tile that does not read is no orientation question
+        raise
     except InputError as exc:  # rotated tiles: orientation is the affine's business
         return {"verdict": f"not checked: {exc}", "decided": False, "scores": {}, "pairs": 0}
     return {"verdict": check.verdict(), "decided": check.decided, "scores": check.scores,

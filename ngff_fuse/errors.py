@@ -17,6 +17,11 @@ class InputError(NgffFuseError):
     exit_code = 2
 
 
+class DamagedFile(InputError):
+    """A file whose bytes cannot be what its header promises (a pixel block that does not
+    decode, a file cut short): found only when its pixels are read, never worked around."""
+
+
 #: Longest exception text quoted in a message (a parser may quote a whole document).
 _REASON_CHARS = 120
 

@@ -682,6 +682,35 @@ for command in ("info", "layout"):
         return [command, str(fused_store(folder)), *([str(folder / "l.png")] if command == "layout" else [])]
 
 
+# a tile whose pixels are damaged (the header reads): found by whichever command reads them
+def damaged_pixels(folder: Path, how: str) -> Path:
+    """Two tiles that overlap (registration and the orientation check read the overlap)."""
+    path = write_manifest(synthetic_mosaic(grid=(1, 2), tile_shape=(16, 20), overlap=0.4, jitter=0), folder)
+    tile = folder / "tile_001.tif"
+    if how == "compressed":
+        tifffile.imwrite(tile, np.arange(320, dtype=np.uint16).reshape(16, 20), compression="zlib")
+        data = bytearray(tile.read_bytes())
+        start = tifffile.TiffFile(tile).pages.first.dataoffsets[0]
+        data[start + 2:start + 12] = bytes(10)
+        tile.write_bytes(bytes(data))
+    else:
+        truncate_at(tile, 0.6)
+    return path
+
+
+for how in ("compressed", "cut-short"):
+    for command in ("convert", "convert-register", "register", "info", "layout"):
+        @case(f"tile-pixels-{how}-{command}", codes=(0, INPUT) if command == "layout" else (INPUT,),
+              names=("tile_001.tif",))
+        def _(folder, how=how, command=command):
+            path = damaged_pixels(folder, how)
+            return {"convert": convert(path, folder),
+                    "convert-register": convert(path, folder, "--register"),
+                    "register": ["register", str(path), "--out", str(folder / "p.json")],
+                    "info": ["info", str(path)],
+                    "layout": ["layout", str(path), str(folder / "l.png")]}[command]
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def header(_data: bytes) -> tuple[int, int]:

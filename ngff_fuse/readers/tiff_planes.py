@@ -23,7 +23,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
-from ngff_fuse.errors import InputError, NgffFuseError, reason
+from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, reason
 
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
@@ -82,7 +82,7 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
                 return None
             end = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts)), default=0)
             if end > size:
-                raise InputError(
+                raise DamagedFile(
                     f"{tif.filehandle.path}: truncated, its pixels run to byte {end} but the file "
                     f"has {size}; copy the file again from the microscope"
                 )
@@ -145,8 +145,8 @@ def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: 
     finally:
         os.close(fd)
     if len(raw) != count * dtype.itemsize:
-        raise InputError(f"{layout.path}: the file ends inside plane {plane}; it is truncated, "
-                         "copy it again")
+        raise DamagedFile(f"{layout.path}: the file ends inside plane {plane}; it is truncated, "
+                          "copy it again")
     band = np.frombuffer(raw, dtype=dtype).reshape(-1, width)
     picked = band[[r - first for r in rows]] if rows.step != 1 else band
     return picked[:, cols.start:cols.stop:cols.step]
@@ -184,9 +184,9 @@ def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
     return data
 
 
-def _undecodable(layout: TiffSeriesLayout, plane: int, exc: Exception) -> InputError:
-    return InputError(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); the file is "
-                      "damaged, copy it again")
+def _undecodable(layout: TiffSeriesLayout, plane: int, exc: Exception) -> DamagedFile:
+    return DamagedFile(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); the file is "
+                       "damaged, copy it again")
 
 
 def tiff_dask_array(layout: TiffSeriesLayout) -> da.Array:
