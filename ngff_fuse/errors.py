@@ -70,9 +70,9 @@ def from_environment(exc: OSError | MemoryError, resume_hint: bool = False) -> N
             f"other programs{resume}"
         )
     fix, kind = _FIXES.get(exc.errno, ("check the file and the disk, then run again", NgffFuseError))
-    where = exc.filename if exc.filename is not None else "ngff-fuse"
+    where = f"{exc.filename}: " if exc.filename is not None else ""
     what = exc.strerror or reason(exc)
-    return kind(f"{where}: {what}; {fix}{resume if kind is NgffFuseError else ''}")
+    return kind(f"{where}{what}; {fix}{resume if kind is NgffFuseError else ''}")
 
 
 def one_line(text: str) -> str:

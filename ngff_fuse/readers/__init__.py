@@ -48,10 +48,12 @@ def _claims(reader: Reader, path: Path) -> bool:
     (a TIFF with a broken header is no OME companion), so the reader that does says why."""
     try:
         return reader.can_open(path)
-    except (OSError, MemoryError) as exc:
-        if isinstance(exc, OSError) and exc.errno is None:
-            return False  # a parser's complaint about the bytes, not the file system's
+    except MemoryError:
         raise
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's failure, not the bytes'
+            raise
+        return False
     except Exception:
         return False
 

@@ -60,14 +60,14 @@ def _first_plane_position(
     pixels, path: Path, series: int, spacing: tuple[float, float, float]
 ) -> tuple[float, float, float]:
     """Stage position (z, y, x) um of the series' first plane (T=0, C=0, Z=0)."""
-    planes = sorted(pixels.planes, key=lambda p: (p.the_t, p.the_c, p.the_z))
-    if not planes or planes[0].position_x is None or planes[0].position_y is None:
+    plane = _first_plane(pixels)
+    if plane is None or plane.position_x is None or plane.position_y is None:
         raise InputError(
             f"{path}: series {series} has no Plane PositionX/PositionY; give positions with a "
             "tile manifest or a TileConfiguration.txt instead"
         )
-    plane = planes[0]
-    z = 0.0 if plane.position_z is None else _position_um(plane.position_z, plane.position_z_unit, spacing[0])
+    z = 0.0 if plane.position_z is None else _position_um(plane.position_z, plane.position_z_unit,
+                                                          spacing[0])
     return (
         z,
         _position_um(plane.position_y, plane.position_y_unit, spacing[1]),
@@ -75,10 +75,15 @@ def _first_plane_position(
     )
 
 
+def _first_plane(pixels):
+    """The plane at T=0, C=0, Z=0 (the lowest listed), or None when none is listed."""
+    return min(pixels.planes, key=lambda p: (p.the_t, p.the_c, p.the_z), default=None)
+
+
 def _in_reference_frame(pixels) -> bool:
     """Whether the first plane's x or y position has no unit (OME's "reference frame")."""
-    planes = sorted(pixels.planes, key=lambda p: (p.the_t, p.the_c, p.the_z))
-    return any(_unit_name(u) == REFERENCE_FRAME for u in (planes[0].position_x_unit, planes[0].position_y_unit))
+    plane = _first_plane(pixels)
+    return any(_unit_name(u) == REFERENCE_FRAME for u in (plane.position_x_unit, plane.position_y_unit))
 
 
 def _pixel_size(pixels, path: Path, options: ReadOptions) -> tuple[float, float, float]:

@@ -23,7 +23,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
-from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, reason
+from ngff_fuse.errors import DamagedFile, NgffFuseError, reason
 
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
