@@ -711,6 +711,32 @@ for how in ("compressed", "cut-short"):
                     "layout": ["layout", str(path), str(folder / "l.png")]}[command]
 
 
+# an ImageXpress export with a damaged plate file, or strangers among its TIFFs
+for seed in range(6):
+    @case(f"imagexpress-htd-mangled-{seed}", codes=(0, INPUT), one_of=("Plate", "plate"))
+    def _(folder, seed=seed):
+        plate = imagexpress(folder)
+        return convert(mangle_text(plate / "Plate.HTD", seed), folder)
+
+
+@case("imagexpress-htd-empty", names=("Plate.HTD", "empty"))
+def _(folder):
+    plate = imagexpress(folder)
+    (plate / "Plate.HTD").write_bytes(b"")
+    return convert(plate / "Plate.HTD", folder)
+
+
+for stranger in ("notes.txt", "Plate_A01_s9.tif", "Plate_A01_s2_w9.tif"):
+    @case(f"imagexpress-stranger-{stranger}", codes=(0, INPUT), one_of=("plate", stranger))
+    def _(folder, stranger=stranger):
+        plate = imagexpress(folder)
+        if stranger.endswith(".tif"):
+            tifffile.imwrite(plate / stranger, np.zeros((16, 20), np.uint16))  # no MetaSeries XML
+        else:
+            (plate / stranger).write_text("acquired on Tuesday")
+        return convert(plate, folder)
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def header(_data: bytes) -> tuple[int, int]:
