@@ -1031,6 +1031,43 @@ def test_hostile_input(hostile: Case, tmp_path, capsys):
     check(code, err, hostile.outcome)
 
 
+# --- a full disk when a picture or a positions file is written: one line, exit 1 -----------
+
+def full_disk_at_savefig(monkeypatch):
+    from matplotlib.figure import Figure
+
+    def savefig(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(Figure, "savefig", savefig)
+
+
+def full_disk_at_text(monkeypatch):
+    def write_text(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    monkeypatch.setattr(Path, "write_text", write_text)
+
+
+FILE_WRITES = {
+    "layout-png": (full_disk_at_savefig, lambda folder: ["layout", str(manifest(folder)), str(folder / "l.png")], "l.png"),
+    "preview-png": (full_disk_at_savefig, lambda folder: ["preview", str(fused_store(folder)), str(folder / "p.png")], "p.png"),
+    "convert-preview": (full_disk_at_savefig, lambda folder: convert(manifest(folder), folder, "--preview", str(folder / "p.png")), "p.png"),
+    "register-qc-plot": (full_disk_at_savefig, lambda folder: ["register", str(manifest(folder)), "--out", str(folder / "p.json"),
+                                                               "--qc-plot", str(folder / "q.png")], "q.png"),
+    "register-out-json": (full_disk_at_text, lambda folder: ["register", str(manifest(folder)), "--out", str(folder / "p.json")], "p.json"),
+    "register-out-txt": (full_disk_at_text, lambda folder: ["register", str(manifest(folder)), "--out", str(folder / "p.txt")], "p.txt"),
+}
+
+
+@pytest.mark.parametrize("name", list(FILE_WRITES))
+def test_full_disk_writing_a_file(name, tmp_path, monkeypatch, capsys):
+    inject, build, written = FILE_WRITES[name]
+    argv = [*build(tmp_path), "--quiet"]
+    inject(monkeypatch)
+    capsys.readouterr()
+    code, err = run(argv, capsys)
+    check(code, err, Outcome((ENVIRONMENT,), (written, "space")))
+
+
 # --- the real command, in its own process: what a shell sees ---------------------------------
 
 REPO = Path(__file__).resolve().parents[1]
