@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 class NgffFuseError(Exception):
@@ -32,6 +34,24 @@ def reason(exc: BaseException) -> str:
     if len(text) > _REASON_CHARS:
         text = text[:_REASON_CHARS - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextmanager
+def blaming_the_file(error: Callable[[Exception], NgffFuseError]) -> Iterator[None]:
+    """Run a block that parses a file: whatever a parser raises about its bytes (an IndexError
+    from a broken header, a codec's error, an OSError without an errno) becomes `error(exc)`,
+    one line naming the file. ngff-fuse's own errors and the machine's (an OSError with an
+    errno, MemoryError) pass unchanged."""
+    try:
+        yield
+    except (NgffFuseError, MemoryError):
+        raise
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise error(exc) from exc
+    except Exception as exc:
+        raise error(exc) from exc
 
 
 # What to do about each class of operating-system failure, and whose problem it is: a path

@@ -737,6 +737,46 @@ for stranger in ("notes.txt", "Plate_A01_s9.tif", "Plate_A01_s2_w9.tif"):
         return convert(plate, folder)
 
 
+# tiles in every shape a TIFF takes: read, or refused naming the tile
+def write_two_tiles(folder: Path, write: Callable[[Path], None]) -> Path:
+    path = manifest(folder)
+    for name in ("tile_000.tif", "tile_001.tif"):
+        write(folder / name)
+    return path
+
+
+def pyramidal(path: Path) -> None:
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(np.ones((32, 40), np.uint16), subifds=1)
+        tif.write(np.ones((16, 20), np.uint16), subfiletype=1)
+
+
+def png_named_tif(path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.imsave(path.with_suffix(".png"), np.ones((16, 20)))
+    path.with_suffix(".png").rename(path)
+
+
+TILE_KINDS = {
+    "six-axes": (lambda p: tifffile.imwrite(p, np.ones((2, 2, 2, 2, 16, 20), np.uint16)), (INPUT,)),
+    "rgb": (lambda p: tifffile.imwrite(p, np.ones((16, 20, 3), np.uint8), photometric="rgb"), (0, INPUT)),
+    "rgba": (lambda p: tifffile.imwrite(p, np.ones((16, 20, 4), np.uint8), photometric="rgb",
+                                        extrasamples=["unassalpha"]), (0, INPUT)),
+    "imagej-hyperstack": (lambda p: tifffile.imwrite(p, np.ones((2, 3, 2, 16, 20), np.uint16), imagej=True,
+                                                     metadata={"axes": "TZCYX"}), (0, INPUT)),
+    "pyramidal": (pyramidal, (0, INPUT)),
+    "tiled-zlib": (lambda p: tifffile.imwrite(p, np.ones((64, 80), np.uint16), tile=(16, 16),
+                                              compression="zlib"), (0, INPUT)),
+    "jpeg": (lambda p: tifffile.imwrite(p, np.ones((16, 24), np.uint8), compression="jpeg"), (0, INPUT)),
+    "png-named-tif": (png_named_tif, (INPUT,)),
+}
+for kind, (write, codes) in TILE_KINDS.items():
+    @case(f"tiles-{kind}", codes=codes, names=("tile_000.tif",))
+    def _(folder, write=write):
+        return convert(write_two_tiles(folder, write), folder)
+
+
 # --- fuzzed files: the same seeded damage every run -----------------------------------------
 
 def header(_data: bytes) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ngff_fuse.errors import InputError, NgffFuseError, reason
+from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers.base import Reader, ReadOptions, refuse_empty
 
@@ -62,24 +62,12 @@ def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]
     """`reader.read`, with whatever a parser raises over a damaged or unexpected file (an
     IndexError from a broken header, a KeyError for a tag it lacks) turned into one line
     naming the file. Failures of the machine (disk, memory) pass on for the CLI to report."""
-    try:
-        return reader.read(path, options)
-    except (NgffFuseError, MemoryError):
-        raise
-    except OSError as exc:
-        if exc.errno is not None:
-            raise
-        raise _unreadable(reader, path, exc) from exc
-    except Exception as exc:
-        raise _unreadable(reader, path, exc) from exc
-
-
-def _unreadable(reader: Reader, path: Path, exc: BaseException) -> InputError:
-    return InputError(
+    with blaming_the_file(lambda exc: InputError(
         f"{path}: cannot be read as {reader.description} ({reason(exc)}); the file may be "
         "damaged or unlike those the reader knows: check it (copy it again), or rerun with "
         "--debug for the details"
-    )
+    )):
+        return reader.read(path, options)
 
 
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:

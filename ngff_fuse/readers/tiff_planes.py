@@ -23,7 +23,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
-from ngff_fuse.errors import DamagedFile, NgffFuseError, reason
+from ngff_fuse.errors import DamagedFile, blaming_the_file, reason
 
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
@@ -166,27 +166,16 @@ def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
         if key in _decoded:
             _decoded.move_to_end(key)
             return _decoded[key]
-    with tifffile.TiffFile(layout.path) as tif:
-        try:
-            data = tif.pages[layout.pages[plane]].asarray()
-        except OSError as exc:
-            if exc.errno is not None:  # the disk's failure, reported as such
-                raise
-            raise _undecodable(layout, plane, exc) from exc
-        except (MemoryError, NgffFuseError):
-            raise
-        except Exception as exc:  # the codec's complaint: the file, not the program, is wrong
-            raise _undecodable(layout, plane, exc) from exc
+    with tifffile.TiffFile(layout.path) as tif, blaming_the_file(
+        lambda exc: DamagedFile(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); "
+                                "the file is damaged, copy it again")
+    ):
+        data = tif.pages[layout.pages[plane]].asarray()
     with _decoded_lock:
         _decoded[key] = data
         while sum(a.nbytes for a in _decoded.values()) > _CACHE_BYTES and len(_decoded) > 1:
             _decoded.popitem(last=False)
     return data
-
-
-def _undecodable(layout: TiffSeriesLayout, plane: int, exc: Exception) -> DamagedFile:
-    return DamagedFile(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); the file is "
-                       "damaged, copy it again")
 
 
 def tiff_dask_array(layout: TiffSeriesLayout) -> da.Array:
