@@ -419,9 +419,9 @@ for option in (("--chunk", "0"), ("--chunk", "-5"), ("--chunk-z", "0"), ("--leve
 
 
 # saved positions that are not positions
-def positions(folder: Path) -> tuple[Path, Path]:
+def positions(folder: Path, suffix: str = ".json") -> tuple[Path, Path]:
     source = manifest(folder)
-    saved = folder / "positions.json"
+    saved = folder / f"positions{suffix}"
     assert main(["register", str(source), "--out", str(saved), "--quiet"]) == 0
     return source, saved
 
@@ -430,6 +430,12 @@ for seed in range(8):
     @case(f"positions-json-mangled-{seed}", codes=(0, INPUT), names=("positions.json",))
     def _(folder, seed=seed):
         source, saved = positions(folder)
+        return convert(source, folder, "--positions", str(mangle_text(saved, seed)))
+
+for seed in range(8):
+    @case(f"positions-txt-mangled-{seed}", codes=(0, INPUT), names=("positions.txt",))
+    def _(folder, seed=seed):
+        source, saved = positions(folder, ".txt")
         return convert(source, folder, "--positions", str(mangle_text(saved, seed)))
 
 for value in ("NaN", "Infinity", "1e308", '"left"', "null", "[]"):
