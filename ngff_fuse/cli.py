@@ -21,7 +21,7 @@ from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
 from ngff_fuse.describe import describe
-from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.preview import write_preview
@@ -29,7 +29,9 @@ from ngff_fuse.pyramid import Downsample
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
-from ngff_fuse.output import check_claim, check_folder
+from ngff_fuse.output import (
+    check_claim, check_file_output, check_folder, check_picture_output, left_incomplete,
+)
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
@@ -78,6 +80,31 @@ def _fill(text: str) -> int | float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a whole number of at least 1")
+    return value
+
+
+#: Largest --max-shift: 2^31 px, beyond any mosaic (larger values overflow the search).
+_MAX_SHIFT_PX = float(1 << 31)
+
+
+def _shift(text: str) -> float:
+    """A registration shift limit: positive and finite, at most `_MAX_SHIFT_PX` pixels."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= _MAX_SHIFT_PX:
+        raise argparse.ArgumentTypeError(f"{text}: give a number of pixels above 0 and at most 2^31")
+    return value
+
+
 def _codec(text: str) -> Codec:
     try:
         return Codec.parse(text)
@@ -112,8 +139,16 @@ def _orientation(args: argparse.Namespace) -> Orientation:
     return Orientation(flip_x=args.flip_x, flip_y=args.flip_y, swap_xy=args.swap_xy)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line like every other error (the usage is in
+    --help); its subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ngff-fuse", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fuse microscope tiles at their stage positions into a multiscale OME-Zarr.",
         epilog=EXAMPLES,
@@ -160,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
     preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
     preview.add_argument("png", type=Path, help="the PNG to write")
-    preview.add_argument("--size", type=int, default=768, help="longer edge to aim for, in pixels")
+    preview.add_argument("--size", type=_positive_int, default=768, help="longer edge to aim for, in pixels")
 
     check = sub.add_parser("validate", help="check an OME-Zarr: metadata, levels, every chunk readable",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
@@ -195,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_register_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--register-channel", default="0", metavar="C",
                         help="reference channel for registration, index or name (default 0)")
-    parser.add_argument("--max-shift", type=float, metavar="PX",
+    parser.add_argument("--max-shift", type=_shift, metavar="PX",
                         help="largest correction of a link, in pixels, and the search radius: tiles "
                              "whose stage boxes come this close are compared (default: 10%% of the "
                              "tile, >= 50)")
@@ -287,7 +322,7 @@ def _run_convert(args, console: Console) -> int:
     started = time.monotonic()
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
-        check_folder(args.preview)
+        check_picture_output(args.preview)
     read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
     # an output that would be refused is refused before a cluster starts or the input is read
     check_output(args.input, args.output, write_options, args.keep_tiles, progress)
@@ -324,7 +359,7 @@ def _run_fuse_store(args, console: Console) -> int:
 
 
 def _run_layout(args, console: Console) -> int:
-    check_folder(args.png)
+    check_picture_output(args.png)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         out = layout_plot(tileset, scene_path(args.png, index, len(tilesets)))
@@ -334,7 +369,7 @@ def _run_layout(args, console: Console) -> int:
 
 
 def _run_preview(args, console: Console) -> int:
-    check_folder(args.png)
+    check_picture_output(args.png)
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
         console.print(f"wrote {args.png}")
@@ -343,9 +378,9 @@ def _run_preview(args, console: Console) -> int:
 
 def _run_register(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet)
-    for path in (args.out, args.qc_plot):
-        if path is not None:
-            check_folder(path)
+    check_file_output(args.out)
+    if args.qc_plot is not None:
+        check_picture_output(args.qc_plot)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
         registration = register(tileset, _register_options(args).channel, args.max_shift,
@@ -365,6 +400,8 @@ def _run_register(args, console: Console) -> int:
 def _orientation_report(tileset) -> dict:
     try:
         check = check_orientation(tileset)
+    except DamagedFile:  # a tile that does not read is no orientation question
+        raise
     except InputError as exc:  # rotated tiles: orientation is the affine's business
         return {"verdict": f"not checked: {exc}", "decided": False, "scores": {}, "pairs": 0}
     return {"verdict": check.verdict(), "decided": check.decided, "scores": check.scores,
@@ -458,6 +495,11 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
 
 
+def _left_incomplete(args: argparse.Namespace) -> bool:
+    output = getattr(args, "output", None)
+    return args.command in ("convert", "fuse-store") and output is not None and left_incomplete(output)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
@@ -469,8 +511,14 @@ def main(argv: list[str] | None = None) -> int:
     except NgffFuseError as exc:
         if args.debug:
             raise
-        errors.print(f"ngff-fuse: error: {exc}", markup=False)
+        errors.print(f"ngff-fuse: error: {one_line(str(exc))}", markup=False)
         return exc.exit_code
+    except (OSError, MemoryError) as exc:  # the machine's failures no code path expected
+        if args.debug:
+            raise
+        error = from_environment(exc, _left_incomplete(args))
+        errors.print(f"ngff-fuse: error: {one_line(str(error))}", markup=False)
+        return error.exit_code
     except KeyboardInterrupt:
         hint = " (the output is marked incomplete: run the same command with --resume to finish it)" \
             if args.command in ("convert", "fuse-store") else ""
@@ -479,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:
             raise
-        errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {exc} "
+        errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
                      "(rerun with --debug for the traceback)", markup=False)
         return 1
 

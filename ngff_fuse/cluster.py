@@ -37,13 +37,13 @@ def compute_on(workers: int | None = None, scheduler: str | None = None) -> Iter
             client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
         except OSError as exc:
             raise NgffFuseError(f"--scheduler {scheduler}: cannot connect ({exc}); check the address") from None
-        with client:
+        with client, _worker_deaths():
             yield f"dask scheduler at {scheduler} ({len(client.scheduler_info()['workers'])} workers)"
         return
     if workers < 1:
         raise InputError(f"--workers {workers}: give at least 1")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None) as cluster, Client(cluster) as client, _worker_deaths():
         yield f"local cluster of {workers} worker processes ({client.dashboard_link or 'no dashboard'})"
 
 
@@ -78,3 +78,15 @@ async def _identity(address: str, timeout: float) -> dict:
             return await peer.identity()
 
     return await asyncio.wait_for(ask(), timeout)
+
+
+@contextlib.contextmanager
+def _worker_deaths() -> Iterator[None]:
+    """A task whose worker process died every time it ran (dask's KilledWorker) as the
+    MemoryError it most often is, so it is reported as one, with what to do."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        yield
+    except KilledWorker as exc:
+        raise MemoryError(f"a worker process died running task {exc.task!r}") from exc

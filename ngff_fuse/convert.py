@@ -18,9 +18,9 @@ from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.layout import Orientation, reorient
-from ngff_fuse.output import Output, check_claim, check_folder, claim_output
+from ngff_fuse.output import Output, check_claim, check_folder, check_picture_output, claim_output
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.readers import Reader, ReadOptions, reader_for
+from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
 from ngff_fuse import tile_store
 from ngff_fuse.register import apply_positions, qc_plot, register
@@ -87,7 +87,7 @@ def open_input(
     reader = reader_for(input_path)
     orientation = orientation or Orientation()
     tilesets = [check_layout(reorient(ts, orientation), input_path)
-                for ts in reader.read(input_path, read_options)]
+                for ts in read_with(reader, input_path, read_options)]
     return reader, tilesets
 
 
@@ -202,7 +202,7 @@ def convert(
     in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     if refine.qc_plot is not None:
-        check_folder(refine.qc_plot)
+        check_picture_output(refine.qc_plot)
     with claim_output(output, write_options.overwrite, write_options.resume, in_place, progress) as claimed:
         scenes = _convert_into(claimed, input_path, read_options, write_options, blend, blend_width,
                                orientation, refine, progress, keep_tiles)

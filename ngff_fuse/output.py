@@ -51,14 +51,43 @@ def status(path: Path) -> dict:
     return dict(record) if isinstance(record, dict) and record.get("status") else {}
 
 
+def left_incomplete(target: Path) -> bool:
+    """Whether a run into `target` left a store marked incomplete (itself or its staging
+    store), which --resume finishes."""
+    target = Path(target)
+    return any(status(p).get("status") == "incomplete" for p in (staging_path(target), target))
+
+
 def check_folder(path: Path) -> None:
     """The folder `path` is to be written in exists and is writable: checked before any work,
     so a typo in a folder name is not reported after the conversion."""
     parent = Path(path).resolve().parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{path}: {parent} is a file, not a folder; choose another place")
     if not parent.is_dir():
         raise InputError(f"{path}: folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{path}: folder {parent} is not writable; choose another place")
+
+
+def check_file_output(path: Path) -> None:
+    """As `check_folder`, for an output that is one file (a picture, a positions file): a
+    folder already at `path` is refused before any work, not when the file is written."""
+    check_folder(path)
+    if Path(path).is_dir():
+        raise InputError(f"{path}: is a folder; give the name of a file to write")
+
+
+def check_picture_output(path: Path) -> None:
+    """As `check_file_output`, for a picture: its suffix must name a format matplotlib writes,
+    checked before any work (a conversion is not run to fail at its `--preview`)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    check_file_output(path)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lower().lstrip(".") not in formats:
+        raise InputError(f"{path}: not a picture format; end the name in .png, .svg or .pdf "
+                         f"(or .{', .'.join(sorted(f for f in formats if f not in ('png', 'svg', 'pdf')))})")
 
 
 def staging_path(target: Path) -> Path:

@@ -15,6 +15,7 @@ from itertools import product
 import numpy as np
 from dask.array.core import normalize_chunks
 
+from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.blend import accumulator_dtype, cast_to
 
 
@@ -108,6 +109,9 @@ def level_factors(
             xy = spacing["x"] * current["x"]
             if spacing["z"] * current["z"] < 1.5 * xy:
                 step["z"] = 2
+        if all(f == 1 for f in step.values()):  # nothing left to halve: more levels would repeat
+            raise InputError(f"--levels {levels}: the mosaic is down to one pixel after "
+                             f"{len(factors)} levels; give --levels {len(factors)} or fewer")
         factors.append({ax: current[ax] * step[ax] for ax in shape})
     return factors
 

@@ -64,6 +64,8 @@ def _ome(attributes: dict) -> tuple[dict, str | None]:
     version = multiscales[0].get("version") or attributes.get("omero", {}).get("version")
     for kind in ("plate", "well"):
         version = version or (attributes.get(kind) or {}).get("version")
+    if version is None and ("bioformats2raw.layout" in attributes or "series" in attributes):
+        version = "0.4"  # unversioned before 0.5: a collection outside "ome" is 0.4's layout
     return attributes, version
 
 

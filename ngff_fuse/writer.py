@@ -21,7 +21,7 @@ import xarray as xr
 import zarr
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
-from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform
 from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
@@ -66,6 +66,8 @@ class WriteOptions:
             raise InputError(f"--ngff {self.ngff}: choose one of {', '.join(FORMATS)}")
         if self.chunk < 1:
             raise InputError(f"--chunk {self.chunk}: must be a positive number of pixels")
+        if self.chunk_z is not None and self.chunk_z < 1:
+            raise InputError(f"--chunk-z {self.chunk_z}: must be a positive number of planes")
         if self.shard:
             if FORMATS[self.ngff].zarr_format != 3:
                 v3 = " or ".join(v for v, f in FORMATS.items() if f.zarr_format == 3)
@@ -165,11 +167,8 @@ def write_image(
             progress.note(f"{path}: already complete, every block reads")
     try:
         store_pyramid(data.rechunk(pyramid.grids[0]), pyramid, targets, pending, progress)
-    except OSError as exc:
-        raise NgffFuseError(
-            f"{path}: writing failed ({exc.strerror or exc}); the output is marked incomplete: "
-            "fix the cause, then run the same command with --resume"
-        ) from None
+    except OSError as exc:  # a chunk written, or a tile read (then named), failed
+        raise from_environment(_naming(exc, path), resume_hint=True) from None
 
     unit = mosaic.attrs.get("units")
     meta = ImageMetadata(
@@ -319,10 +318,12 @@ def _complete(group, path: Path, attributes: dict, request: dict | None) -> None
     try:
         group.attrs.put({**attributes, STATUS_KEY: _record("complete", request)})
     except OSError as exc:
-        raise NgffFuseError(
-            f"{path}: writing the metadata failed ({exc.strerror or exc}); the output is marked "
-            "incomplete: fix the cause, then run the same command with --resume"
-        ) from None
+        raise from_environment(_naming(exc, path), resume_hint=True) from None
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc`, naming `path` when it names no file."""
+    return exc if exc.filename is not None else OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):

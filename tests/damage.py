@@ -7,6 +7,8 @@ do not lean on the code they check."""
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,24 @@ def flip(file: Path, start: int = 0, end: int | None = None, count: int = 4) -> 
 
 
 def truncate(file: Path) -> None:
-    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    truncate_at(file, 0.5)
+
+
+def truncate_at(path: Path, fraction: float) -> None:
+    """Keep the first `fraction` of the file, as a copy cut short does."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+def flip_bytes(path: Path, region: Callable[[bytes], tuple[int, int]], seed: int, count: int = 3) -> None:
+    """Replace `count` bytes at seeded-random places in `region(data)` with random bytes."""
+    data = bytearray(path.read_bytes())
+    start, stop = region(bytes(data))
+    rng = random.Random(seed)
+    for _ in range(count):
+        i = rng.randrange(start, max(start + 1, stop))
+        data[i] = rng.choice([b for b in range(256) if b != data[i]])
+    path.write_bytes(bytes(data))
 
 
 def empty(file: Path) -> None:

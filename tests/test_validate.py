@@ -255,3 +255,18 @@ def test_a_store_another_writer_left_empty_chunks_out_of_is_valid(tmp_path, caps
     assert len(report["failed"]) == 1
     assert report["failed"][0].startswith(f"level s0 stored chunks all decode: 1 of 70 damaged: {key(out, stored)} "
                                           "does not decode (")
+
+
+@pytest.mark.parametrize("ngff", ["0.4", "0.5", "0.6"])
+def test_multi_scene_output_is_valid(ngff, tmp_path, capsys):
+    """A collection (bioformats2raw layout) of every version validates: in 0.4 its root holds
+    no version (only its images do), which validate once reported as version None."""
+    from ngff_fuse.testing.imagexpress import write_imagexpress
+
+    mosaic = synthetic_mosaic(grid=(1, 2), tile_shape=(16, 20))
+    plate = write_imagexpress({"A01": mosaic, "A02": mosaic}, tmp_path / "plate", guid=False)
+    out = tmp_path / "plate.ome.zarr"
+    assert main(["convert", str(plate), str(out), "--ngff", ngff, "--quiet"]) == 0
+    capsys.readouterr()
+    code, report = checks(capsys, str(out))
+    assert code == 0 and report["ok"], report["failed"]

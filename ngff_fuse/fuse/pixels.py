@@ -16,7 +16,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter, slices_from_chunks
 from dask.core import flatten
 
-from ngff_fuse.errors import InputError, NgffFuseError
+from ngff_fuse.errors import DamagedFile, NgffFuseError, reason
 from ngff_fuse.model import read_pixels
 
 _UNSEEN = object()
@@ -62,10 +62,11 @@ class TilePixels:
             raise
         except Exception as exc:  # decoders, tifffile, vendor readers and I/O all raise their own
             name = self.names[index] if index < len(self.names) else f"tile {index}"
-            reason = str(exc).splitlines()[0] if str(exc) else ""
-            raise InputError(
-                f"{name}: reading its pixels failed ({type(exc).__name__}{': ' if reason else ''}"
-                f"{reason}); the file may be damaged: check it, or copy it again"
+            if isinstance(exc, OSError) and exc.errno is not None:  # the machine's, not the file's
+                raise OSError(exc.errno, exc.strerror, name) from exc
+            raise DamagedFile(
+                f"{name}: reading its pixels failed ({reason(exc)}); the file may be damaged: "
+                "check it, or copy it again"
             ) from exc
 
     def _read(self, index: int, key: tuple) -> np.ndarray:

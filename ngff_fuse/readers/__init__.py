@@ -6,13 +6,13 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.model import TileSet
-from ngff_fuse.readers.base import Reader, ReadOptions
+from ngff_fuse.readers.base import Reader, ReadOptions, refuse_empty
 
 ENTRY_POINT_GROUP = "ngff_fuse.readers"
 
-__all__ = ["Reader", "ReadOptions", "available_readers", "read_input", "reader_for"]
+__all__ = ["Reader", "ReadOptions", "available_readers", "read_input", "read_with", "reader_for"]
 
 
 @cache
@@ -35,8 +35,12 @@ def reader_for(path: Path) -> Reader:
     syntax at line 3, a missing column) instead of a list of every format."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory; check the input path")
+    if not path.is_file() and not path.is_dir():
+        raise InputError(f"{path}: not a regular file (a device or a pipe); give an image file, "
+                         "a listing or a folder")
+    refuse_empty(path)
     for reader in available_readers():
-        if reader.can_open(path):
+        if _claims(reader, path):
             return reader
     if path.is_file():
         meant = [r for r in available_readers() if path.suffix.lower() in getattr(r, "suffixes", ())]
@@ -46,7 +50,34 @@ def reader_for(path: Path) -> Reader:
     raise InputError(f"{path}: not a supported input; ngff-fuse reads {kinds}")
 
 
+def _claims(reader: Reader, path: Path) -> bool:
+    """`reader.can_open(path)`; a reader that fails to look at a damaged file does not claim it
+    (a TIFF with a broken header is no OME companion), so the reader that does says why."""
+    try:
+        return reader.can_open(path)
+    except MemoryError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's failure, not the bytes'
+            raise
+        return False
+    except Exception:
+        return False
+
+
+def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]:
+    """`reader.read`, with whatever a parser raises over a damaged or unexpected file (an
+    IndexError from a broken header, a KeyError for a tag it lacks) turned into one line
+    naming the file. Failures of the machine (disk, memory) pass on for the CLI to report."""
+    with blaming_the_file(lambda exc: InputError(
+        f"{path}: cannot be read as {reader.description} ({reason(exc)}); the file may be "
+        "damaged or unlike those the reader knows: check it (copy it again), or rerun with "
+        "--debug for the details"
+    )):
+        return reader.read(path, options)
+
+
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
     """Read every mosaic (scene) in `path` as lazy tiles, with the reader that claims it."""
     path = Path(path)
-    return reader_for(path).read(path, options or ReadOptions())
+    return read_with(reader_for(path), path, options or ReadOptions())

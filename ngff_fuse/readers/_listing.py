@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ngff_fuse._axes import MICROMETER
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, blaming_the_file, reason
+from ngff_fuse.readers.base import refuse_empty
 from ngff_fuse.readers.image_file import ImageFile, read_image_file
 
 PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
@@ -19,17 +20,24 @@ PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, Non
 def open_listed(listing: Path, file: str, series: int | None, where: str) -> ImageFile:
     """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
     path = listing.parent / file
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise InputError(f"{where}: {path} is {what}, not an image file; list the image files")
     if not path.is_file():
         raise InputError(
             f"{where}: tile file {file!r} not found in {listing.parent}; file paths are "
             f"relative to the folder of {listing.name}"
         )
-    try:
+    refuse_empty(path, where)
+
+    def unreadable(exc: Exception) -> InputError:
+        if isinstance(exc, IndexError):  # the readers' answer to a series the file lacks
+            return InputError(f"{where}: {path} has no series {series}; series are counted from 0")
+        return InputError(f"{where}: {path} cannot be read as a tile ({reason(exc)}); check that "
+                          "it is one image with axes among t, c, z, y, x, or rerun with --debug")
+
+    with blaming_the_file(unreadable):
         return read_image_file(path, scene=series or 0)
-    except IndexError:
-        raise InputError(
-            f"{where}: {path} has no series {series}; series are counted from 0"
-        ) from None
 
 
 def first_repeat(files: Sequence[tuple[str, int | None]]) -> tuple[int, int] | None:

@@ -53,3 +53,12 @@ def pick_scenes(path: Path, names: Sequence[str], wanted: tuple[int, ...] | None
             shown += f", ... {len(names) - 1}"
         raise InputError(f"{path}: no scene {missing[0]}; its scenes are {shown}; pick with --scene")
     return list(wanted)
+
+
+def refuse_empty(path: Path, where: str | Path | None = None) -> None:
+    """An empty file (a copy that never finished) is said to be empty, not parsed into a
+    puzzling complaint of some reader."""
+    if path.is_file() and path.stat().st_size == 0:
+        prefix = f"{where}: {path}" if where is not None and str(where) != str(path) else f"{path}"
+        raise InputError(f"{prefix}: the file is empty (0 bytes); copy it again, or give the file "
+                         "it should have been")

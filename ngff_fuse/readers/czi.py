@@ -300,9 +300,9 @@ class CziReader:
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
         bioio_czi = plugin(path, "bioio_czi", "CZI", "bioio-czi", "czi")
         plugin(path, "aicspylibczi", "CZI", "aicspylibczi", "czi")
-        meta = _document(path, bioio_czi.Reader)
-        blocks = read_directory(path)
+        blocks = read_directory(path)  # first: a truncated copy is named as such, not by bioio
         check_complete(path, blocks)
+        meta = _document(path, bioio_czi.Reader)
         scenes = sorted({b.index.get("S", 0) for b in blocks if b.layer0})
         names = scene_names(meta, scenes)
         chosen = pick_scenes(path, names, options.scenes)

@@ -13,7 +13,7 @@ import numpy as np
 import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, reason
 from ngff_fuse.readers.picture_file import PICTURE_SUFFIXES, read_picture
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout, tiff_series_shape
@@ -62,11 +62,39 @@ def open_bioimage(path: Path, reader=None):
     except PermissionError:
         raise InputError(f"{path}: permission denied; make the file readable") from None
     except Exception as exc:  # bioio plugins raise many kinds for a corrupt or foreign file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        why = _tiff_damage(path) or reason(exc)
         raise InputError(
-            f"{path}: cannot be read as an image ({reason}); check that the file is complete "
+            f"{path}: cannot be read as an image ({why}); check that the file is complete "
             "and in a format bioio reads"
         ) from None
+
+
+def _tiff_damage(path: Path) -> str | None:
+    """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
+    its readers could read it); None for a file that is no TIFF or that tifffile reads."""
+    if path.suffix.lower() not in _TIFF_SUFFIXES:
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.btf")) and not tif.is_ome:
+                return "its OME-XML is missing or damaged"
+            if tif.is_ome:
+                _ome_xml_damage(tif.ome_metadata)
+            for series in tif.series:
+                series.asarray()
+    except Exception as exc:  # tifffile's own word for the damage
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def _ome_xml_damage(xml: str) -> None:
+    """Parse OME-XML as bioio does; raises what is wrong with it (a flipped byte: a bad tag)."""
+    from ome_types import from_xml
+
+    try:
+        from_xml(xml)
+    except Exception as exc:
+        raise ValueError(f"its OME-XML does not parse: {reason(exc)}") from exc
 
 
 def fast_tiff_pixels(

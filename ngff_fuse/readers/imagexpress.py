@@ -361,6 +361,7 @@ class _Site:
 def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
                   sites_files: dict[int, dict[tuple[int, int, int | None], Path]],
                   options: ReadOptions) -> TileSet:
+    _check_sites_run_on(export, well, sorted(sites_files))
     sites = [_read_site(export, well, kind, number, sites_files[number])
              for number in sorted(sites_files)]
     first = sites[0]
@@ -400,6 +401,18 @@ def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
         ),
         notes=_notes(sites, shifts, z_note, kind, labels),
     )
+
+
+def _check_sites_run_on(export: _Export, well: str, numbers: Sequence[int | None]) -> None:
+    """MetaXpress numbers a well's sites 1, 2, 3, ...: a number missing in between is a site
+    whose files are gone (a copy cut short), which would leave a hole in the mosaic."""
+    numbered = [n for n in numbers if n is not None]
+    missing = sorted(set(range(1, max(numbered, default=0) + 1)) - set(numbered))
+    if missing:
+        raise InputError(
+            f"{export.root}: well {well} has no files of site {missing[0]} but has sites up to "
+            f"{max(numbered)}; the export is incomplete, export it again"
+        )
 
 
 def _read_site(export: _Export, well: str, kind: _Kind, number: int,

@@ -16,6 +16,7 @@ import tifffile
 from ngff_fuse._axes import is_length_unit, length_in_um
 from ngff_fuse.errors import InputError
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout
+from ngff_fuse.readers.base import refuse_empty
 
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 # The GUID has a fixed length, so the site or channel number before it is never ambiguous; the
@@ -134,6 +135,7 @@ def read_metaseries(path: Path) -> MetaSeriesPlane:
 
 def open_plane(path: Path) -> tuple[da.Array, MetaSeriesPlane]:
     """A plane file's lazy (1, 1, 1, y, x) pixels and its MetaSeries facts, opening it once."""
+    refuse_empty(path)
     try:
         with tifffile.TiffFile(path) as tif:
             damage = plane_damage(tif)

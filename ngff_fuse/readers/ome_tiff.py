@@ -12,7 +12,7 @@ import numpy as np
 import tifffile
 
 from ngff_fuse import transforms
-from ngff_fuse._axes import MICROMETER, length_in_um, present_dims
+from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, REFERENCE_FRAME, length_in_um, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
@@ -20,9 +20,34 @@ from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 
 
-def _unit_um(unit) -> float:
-    """Micrometres per OME length unit (an ome-types enum or None for the OME default, um)."""
-    return 1.0 if unit is None else length_in_um(getattr(unit, "value", str(unit)))
+_UNITLESS_NOTE = ("the stage positions have no unit (OME \"reference frame\"): read as micrometres, "
+                  "as stages record them; if the tiles land wrong, give their positions in a tile "
+                  "manifest with a position_unit")
+
+
+def _unit_name(unit) -> str:
+    """An ome-types UnitsLength (or its value) as its OME symbol; None is OME's default, um."""
+    return "µm" if unit is None else str(getattr(unit, "value", unit))
+
+
+def _size_um(value: float, unit, path: Path, what: str) -> float:
+    """A PhysicalSize in micrometres; a size in pixels or in the stage's frame is no size."""
+    name = _unit_name(unit)
+    if name in PIXEL_UNITS:
+        raise InputError(f"{path}: {what} is given in {name!r}, not in a unit of length; "
+                         "pass --pixel-size")
+    return value * length_in_um(name)
+
+
+def _position_um(value: float, unit, size_um: float) -> float:
+    """A Plane Position in micrometres: pixels times the pixel size; OME's "reference frame"
+    (no unit, as files without PositionXUnit say) as micrometres, what stages record."""
+    name = _unit_name(unit)
+    if name == REFERENCE_FRAME:
+        return value
+    if name in PIXEL_UNITS:
+        return value * size_um
+    return value * length_in_um(name)
 
 
 def _color_hex(color) -> str | None:
@@ -32,21 +57,34 @@ def _color_hex(color) -> str | None:
     return f"{r:02X}{g:02X}{b:02X}"
 
 
-def _first_plane_position(pixels, path: Path, series: int) -> tuple[float, float, float]:
+def _first_plane_position(
+    pixels, path: Path, series: int, spacing: tuple[float, float, float]
+) -> tuple[float, float, float]:
     """Stage position (z, y, x) um of the series' first plane (T=0, C=0, Z=0)."""
-    planes = sorted(pixels.planes, key=lambda p: (p.the_t, p.the_c, p.the_z))
-    if not planes or planes[0].position_x is None or planes[0].position_y is None:
+    plane = _first_plane(pixels)
+    if plane is None or plane.position_x is None or plane.position_y is None:
         raise InputError(
             f"{path}: series {series} has no Plane PositionX/PositionY; give positions with a "
             "tile manifest or a TileConfiguration.txt instead"
         )
-    plane = planes[0]
-    z = 0.0 if plane.position_z is None else plane.position_z * _unit_um(plane.position_z_unit)
+    z = 0.0 if plane.position_z is None else _position_um(plane.position_z, plane.position_z_unit,
+                                                          spacing[0])
     return (
         z,
-        plane.position_y * _unit_um(plane.position_y_unit),
-        plane.position_x * _unit_um(plane.position_x_unit),
+        _position_um(plane.position_y, plane.position_y_unit, spacing[1]),
+        _position_um(plane.position_x, plane.position_x_unit, spacing[2]),
     )
+
+
+def _first_plane(pixels):
+    """The plane at T=0, C=0, Z=0 (the lowest listed), or None when none is listed."""
+    return min(pixels.planes, key=lambda p: (p.the_t, p.the_c, p.the_z), default=None)
+
+
+def _in_reference_frame(pixels) -> bool:
+    """Whether the first plane's x or y position has no unit (OME's "reference frame")."""
+    plane = _first_plane(pixels)
+    return any(_unit_name(u) == REFERENCE_FRAME for u in (plane.position_x_unit, plane.position_y_unit))
 
 
 def _pixel_size(pixels, path: Path, options: ReadOptions) -> tuple[float, float, float]:
@@ -59,9 +97,9 @@ def _pixel_size(pixels, path: Path, options: ReadOptions) -> tuple[float, float,
         )
     sz = pixels.physical_size_z
     return (
-        1.0 if sz is None else sz * _unit_um(pixels.physical_size_z_unit),
-        pixels.physical_size_y * _unit_um(pixels.physical_size_y_unit),
-        pixels.physical_size_x * _unit_um(pixels.physical_size_x_unit),
+        1.0 if sz is None else _size_um(sz, pixels.physical_size_z_unit, path, "PhysicalSizeZ"),
+        _size_um(pixels.physical_size_y, pixels.physical_size_y_unit, path, "PhysicalSizeY"),
+        _size_um(pixels.physical_size_x, pixels.physical_size_x_unit, path, "PhysicalSizeX"),
     )
 
 
@@ -96,10 +134,12 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
     pick_scenes(path, [mosaic_name], options.scenes)
     tiles = []
     spacings = []
+    unitless = False
     for series, data in enumerate(pixels):
         image_pixels = ome.images[series].pixels
         spacing = _pixel_size(image_pixels, path, options)
-        origin = _first_plane_position(image_pixels, path, series)
+        origin = _first_plane_position(image_pixels, path, series, spacing)
+        unitless = unitless or _in_reference_frame(image_pixels)
         names, _ = _channel_labels(image_pixels)
         name = ome.images[series].name or f"series {series}"
         tiles.append(
@@ -122,6 +162,7 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
         channel_names=names,
         channel_colors=colors,
         position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
+        notes=(_UNITLESS_NOTE,) if unitless else (),
     )
 
 

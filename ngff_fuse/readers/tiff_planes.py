@@ -23,7 +23,7 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import DamagedFile, blaming_the_file, reason
 
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
@@ -97,7 +97,7 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
                 return None
             end = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts)), default=0)
             if end > size:
-                raise InputError(
+                raise DamagedFile(
                     f"{tif.filehandle.path}: truncated, its pixels run to byte {end} but the file "
                     f"has {size}; copy the file again from the microscope"
                 )
@@ -171,7 +171,8 @@ def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: 
     finally:
         os.close(fd)
     if len(raw) != count * dtype.itemsize:
-        raise OSError(f"{layout.path}: file ends inside plane {plane}; the file is truncated")
+        raise DamagedFile(f"{layout.path}: the file ends inside plane {plane}; it is truncated, "
+                          "copy it again")
     band = np.frombuffer(raw, dtype=dtype).reshape(-1, row_values)
     if not layout.planar and layout.samples > 1:
         band = band.reshape(-1, width, layout.samples)[..., sample]
@@ -193,7 +194,10 @@ def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
         if key in _decoded:
             _decoded.move_to_end(key)
             return _decoded[key]
-    with tifffile.TiffFile(layout.path) as tif:
+    with tifffile.TiffFile(layout.path) as tif, blaming_the_file(
+        lambda exc: DamagedFile(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); "
+                                "the file is damaged, copy it again")
+    ):
         data = tif.pages[layout.pages[plane]].asarray()
     with _decoded_lock:
         _decoded[key] = data
