@@ -114,7 +114,7 @@ def test_positions_come_from_each_site_file(plate):
     mosaic = wells["A03"]
     tileset = read_input(root, ReadOptions(scenes=(0,)))[0]
     for site, tile in enumerate(tileset.tiles, start=1):
-        file = Path(tile.source)
+        file = Path(tile.source.path)
         assert file.name.startswith(f"Plate_A03_s{site}_w1") and file.parent.name == "ZStep_1"
         meta = read_metaseries(file)
         assert (meta.stage_y, meta.stage_x) == stage_centre(mosaic, site - 1)
