@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -489,10 +491,24 @@ _CHATTY_LOGGERS = ("tifffile", "bioio", "bioio_base", "ome_zarr", "ome_types", "
                    "aicspylibczi", "nd2", "readlif", "distributed")
 
 
-def _quiet_libraries() -> None:
-    for name in _CHATTY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore")
+@contextlib.contextmanager
+def _quiet_libraries(quiet: bool) -> Iterator[None]:
+    """Library warnings and chatty loggers silenced while a command runs, and only then: a
+    script or notebook that calls `main` keeps its own warning filters and logger levels."""
+    if not quiet:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def _left_incomplete(args: argparse.Namespace) -> bool:
@@ -502,12 +518,11 @@ def _left_incomplete(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.debug:
-        _quiet_libraries()
     console = stdout_console()
     errors = terminal_console(sys.stderr)
     try:
-        return COMMANDS[args.command](args, console)
+        with _quiet_libraries(not args.debug):
+            return COMMANDS[args.command](args, console)
     except NgffFuseError as exc:
         if args.debug:
             raise

@@ -211,3 +211,23 @@ def test_scene_option_needs_numbers(acquisition, capsys):
     _, path = acquisition
     assert main(["info", str(path), "--scene", "first"]) == 2
     assert "--scene first" in one_error_line(capsys)
+
+
+def test_main_leaves_the_callers_warning_filters_and_logger_levels_alone(tmp_path):
+    """A notebook or script calling main() keeps its own warnings and logging afterwards; the
+    libraries are quiet only while the command runs."""
+    import logging
+    import warnings
+
+    source = write_ome_tiff(synthetic_mosaic(grid=(1, 2), tile_shape=(30, 40)), tmp_path / "t.ome.tif")
+    logger = logging.getLogger("tifffile")
+    logger.setLevel(logging.DEBUG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        filters = list(warnings.filters)
+        assert main(["convert", str(source), str(tmp_path / "o.ome.zarr"), "--quiet"]) == 0
+        assert warnings.filters == filters
+        with pytest.raises(UserWarning):
+            warnings.warn("still an error", UserWarning)
+    assert logger.level == logging.DEBUG
+    logger.setLevel(logging.NOTSET)
