@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ngff_fuse import __version__
+from ngff_fuse.version import VERSION
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fuse microscope tiles at their stage positions into a multiscale OME-Zarr.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("--version", action="version", version=f"ngff-fuse {__version__}")
+    parser.add_argument("--version", action="version", version=f"ngff-fuse {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     conv = sub.add_parser("convert", help="fuse tiles into a multiscale OME-Zarr",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ngff_fuse import __version__
+from ngff_fuse.version import VERSION
 from ngff_fuse.ngff_transforms import scale_translation
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
@@ -102,7 +102,7 @@ def _multiscale(meta: ImageMetadata, geometry=_geometry_axes) -> dict[str, Any]:
         "name": meta.name,
         **geometry(meta),
         "type": meta.method,
-        "metadata": {"method": f"ngff_fuse.pyramid.{meta.method}", "version": __version__,
+        "metadata": {"method": f"ngff_fuse.pyramid.{meta.method}", "version": VERSION,
                      **(meta.extra or {})},
     }
 

@@ -12,7 +12,7 @@ import numpy as np
 from ome_types import model, to_xml
 from ome_types.model import UnitsLength
 
-from ngff_fuse import __version__
+from ngff_fuse.version import VERSION
 from ngff_fuse.errors import InputError
 
 #: Where the layout keeps it, relative to the store's root.
@@ -48,7 +48,7 @@ def metadata_xml(scenes: Sequence[SceneDescription]) -> str:
     """The OME-XML document: `Image:i` for the scene in group `i` (how the layout's readers
     map images to groups), named, with its pixel type, sizes, physical pixel sizes and
     channels; `MetadataOnly`, as the pixels are in the zarr arrays."""
-    return to_xml(model.OME(creator=f"ngff-fuse {__version__}",
+    return to_xml(model.OME(creator=f"ngff-fuse {VERSION}",
                             images=[_image(i, scene) for i, scene in enumerate(scenes)]))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ngff_fuse import __version__
+from ngff_fuse.version import VERSION
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.model import Tile, TileSet
@@ -185,7 +185,7 @@ def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming:
         provenance["z_positions"] = [tile.recorded_z for tile in tileset.tiles]
     group.attrs.put({
         TILES_KEY: [{"path": str(j), "name": tile.name} for j, tile in enumerate(tileset.tiles)],
-        NGFF_FUSE_KEY: {"version": __version__, "tileset": provenance},
+        NGFF_FUSE_KEY: {"version": VERSION, "tileset": provenance},
     })
 
 
