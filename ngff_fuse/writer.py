@@ -1,4 +1,5 @@
-"""The only module that writes zarr: the pyramid's arrays first, the NGFF metadata last.
+"""Writes the fused image to zarr: the pyramid's arrays first, the NGFF metadata last. (The
+other module that writes zarr is `tile_store.py`, for the tiles `--keep-tiles` keeps beside it.)
 
 A store is marked `ngff_fuse.status = "incomplete"` while its arrays are written; the
 `multiscales` metadata that makes it an image appears only after every level is complete,
