@@ -17,27 +17,28 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ngff_fuse.version import VERSION
+from ngff_fuse._axes import SPATIAL
 from ngff_fuse.cluster import compute_on
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
 from ngff_fuse.describe import describe
 from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
-from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.fuse.blend import BlendMode
-from ngff_fuse.preview import write_preview
-from ngff_fuse.pyramid import Downsample
+from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.layout import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
 from ngff_fuse.output import (
     check_claim, check_file_output, check_folder, check_picture_output, left_incomplete,
 )
+from ngff_fuse.preview import write_preview
+from ngff_fuse.pyramid import Downsample
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
+from ngff_fuse.version import VERSION
 from ngff_fuse.writer import WriteOptions
 
 EXAMPLES = """examples:
@@ -311,7 +312,7 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
         grid = output_grid(tileset)
         unit = "µm" if tileset.unit == "micrometer" else "px"
         spans = [(ax, grid.origin[i], grid.origin[i] + (grid.shape[i] - 1) * grid.spacing[i])
-                 for i, ax in enumerate("zyx") if ax in tileset.dims]
+                 for i, ax in enumerate(SPATIAL) if ax in tileset.dims]
         console.print(f"  {where}{tileset.name}: {len(tileset.tiles)} tiles, pixel size "
                       f"{tileset.spacing[-1]:g} {unit}; extent "
                       + ", ".join(f"{ax} {lo:.2f} to {hi:.2f}" for ax, lo, hi in spans) + f" {unit}")

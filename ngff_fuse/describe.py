@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.plan import output_grid, output_size_bytes
 from ngff_fuse.model import TileSet
@@ -46,8 +47,8 @@ def stage_z_metadata(tileset: TileSet) -> dict[str, Any]:
 def describe_tileset(tileset: TileSet) -> dict[str, Any]:
     grid = output_grid(tileset)
     unit = tileset.unit or "pixel"
-    spatial = [ax for ax in ("z", "y", "x") if ax in tileset.dims]
-    pick = [("z", "y", "x").index(ax) for ax in spatial]
+    spatial = [ax for ax in SPATIAL if ax in tileset.dims]
+    pick = [SPATIAL.index(ax) for ax in spatial]
     low = np.asarray(grid.origin)
     high = low + (np.asarray(grid.shape) - 1) * np.asarray(grid.spacing)
     return {

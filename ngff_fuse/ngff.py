@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ngff_fuse.version import VERSION
 from ngff_fuse.ngff_transforms import scale_translation
+from ngff_fuse.version import VERSION
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
 #: which NGFF 0.6 outputs place the fused image, and kept tiles in a scene.

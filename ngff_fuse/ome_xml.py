@@ -12,8 +12,8 @@ import numpy as np
 from ome_types import model, to_xml
 from ome_types.model import UnitsLength
 
-from ngff_fuse.version import VERSION
 from ngff_fuse.errors import InputError
+from ngff_fuse.version import VERSION
 
 #: Where the layout keeps it, relative to the store's root.
 METADATA_XML = "OME/METADATA.ome.xml"

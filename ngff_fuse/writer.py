@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ngff_fuse._axes import SPATIAL
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
@@ -35,7 +36,6 @@ from ngff_fuse.store import store_pyramid, undone_blocks
 #: MPix): 2 x 2 chunks of 1024^2 per shard wrote 15 % faster than unsharded (7.1 vs 8.3 s),
 #: with 77 instead of 245 files and 550 MB peak memory; 4 x 4 was slower (7.4 s) at 970 MB.
 SHARD_CHUNKS = 2
-_SPATIAL = ("z", "y", "x")
 
 
 #: Writes what else belongs inside an image (its kept tiles) while the image is still marked
@@ -135,7 +135,7 @@ def write_image(
     dims = tuple(mosaic.dims)
     spacing, origin = placement(mosaic)
     shape = dict(zip(dims, mosaic.shape))
-    spatial_shape = {ax: n for ax, n in shape.items() if ax in _SPATIAL}
+    spatial_shape = {ax: n for ax, n in shape.items() if ax in SPATIAL}
     factors = level_factors(spatial_shape, spacing, options.chunk, options.levels)
     block = _grid_shape(dims, shape, options.block_edge(), options)
     data = mosaic.data if isinstance(mosaic.data, da.Array) else da.from_array(mosaic.data)
@@ -200,9 +200,9 @@ def placement(mosaic: xr.DataArray) -> tuple[dict[str, float], dict[str, float]]
     coordinates (their steps carry float noise). An axis NGFF cannot place by a scale and a
     translation (no coordinate, uneven or decreasing steps) is refused."""
     name = mosaic.name or "the mosaic"
-    given = dict(zip(_SPATIAL, mosaic.attrs.get("spacing", ())))
+    given = dict(zip(SPATIAL, mosaic.attrs.get("spacing", ())))
     spacing, origin = {}, {}
-    for ax in (ax for ax in mosaic.dims if ax in _SPATIAL):
+    for ax in (ax for ax in mosaic.dims if ax in SPATIAL):
         if ax not in mosaic.coords:
             raise InputError(f"{name}: axis {ax} has no coordinates, so nothing says where it lies; "
                              "give it its physical coordinates (assign_coords)")

@@ -11,6 +11,12 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 
 
+#: File name suffixes of TIFF (and BigTIFF) files, whatever reads them.
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+#: ... and of OME-TIFF, which says what it is in its name.
+OME_TIFF_SUFFIXES = tuple(".ome" + suffix for suffix in TIFF_SUFFIXES)
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """What the user may tell a reader that the files do not say."""

@@ -14,11 +14,11 @@ import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
 from ngff_fuse.errors import InputError, reason
+from ngff_fuse.readers.base import OME_TIFF_SUFFIXES, TIFF_SUFFIXES
 from ngff_fuse.readers.picture_file import PICTURE_SUFFIXES, read_picture
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout, tiff_series_shape
 
-_TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 _BIOIO_DEFAULT_NAME = re.compile(r"Channel:\d+:\d+")
 
 
@@ -37,7 +37,7 @@ class ImageFile:
 
 def _bioio_reader_class(path: Path):
     """Pick the bioio plugin for TIFFs ourselves: bioio's own guess tries OME first and warns."""
-    if path.suffix.lower() in _TIFF_SUFFIXES:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         with tifffile.TiffFile(path) as tif:
             is_ome = tif.is_ome
         if is_ome:
@@ -72,11 +72,11 @@ def open_bioimage(path: Path, reader=None):
 def _tiff_damage(path: Path) -> str | None:
     """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
     its readers could read it); None for a file that is no TIFF or that tifffile reads."""
-    if path.suffix.lower() not in _TIFF_SUFFIXES:
+    if path.suffix.lower() not in TIFF_SUFFIXES:
         return None
     try:
         with tifffile.TiffFile(path) as tif:
-            if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.btf")) and not tif.is_ome:
+            if path.name.lower().endswith(OME_TIFF_SUFFIXES) and not tif.is_ome:
                 return "its OME-XML is missing or damaged"
             if tif.is_ome:
                 _ome_xml_damage(tif.ome_metadata)
@@ -120,7 +120,7 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         data, names, colors = read_picture(path)  # no microscope writes a calibration into these
         return ImageFile(data=data, pixel_size=(None, None, None), channel_names=names, path=path,
                          channel_colors=colors, samples=int(data.shape[1]))
-    if path.suffix.lower() in _TIFF_SUFFIXES:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         image = _read_plain_tiff(path, scene)
         if image is not None:
             return image
@@ -138,7 +138,7 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
     names, colors = channel_labels(data.shape[1], samples, names)
     data = samples_as_channels(data)
     note = None
-    if path.suffix.lower() in _TIFF_SUFFIXES:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         with tifffile.TiffFile(path) as tif:
             data = fast_tiff_pixels(tif, scene, data.shape, lambda: data)
             if not tif.is_ome or pixel_size == (None, None, None):  # OME PhysicalSize wins

@@ -27,7 +27,7 @@ import tifffile
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.base import TIFF_SUFFIXES, ReadOptions
 from ngff_fuse.readers.ome_tiff import ome_tileset
 from ngff_fuse.readers.tiff_planes import TiffSeriesLayout, tiff_dask_array
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     import ome_types
 
 _COMPANION_SUFFIX = ".companion.ome"
-_TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 _FILE_NAME = re.compile(r"""FileName\s*=\s*["']([^"']+)["']""")
 _ROOT_UUID = re.compile(r"""<(?:\w+:)?OME\b[^>]*?\sUUID\s*=\s*["']([^"']+)["']""")
 _UUID_ELEMENT = re.compile(r"<(?:\w+:)?UUID\b([^>]*)>\s*([^<\s]*)\s*<")
@@ -55,7 +54,7 @@ class OmeCompanionReader:
             return False
         if path.name.lower().endswith(_COMPANION_SUFFIX):
             return True
-        if path.suffix.lower() not in _TIFF_SUFFIXES:
+        if path.suffix.lower() not in TIFF_SUFFIXES:
             return False
         xml = _tiff_ome_xml(path)
         return xml is not None and _names_other_files(xml, path.name)

@@ -15,7 +15,7 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, REFERENCE_FRAME, length_in_um, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
-from ngff_fuse.readers.base import ReadOptions, pick_scenes
+from ngff_fuse.readers.base import OME_TIFF_SUFFIXES, TIFF_SUFFIXES, ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 
@@ -110,9 +110,9 @@ class OmeTiffReader:
     description = "multi-series OME-TIFF (one series per tile)"
 
     def can_open(self, path: Path) -> bool:
-        if not path.is_file() or path.suffix.lower() not in (".tif", ".tiff", ".btf"):
+        if not path.is_file() or path.suffix.lower() not in TIFF_SUFFIXES:
             return False
-        if path.name.lower().endswith((".ome.tif", ".ome.tiff", ".ome.btf")):
+        if path.name.lower().endswith(OME_TIFF_SUFFIXES):
             return True  # claimed by name, so a damaged file gets this reader's error message
         try:
             with tifffile.TiffFile(path) as tif:
