@@ -16,7 +16,9 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse._axes import AXES, SPATIAL
-from ngff_fuse.fuse.blend import BlendMode, accumulator_dtype, edge_weighting, new_fuser, relative_weights
+from ngff_fuse.fuse.blend import (
+    BlendMode, accumulator_dtype, edge_weighting, new_fuser, relative_weights, score_dtype,
+)
 from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
@@ -70,7 +72,7 @@ def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:
         for sampled in samples:
             fuser.add(*sampled)
         return fuser.result(task.fill, task.dtype)
-    best = np.full(shape, -np.inf)
+    best = np.full(shape, -np.inf, dtype=score_dtype(acc))
     for box, _, scores, _ in samples:
         np.maximum(best[box], scores, out=best[box])
     for box, values, scores, mask in samples:

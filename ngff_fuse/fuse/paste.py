@@ -17,6 +17,7 @@ import numpy as np
 
 from ngff_fuse.fuse.blend import (
     BlendMode, accumulator_dtype, cast_to, edge_weighting, holds_exactly, new_fuser, relative_weights,
+    score_dtype,
 )
 from ngff_fuse.fuse.sample import Piece, edge_scores, translated_piece
 
@@ -100,7 +101,8 @@ class _CellKernel:
         locals_ = {i: self.local(i, cell) for i in members}
         scores = {}
         if self.scores[members[0]] is not None:
-            scores = {i: edge_scores([s[k] for s, k in zip(self.scores[i], locals_[i])]) for i in members}
+            kind = score_dtype(self.acc)
+            scores = {i: edge_scores([s[k] for s, k in zip(self.scores[i], locals_[i])], kind) for i in members}
             best = np.maximum.reduce(list(scores.values()))
         for i in members:
             piece = self.pieces[i]

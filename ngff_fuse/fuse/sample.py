@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ngff_fuse.fuse.blend import EdgeWeighting
+from ngff_fuse.fuse.blend import EdgeWeighting, score_dtype
 from ngff_fuse.fuse.plan import TilePlacement
 
 ReadRegion = Callable[[tuple[slice, slice, slice]], np.ndarray]
@@ -49,9 +49,10 @@ class Piece:
         return weighting.axis_scores(self.coords, shape)
 
 
-def edge_scores(scores: list[np.ndarray]) -> np.ndarray:
+def edge_scores(scores: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
     """Per-axis scores summed over the box (the log of the product of per-axis weights)."""
-    return scores[0][:, None, None] + scores[1][None, :, None] + scores[2][None, None, :]
+    z, y, x = (s.astype(dtype, copy=False) for s in scores)
+    return z[:, None, None] + y[None, :, None] + x[None, None, :]
 
 
 def translated_piece(
@@ -102,7 +103,7 @@ def sample_translation(
     if piece is None:
         return None
     values = piece.values.astype(acc) if piece.exact else piece.values
-    scores = None if weighting is None else edge_scores(piece.scores(placement.shape, weighting))
+    scores = None if weighting is None else edge_scores(piece.scores(placement.shape, weighting), score_dtype(acc))
     return piece.box, values, scores, None
 
 
@@ -186,7 +187,8 @@ def sample_affine(
     ).astype(acc, copy=False)
     scores = None
     if weighting is not None:
-        scores = sum(weighting.axis_scores([coords[..., a] for a in range(3)], placement.shape))
+        scores = sum(weighting.axis_scores([coords[..., a] for a in range(3)], placement.shape)).astype(
+            score_dtype(acc))
         scores[~mask] = -np.inf
     box_in_chunk = tuple(slice(lo - c, hi - c) for lo, hi, c in zip(low, high, chunk_start))
     return box_in_chunk, values, scores, mask
