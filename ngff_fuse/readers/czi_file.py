@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ngff_fuse.errors import InputError
-from ngff_fuse.readers.tiff_planes import index_ranges
+from ngff_fuse.readers.raster_reads import index_ranges, read_band
 
 # ZISRAW layout (CZI file format specification): every segment starts with a 32-byte header
 # (16-byte id, allocated size, used size). The file header segment says where the subblock
@@ -233,21 +233,17 @@ def _uncompressed_band(path: str, block: Subblock, rows: range, dtype: np.dtype,
     if block.compression != _UNCOMPRESSED:
         return None
     row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
-    first, last = min(rows[0], rows[-1]), max(rows[0], rows[-1])
-    count = (last - first + 1) * row_bytes
     fd = os.open(path, os.O_RDONLY)
     try:
         metadata, _, data = _SUBBLOCK_SIZES.unpack(
             os.pread(fd, _SUBBLOCK_SIZES.size, block.offset + _SEGMENT.size)
         )
-        if data != row_bytes * shape[0]:
-            return None
-        raw = os.pread(fd, count, block.metadata_offset + metadata + first * row_bytes)
     finally:
         os.close(fd)
-    if len(raw) != count:
-        raise OSError(f"{path}: the file ends inside the subblock at byte {block.offset}; it is truncated")
-    return np.frombuffer(raw, dtype=dtype).reshape(-1, *shape[1:]), first
+    if data != row_bytes * shape[0]:
+        return None
+    return read_band(path, block.metadata_offset + metadata, rows, shape[1:], dtype,
+                     f"the subblock at byte {block.offset}")
 
 
 def _decoded(path: str, block: Subblock) -> np.ndarray:

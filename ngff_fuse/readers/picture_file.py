@@ -21,7 +21,7 @@ import numpy as np
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.readers.samples import channel_labels
-from ngff_fuse.readers.tiff_planes import index_ranges
+from ngff_fuse.readers.raster_reads import index_ranges
 
 PNG_SUFFIXES = (".png",)
 JPEG_SUFFIXES = (".jpg", ".jpeg")

@@ -24,6 +24,7 @@ from dask.array.core import getter
 from dask.base import tokenize
 
 from ngff_fuse.errors import DamagedFile, blaming_the_file, reason
+from ngff_fuse.readers.raster_reads import index_ranges, read_band
 
 _CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
 
@@ -112,20 +113,6 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
                             counts, tuple(pages), tuple(offsets), samples, image == "SYX")
 
 
-def index_ranges(key, shape: tuple[int, ...]) -> tuple[list[range], list[int]]:
-    """A numpy basic index (ints and slices, possibly short) as one range per axis, and the
-    axes an integer index removes: what lazy plane readers need to answer `array[key]`."""
-    key = key if isinstance(key, tuple) else (key,)
-    key = key + (slice(None),) * (len(shape) - len(key))
-    ranges, squeeze = [], []
-    for axis, (k, n) in enumerate(zip(key, shape)):
-        if isinstance(k, (int, np.integer)):
-            k = slice(int(k), int(k) + 1)
-            squeeze.append(axis)
-        ranges.append(range(*k.indices(n)))
-    return ranges, squeeze
-
-
 class TiffPlanes:
     """A lazy (t, c, z, y, x) array over a TIFF series; indexing reads just that region."""
 
@@ -163,17 +150,7 @@ def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: 
     row_values = width * (1 if layout.planar else layout.samples)
     if layout.planar:
         offset += sample * height * width * dtype.itemsize
-    first, last = min(rows[0], rows[-1]), max(rows[0], rows[-1])
-    count = (last - first + 1) * row_values
-    fd = os.open(layout.path, os.O_RDONLY)
-    try:
-        raw = os.pread(fd, count * dtype.itemsize, offset + first * row_values * dtype.itemsize)
-    finally:
-        os.close(fd)
-    if len(raw) != count * dtype.itemsize:
-        raise DamagedFile(f"{layout.path}: the file ends inside plane {plane}; it is truncated, "
-                          "copy it again")
-    band = np.frombuffer(raw, dtype=dtype).reshape(-1, row_values)
+    band, first = read_band(layout.path, offset, rows, (row_values,), dtype, f"plane {plane}")
     if not layout.planar and layout.samples > 1:
         band = band.reshape(-1, width, layout.samples)[..., sample]
     picked = band[[r - first for r in rows]] if rows.step != 1 else band

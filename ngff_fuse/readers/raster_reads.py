@@ -1,0 +1,46 @@
+"""Regions of rasters stored in a file, for the lazy plane arrays of the TIFF, CZI and
+picture readers: which index ranges a key asks for, and the band of rows that holds them,
+read with `os.pread` (no file handle kept open, so thousands of tile files are fine). Both are
+hand-written where a library read was measured slower for fusion's region reads
+(benchmarks/README.md, "Readers: hand-written against the libraries")."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ngff_fuse.errors import DamagedFile
+
+
+def index_ranges(key, shape: tuple[int, ...]) -> tuple[list[range], list[int]]:
+    """A numpy basic index (ints and slices, possibly short) as one range per axis, and the
+    axes an integer index removes: what lazy plane readers need to answer `array[key]`."""
+    key = key if isinstance(key, tuple) else (key,)
+    key = key + (slice(None),) * (len(shape) - len(key))
+    ranges, squeeze = [], []
+    for axis, (k, n) in enumerate(zip(key, shape)):
+        if isinstance(k, (int, np.integer)):
+            k = slice(int(k), int(k) + 1)
+            squeeze.append(axis)
+        ranges.append(range(*k.indices(n)))
+    return ranges, squeeze
+
+
+def read_band(path: str, offset: int, rows: range, row_shape: tuple[int, ...], dtype: np.dtype,
+              what: str) -> tuple[np.ndarray, int]:
+    """(band, first row): rows min(rows) to max(rows) of an uncompressed raster whose rows,
+    each `row_shape` values of `dtype`, follow each other from byte `offset` of `path`. A file
+    that ends inside the band is damaged: refused naming `what` (the plane or block)."""
+    dtype = np.dtype(dtype)
+    row_bytes = int(np.prod(row_shape)) * dtype.itemsize
+    first, last = min(rows[0], rows[-1]), max(rows[0], rows[-1])
+    count = (last - first + 1) * row_bytes
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        raw = os.pread(fd, count, offset + first * row_bytes)
+    finally:
+        os.close(fd)
+    if len(raw) != count:
+        raise DamagedFile(f"{path}: the file ends inside {what}; it is truncated, copy it again")
+    return np.frombuffer(raw, dtype=dtype).reshape(-1, *row_shape), first
