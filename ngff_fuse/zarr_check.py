@@ -174,7 +174,8 @@ class ChunkChecker:
         """A shard: its index, each inner chunk it lists, each one decoded alone."""
         if len(raw) < self.index_bytes:
             return [Damage(key, f"is {len(raw)} bytes, shorter than its shard index ({self.index_bytes})")]
-        at_end = self.sharding.index_location.value == "end"
+        # its JSON form: zarr < 3.4 holds an enum here, 3.4 a plain string
+        at_end = self.sharding.to_dict()["configuration"]["index_location"] == "end"
         index, store = _memory_array(self.inner_counts + (2,), self.inner_counts + (2,), "uint64", _NO_CHUNK,
                                      self.sharding.index_codecs)
         store[_only_key(index)] = default_buffer_prototype().buffer.from_bytes(
