@@ -21,10 +21,8 @@ CODECS: dict[str, tuple[int, int]] = {
     "gzip": (5, 9),
     "none": (0, 0),
 }
-#: Measured on real tiles (benchmarks/bench_codecs.py, one core): blosc-zstd level 1 compresses
-#: 1.5-2x faster than level 3 (394 vs 204 MB/s on a widefield CZI, 869 vs 598 on ImageXpress)
-#: for 1-4 % more bytes, and still decodes above 1 GB/s; lz4 is 2-5x faster again but up to 30 %
-#: larger on sparse fluorescence. A whole convert took 2.16 s instead of 2.93 s (172 MPix).
+#: The fastest zstd for a few % more bytes; lz4 is larger on fluorescence (figures from
+#: benchmarks/bench_codecs.py: README, "How the defaults were chosen").
 DEFAULT_CODEC = "blosc-zstd:1"
 
 
