@@ -1,11 +1,11 @@
-"""Before any pixel is read: tile layouts and options that would give a silently wrong mosaic.
+"""Before any pixel is read: tile arrangements and options that would give a silently wrong mosaic.
 
 Refused (InputError): tiles piled onto one spot (a pixel size or position unit off by 100x or
 more), a mosaic almost all empty or too large to write, a feather width no tile can hold, a
 fill value the output dtype cannot hold. Warned (a note naming the tiles): a mosaic mostly empty,
 as when one stray position blows it up 100x.
 
-Layout checks work in tile edges: tile origins in pixels divided by the typical tile shape, so
+Arrangement checks work in tile edges: tile origins in pixels divided by the typical tile shape, so
 they hold for any pixel size, tile size and overlap.
 """
 
@@ -40,14 +40,14 @@ _NAMED = 3
 
 
 @dataclass(frozen=True)
-class Layout:
+class Arrangement:
     """The tiles' origins and shapes in pixels, along the axes the tile set has."""
 
     origins: np.ndarray  # (n, k) px
     shapes: np.ndarray  # (n, k) px
 
     @classmethod
-    def of(cls, tileset: TileSet) -> Layout:
+    def of(cls, tileset: TileSet) -> Arrangement:
         axes = [i for i, ax in enumerate(SPATIAL) if ax in tileset.dims]
         spacing = np.asarray(tileset.spacing, dtype=float)[axes]
         origins = np.array([tile.origin[axes] for tile in tileset.tiles]) / spacing
@@ -74,24 +74,24 @@ class Layout:
         return float(np.prod((origins + shapes).max(axis=0) - origins.min(axis=0)))
 
 
-def check_layout(tileset: TileSet, source: str | Path) -> TileSet:
+def check_arrangement(tileset: TileSet, source: str | Path) -> TileSet:
     """Refuse tiles piled onto one spot or spread so far apart that the mosaic would be almost
     all empty; return the tile set with a warning note when it would be mostly empty."""
-    layout = Layout.of(tileset)
-    nearest = layout.nearest()
+    arrangement = Arrangement.of(tileset)
+    nearest = arrangement.nearest()
     if len(nearest) >= 2 and np.median(nearest) < PILED_STEP:
-        step = float(np.median(nearest * np.max(layout.edge)))
-        spread = float(np.max(np.ptp(layout.origins, axis=0)))
+        step = float(np.median(nearest * np.max(arrangement.edge)))
+        spread = float(np.max(np.ptp(arrangement.origins, axis=0)))
         raise InputError(
             f"{source}: the {len(nearest)} tiles of {tileset.name} lie within {spread:.3g} px of "
             f"each other (neighbours {step:.2g} px apart) although each is "
-            f"{int(np.max(layout.edge))} px wide: the pixel size ({tileset.spacing[-1]:g} "
+            f"{int(np.max(arrangement.edge))} px wide: the pixel size ({tileset.spacing[-1]:g} "
             f"{tileset.unit or 'px'}) or the positions' unit is off; fix it or pass --pixel-size"
         )
-    coverage = float(np.sum(np.prod(layout.shapes, axis=1))) / layout.box_volume()
+    coverage = float(np.sum(np.prod(arrangement.shapes, axis=1))) / arrangement.box_volume()
     if coverage >= SPARSE_COVERAGE:
         return tileset
-    why = _why_sparse(tileset, layout, nearest)
+    why = _why_sparse(tileset, arrangement, nearest)
     if coverage < MIN_COVERAGE:
         raise InputError(f"{source}: the tiles of {tileset.name} would cover only {coverage:.2g} of "
                          f"the mosaic: {why}")
@@ -99,7 +99,7 @@ def check_layout(tileset: TileSet, source: str | Path) -> TileSet:
     return replace(tileset, notes=(*tileset.notes, note))
 
 
-def _why_sparse(tileset: TileSet, layout: Layout, nearest: np.ndarray) -> str:
+def _why_sparse(tileset: TileSet, arrangement: Arrangement, nearest: np.ndarray) -> str:
     """What leaves the mosaic mostly empty: the tiles far from all others (a stray position),
     every tile (a unit or pixel size off), or separate groups of tiles."""
     isolated = np.flatnonzero(nearest > ISOLATED_STEP)
@@ -109,7 +109,7 @@ def _why_sparse(tileset: TileSet, layout: Layout, nearest: np.ndarray) -> str:
     if not isolated.size:
         return "its tiles form groups far apart; fuse them separately"
     rest = np.setdiff1d(np.arange(len(nearest)), isolated)
-    factor = layout.box_volume() / layout.box_volume(rest)
+    factor = arrangement.box_volume() / arrangement.box_volume(rest)
     named = ", ".join(
         f"{tileset.tiles[i].source} ({tileset.tiles[i].name}, {nearest[i]:.3g} tile widths from any other)"
         for i in isolated[np.argsort(-nearest[isolated])][:_NAMED]

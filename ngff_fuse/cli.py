@@ -26,7 +26,7 @@ from ngff_fuse.describe import describe
 from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.plan import output_grid
-from ngff_fuse.layout import Orientation, check_orientation
+from ngff_fuse.orientation import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff import FORMATS
 from ngff_fuse.output import (

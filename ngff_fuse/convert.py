@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dask._task_spec import DataNode, Task
 
-from ngff_fuse.checks import check_layout, check_options, check_size
+from ngff_fuse.checks import check_arrangement, check_options, check_size
 from ngff_fuse.describe import stage_z_metadata
 from ngff_fuse.errors import InputError
 from ngff_fuse.fingerprint import file_records
@@ -17,7 +17,7 @@ from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.model import Tile, TileSet
-from ngff_fuse.layout import Orientation, reorient
+from ngff_fuse.orientation import Orientation, reorient
 from ngff_fuse.output import Output, check_claim, check_folder, check_picture_output, claim_output
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
@@ -86,7 +86,7 @@ def open_input(
     spot are refused, tiles far from the rest are named in a note."""
     reader = reader_for(input_path)
     orientation = orientation or Orientation()
-    tilesets = [check_layout(reorient(ts, orientation), input_path)
+    tilesets = [check_arrangement(reorient(ts, orientation), input_path)
                 for ts in read_with(reader, input_path, read_options)]
     return reader, tilesets
 

@@ -275,7 +275,7 @@ def test_nan_and_infinite_pixels_neither_break_registration_nor_the_orientation_
     """Real graph paper tiles as float32 with 1 % NaN and some infinities, at stage positions
     off the truth by up to 7 px: every tile registers back to the truth, and the orientation
     check still recognises the layout (a NaN used to make every correlation NaN)."""
-    from ngff_fuse.layout import check_orientation
+    from ngff_fuse.orientation import check_orientation
     from ngff_fuse.register import register
 
     image = tifffile.imread(shared_dir / "realdata" / "fiji-tileconfig-graphpaper" / "1.tif").astype(np.float32)

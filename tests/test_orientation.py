@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.layout import Orientation, reorient
+from ngff_fuse.orientation import Orientation, reorient
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
 
 
@@ -47,7 +47,7 @@ def test_orientation_matrix_and_text():
 
 
 def test_orientation_check_finds_a_mirrored_stage():
-    from ngff_fuse.layout import check_orientation
+    from ngff_fuse.orientation import check_orientation
 
     mosaic = synthetic_mosaic(grid=(3, 3), tile_shape=(100, 120), overlap=0.2, jitter=3)
     truth = in_memory_tileset(mosaic)
@@ -79,7 +79,7 @@ def test_orientation_check_is_undecided_when_mirrors_match_alike(recorded):
     """A grid whose overlaps all look alike (a y-mirrored grid of identical overlaps scores 1.0
     as recorded and with --flip-y): the check must say it cannot tell, whichever was recorded,
     and name both candidates."""
-    from ngff_fuse.layout import ORIENTATIONS, OrientationCheck
+    from ngff_fuse.orientation import ORIENTATIONS, OrientationCheck
 
     scores = {str(o): 0.1 for o in ORIENTATIONS}
     scores["as recorded"] = scores["--flip-y"] = 1.0
@@ -95,7 +95,7 @@ def test_orientation_check_is_undecided_when_mirrors_match_alike(recorded):
 
 def test_orientation_check_is_undecided_when_nothing_matches():
     """Tiles that share no content (independent noise) score ~0 under every orientation."""
-    from ngff_fuse.layout import check_orientation
+    from ngff_fuse.orientation import check_orientation
 
     tileset = in_memory_tileset(synthetic_mosaic(grid=(2, 3), tile_shape=(50, 60), jitter=0))
     rng = np.random.default_rng(7)
@@ -108,7 +108,7 @@ def test_orientation_check_is_undecided_when_nothing_matches():
 
 def test_orientation_check_decides_a_single_row():
     """In one row a flip across y moves no tile: one arrangement, not a tie."""
-    from ngff_fuse.layout import check_orientation
+    from ngff_fuse.orientation import check_orientation
 
     truth = in_memory_tileset(synthetic_mosaic(grid=(1, 4), tile_shape=(80, 100), jitter=2))
     check = check_orientation(truth)
