@@ -22,7 +22,7 @@ from ngff_fuse.output import Output, check_claim, check_folder, check_picture_ou
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
-from ngff_fuse import tile_store
+from ngff_fuse import kept_tiles_writer
 from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_scene_images
 
@@ -189,7 +189,7 @@ def convert(
 ) -> ConvertResult:
     """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
     with several scenes one image per scene in the bioformats2raw layout. `keep_tiles` also
-    writes every tile into its image (`tile_store`), for viewing in place and re-fusing.
+    writes every tile into its image (`kept_tiles_writer`), for viewing in place and re-fusing.
 
     The output is checked and claimed before the input is read (`output.claim_output`).
     `output` may be `input_path` itself when that is a store re-fused with its tiles kept
@@ -230,7 +230,7 @@ def _convert_into(
         check_options(tileset, blend_width, write_options.fill)
     tilesets, registrations = refine_positions(tilesets, refine, progress)
     if keep_tiles:  # fuse the affines the kept tiles will be read back with
-        tilesets = [tile_store.as_stored(tileset, write_options.ngff) for tileset in tilesets]
+        tilesets = [kept_tiles_writer.as_stored(tileset, write_options.ngff) for tileset in tilesets]
     for tileset in tilesets:
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
@@ -253,7 +253,7 @@ def _convert_into(
                     **stage_z_metadata(tileset),
                     **({"registration": report} if report else {}),
                     **(write_options.extra_metadata or {})},
-                   tile_store.keep_tiles(tileset, write_options, progress) if keep_tiles else None)
+                   kept_tiles_writer.keep_tiles(tileset, write_options, progress) if keep_tiles else None)
         for (mosaic, tileset), report in zip(scenes, registrations)
     ]
     if len(images) == 1:

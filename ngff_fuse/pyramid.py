@@ -2,7 +2,7 @@
 
 Level k+1 is level k reduced by 2 on y and x (and on z while z is not much coarser than
 y/x). `Pyramid` says which blocks of level k make each block of level k+1, so the writer
-builds every level in the same pass as level 0 (see `ngff_fuse.store`): tiles are read once.
+builds every level in the same pass as level 0 (see `ngff_fuse.pyramid_writer`): tiles are read once.
 """
 
 from __future__ import annotations

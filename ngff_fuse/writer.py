@@ -1,5 +1,5 @@
 """Writes the fused image to zarr: the pyramid's arrays first, the NGFF metadata last. (The
-other module that writes zarr is `tile_store.py`, for the tiles `--keep-tiles` keeps beside it.)
+other module that writes zarr is `kept_tiles_writer.py`, for the tiles `--keep-tiles` keeps beside it.)
 
 A store is marked `ngff_fuse.status = "incomplete"` while its arrays are written; the
 `multiscales` metadata that makes it an image appears only after every level is complete,
@@ -30,7 +30,7 @@ from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
-from ngff_fuse.store import store_pyramid, undone_blocks
+from ngff_fuse.pyramid_writer import store_pyramid, undone_blocks
 
 #: Default shard edge of NGFF 0.5 outputs, in chunks: 4x fewer files than none at the same
 #: speed, less memory than 4 x 4 (figures: README, "How the defaults were chosen").

@@ -20,7 +20,7 @@ from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
 from ngff_fuse.testing.imagexpress import write_imagexpress
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
-from ngff_fuse.tile_store import as_stored, keep_tiles
+from ngff_fuse.kept_tiles_writer import as_stored, keep_tiles
 from ngff_fuse.validate import schema_errors, validate_store
 from ngff_fuse.writer import WriteOptions, write_ngff
 from test_fuse import truth_on_grid

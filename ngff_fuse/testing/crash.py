@@ -12,13 +12,13 @@ import signal
 import sys
 import threading
 
-from ngff_fuse import store
+from ngff_fuse import pyramid_writer
 from ngff_fuse.cli import main
 
 
 def kill_after(blocks: int) -> None:
     """Wrap the block writer (before the graph that calls it is built) to count and kill."""
-    write = store._write_block
+    write = pyramid_writer._write_block
     written = 0
     lock = threading.Lock()
 
@@ -31,7 +31,7 @@ def kill_after(blocks: int) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    store._write_block = counted
+    pyramid_writer._write_block = counted
 
 
 if __name__ == "__main__":
