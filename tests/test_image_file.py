@@ -12,6 +12,7 @@ from bioio import BioImage
 from bioio_tifffile import Reader as TiffReader
 
 from ngff_fuse.cli import main
+from ngff_fuse.errors import DamagedFile
 from ngff_fuse.readers import read_input
 from ngff_fuse.readers.image_file import read_image_file
 from ngff_fuse.readers.tiff_planes import TiffPlanes
@@ -114,6 +115,27 @@ def test_tiff_samples_are_channels_read_by_region(tmp_path, name):
     assert image.channel_names == (tuple(labels) if c == 1 else
                                    tuple(f"Channel {i} {label}" for i in range(c) for label in labels))
     assert image.channel_colors == ("FF0000", "00FF00", "0000FF", "FFFFFF")[:s] * c
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, ">u2", np.int32, np.float32, ">f8"])
+def test_uncompressed_planes_read_whole_or_by_region_as_tifffile_reads_them(tmp_path, dtype):
+    """Whole rows of a plane are read straight into the caller's array; bands, column ranges,
+    reversed and strided rows, other byte orders take the copying path: all as tifffile says,
+    and a file cut short inside a plane is a damaged input, named."""
+    stack = (RNG.random((3, 37, 29)) * 200).astype(dtype)
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack", metadata={"axes": "ZYX"})
+    image = read_image_file(tmp_path / "s.tif")
+    truth = tifffile.imread(tmp_path / "s.tif").reshape(1, 1, 3, 37, 29)
+    for key in [(0, 0, 1), (0, 0, slice(None)), (0, 0, 2, slice(5, 19)), (0, 0, 0, slice(None, None, -1)),
+                (0, 0, 1, slice(3, 30, 4)), (0, 0, 1, slice(2, 9), slice(4, 20)), (0, 0, 1, slice(0, 0))]:
+        got = image.data[key].compute()
+        assert got.dtype == truth.dtype.newbyteorder("=") and np.array_equal(got, truth[key]), key
+    with tifffile.TiffFile(tmp_path / "s.tif") as tif:
+        last_plane = tif.pages[2].dataoffsets[0]
+    with open(tmp_path / "s.tif", "r+b") as handle:
+        handle.truncate(last_plane + 40)  # into the last plane, after the file was opened
+    with pytest.raises(DamagedFile, match="s.tif: the file ends inside plane 2"):
+        image.data[0, 0, 2].compute()
 
 
 # ---- calibration: which resolutions mean a pixel size -----------------------------------

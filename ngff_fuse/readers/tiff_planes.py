@@ -128,8 +128,20 @@ class TiffPlanes:
         rows, cols = ranges[3], ranges[4]
         for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
             plane, sample = self.layout.plane(t, c, z), c % self.layout.samples
-            out[i, j, k] = _read_plane_region(self.layout, plane, rows, cols, sample)
+            if not _read_rows_into(self.layout, plane, rows, cols, out[i, j, k]):
+                out[i, j, k] = _read_plane_region(self.layout, plane, rows, cols, sample)
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
+
+
+def _read_rows_into(layout: TiffSeriesLayout, plane: int, rows: range, cols: range, into: np.ndarray) -> bool:
+    """Whole rows of an uncompressed single-sample plane read straight into `into` (no copy);
+    False where the region is not such a run (then `_read_plane_region` reads it)."""
+    width = layout.shape[4]
+    if (not rows or layout.offsets[plane] < 0 or layout.samples > 1 or rows.step != 1 or cols != range(width)
+            or np.dtype(layout.dtype) != into.dtype or not into.flags.c_contiguous):
+        return False
+    read_band(layout.path, layout.offsets[plane], rows, (width,), into.dtype, f"plane {plane}", into=into)
+    return True
 
 
 def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: range,
