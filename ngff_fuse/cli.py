@@ -26,16 +26,16 @@ from ngff_fuse.describe import describe
 from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.plan import output_grid
-from ngff_fuse.orientation import Orientation, check_orientation
 from ngff_fuse.layout_plot import layout_plot
-from ngff_fuse.ngff import FORMATS
+from ngff_fuse.ngff.groups import is_zarr_group, ngff_version
+from ngff_fuse.ngff.metadata import FORMATS
+from ngff_fuse.orientation import Orientation, check_orientation
 from ngff_fuse.output import (
     check_claim, check_file_output, check_folder, check_picture_output, left_incomplete,
 )
 from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.readers import ReadOptions
-from ngff_fuse.readers.kept_tiles import is_zarr_group, ngff_version
 from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.validate import validate_store
 from ngff_fuse.version import VERSION

@@ -24,10 +24,11 @@ import zarr
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.model import Tile, TileSet
-from ngff_fuse.ngff import FORMATS, SceneEntry, level_transform, scene
-from ngff_fuse.ngff_transforms import scale_translation, tile_transform, transform_to_affine
+from ngff_fuse.ngff.groups import NGFF_FUSE_KEY, TILE_SPACE, TILES_GROUP, TILES_KEY, ome
+from ngff_fuse.ngff.metadata import FORMATS, SceneEntry, level_transform, scene
+from ngff_fuse.ngff.transforms import scale_translation, tile_transform, transform_to_affine
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.readers.kept_tiles import NGFF_FUSE_KEY, TILE_SPACE, TILES_GROUP, TILES_KEY, ome, tile_affine
+from ngff_fuse.readers.kept_tiles import tile_affine
 from ngff_fuse.version import VERSION
 from ngff_fuse.writer import Amend, WriteOptions, write_image
 

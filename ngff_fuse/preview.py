@@ -9,8 +9,8 @@ import numpy as np
 import zarr
 
 from ngff_fuse.errors import InputError
-from ngff_fuse.ngff_transforms import transform_to_affine
-from ngff_fuse.readers.kept_tiles import NGFF_FUSE_KEY, image_axes
+from ngff_fuse.ngff.groups import NGFF_FUSE_KEY, image_axes
+from ngff_fuse.ngff.transforms import transform_to_affine
 from ngff_fuse.zarr_check import open_node, read_checked, unreadable_metadata
 
 _NICE = (1, 2, 5)

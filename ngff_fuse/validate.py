@@ -18,12 +18,12 @@ import numpy as np
 import zarr
 
 from ngff_fuse.errors import InputError
-from ngff_fuse.ngff import FORMATS
-from ngff_fuse.ngff_transforms import transform_matrix
+from ngff_fuse.ngff.groups import TILES_GROUP, TILES_KEY, is_zarr_group
+from ngff_fuse.ngff.groups import attributes as group_attributes
+from ngff_fuse.ngff.metadata import FORMATS
+from ngff_fuse.ngff.transforms import transform_matrix
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample
-from ngff_fuse.readers.kept_tiles import TILES_GROUP, TILES_KEY, is_zarr_group
-from ngff_fuse.readers.kept_tiles import attributes as group_attributes
 from ngff_fuse.writer import STATUS_KEY
 from ngff_fuse.zarr_check import ChunkChecker, open_node, read_checked, scan, unreadable_metadata
 

@@ -12,8 +12,8 @@ decided by `output.claim_output` before anything is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import product
 from dataclasses import dataclass, field, replace
+from itertools import product
 from pathlib import Path
 
 import dask.array as da
@@ -25,7 +25,9 @@ from ngff_fuse._axes import SPATIAL
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
-from ngff_fuse.ngff import FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform
+from ngff_fuse.ngff.metadata import (
+    FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform,
+)
 from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress

@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from shared_data import SHARED
 
 from ngff_fuse import transforms
 from ngff_fuse.cli import main
 from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.ngff import FORMATS, STAGE, SceneEntry, scene
-from ngff_fuse.ngff_transforms import tile_transform, transform_matrix, transform_to_affine
+from ngff_fuse.ngff.metadata import FORMATS, STAGE, SceneEntry, scene
+from ngff_fuse.ngff.transforms import tile_transform, transform_matrix, transform_to_affine
 from ngff_fuse.testing import SyntheticMosaic, in_memory_tileset, synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
 from ngff_fuse.testing.tile_files import write_tileconfig
 from ngff_fuse.validate import schema_errors, validate_attributes, validate_store
 from ngff_fuse.writer import SceneImage, WriteOptions, write_scenes
-from shared_data import SHARED
 
 # Conformance cases are listed at collection time from where `shared_dir` points; each test
 # still takes the fixture, so it skips (or fails with NGFF_FUSE_REQUIRE_SHARED=1) without it.

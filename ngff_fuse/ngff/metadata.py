@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ngff_fuse.ngff_transforms import scale_translation
+from ngff_fuse.ngff.transforms import scale_translation
 from ngff_fuse.version import VERSION
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
@@ -203,7 +203,7 @@ FORMATS = {"0.4": Ngff04(), "0.5": Ngff05(), "0.6": Ngff06()}
 class SceneEntry:
     """One image of a 0.6 scene: the image group's `path` (relative to the scene's group),
     the `name` of its coordinate system the transform starts from, and the transformation
-    (as from `ngff_transforms.tile_transform`; its input/output are set by `scene`)."""
+    (as from `ngff.transforms.tile_transform`; its input/output are set by `scene`)."""
 
     path: str
     coordinate_system: str
