@@ -14,5 +14,5 @@ print(f"{registration.accepted_links} of {len(registration.links)} links accepte
 ngff_fuse.qc_plot(registration, output + ".qc.png")
 ngff_fuse.write_positions(registration, output + ".positions.json")  # reuse with --positions
 mosaic = ngff_fuse.fuse(registration.tileset, blend="feather", chunk_size=(1, 1024, 1024))
-ngff_fuse.write_ngff(mosaic, output, ngff_fuse.WriteOptions(), tileset.channel_colors)
+ngff_fuse.write_ngff(mosaic, output)  # channel names and colours travel with the mosaic
 ngff_fuse.write_preview(output, output + ".png")

@@ -181,7 +181,8 @@ def write_image(
             Level(str(i), *level_transform(dims, spacing, origin, factor))
             for i, factor in enumerate(factors)
         ),
-        channels=_channel_displays(targets[-1], dims, mosaic, channel_colors, options.fill),
+        channels=_channel_displays(targets[-1], dims, mosaic, _channel_colors(mosaic, channel_colors),
+                                   options.fill),
         method=options.downsample.value,
         default_z=shape.get("z", 1) // 2,
         extra=options.extra_metadata,
@@ -280,12 +281,19 @@ def _channel_names(mosaic: xr.DataArray) -> list[str]:
     return [str(c) for c in mosaic.coords["c"].values.reshape(-1)] if "c" in mosaic.coords else ["Channel 0"]
 
 
+def _channel_colors(mosaic: xr.DataArray, given: tuple[str | None, ...]) -> tuple[str | None, ...]:
+    """The colours given, else those the mosaic carries along `c` (`fuse` sets them)."""
+    if given or "color" not in mosaic.coords:
+        return tuple(given)
+    return tuple(mosaic.coords["color"].values.reshape(-1).tolist())
+
+
 def _describe(scene: SceneImage, path: Path) -> SceneDescription:
     """What the store's OME-XML says about a scene: what its NGFF metadata says."""
     mosaic = scene.mosaic
     names = _channel_names(mosaic)
-    colors = channel_colors([scene.channel_colors[i] if i < len(scene.channel_colors) else None
-                             for i in range(len(names))])
+    given = _channel_colors(mosaic, scene.channel_colors)
+    colors = channel_colors([given[i] if i < len(given) else None for i in range(len(names))])
     unit = mosaic.attrs.get("units")
     return SceneDescription(
         name=_image_name(mosaic, path), sizes=dict(mosaic.sizes), dtype=mosaic.dtype,

@@ -403,3 +403,21 @@ def test_scenes_of_a_pixel_type_ome_xml_lacks_are_refused_before_writing(tmp_pat
                  tmp_path / "ok.ome.zarr")
     xml = (tmp_path / "ok.ome.zarr" / "OME" / "METADATA.ome.xml").read_text()
     assert 'Type="double"' in xml and 'Type="int8"' in xml and "PhysicalSize" not in xml  # uncalibrated
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_fused_mosaic_carries_its_channel_colours_to_the_written_image(tmp_path, channels):
+    """fuse() -> write_ngff(mosaic, path) with nothing beside it: the omero colours are the
+    tile set's, for one channel (squeezed away) or several; colours given explicitly win."""
+    from dataclasses import replace
+
+    colors = ("FF00FF", "00FFFF")[:channels]
+    tileset = replace(in_memory_tileset(synthetic_mosaic(grid=(1, 2), tile_shape=(20, 30), channels=channels)),
+                      channel_colors=colors)
+    mosaic = fuse(tileset)
+    for name, given, expected in [("carried", (), colors), ("given", ("FFFF00",) * channels, ("FFFF00",) * channels)]:
+        out = tmp_path / f"{name}.ome.zarr"
+        write_ngff(mosaic, out, WriteOptions(ngff="0.4"), channel_colors=given)
+        omero = zarr.open_group(out, mode="r").attrs["omero"]
+        assert tuple(c["color"] for c in omero["channels"]) == expected
+        assert [c["label"] for c in omero["channels"]] == list(tileset.channel_names)

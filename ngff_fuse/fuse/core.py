@@ -138,6 +138,8 @@ def as_dataarray(data: da.Array, tileset: TileSet, plan: FusionPlan, squeeze: bo
         ax: grid.origin[i] + grid.spacing[i] * np.arange(grid.shape[i]) for i, ax in enumerate(SPATIAL)
     }
     coords["c"] = list(tileset.channel_names)
+    # each channel's display colour travels with the mosaic, for write_ngff
+    coords["color"] = ("c", np.array(list(tileset.channel_colors), dtype=object))
     mosaic = xr.DataArray(
         data, dims=AXES, coords=coords, name=tileset.name,
         attrs={"units": tileset.unit or "pixel", "spacing": grid.spacing},
