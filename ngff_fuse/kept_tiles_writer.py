@@ -26,7 +26,7 @@ from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.ngff.groups import NGFF_FUSE_KEY, TILE_SPACE, TILES_GROUP, TILES_KEY, ome
 from ngff_fuse.ngff.metadata import FORMATS, SceneEntry, level_transform, scene
-from ngff_fuse.ngff.transforms import scale_translation, tile_transform, transform_to_affine
+from ngff_fuse.ngff.transforms import Linear, level_transformations, tile_transform, transform_to_affine
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers.kept_tiles import tile_affine
 from ngff_fuse.version import VERSION
@@ -46,14 +46,14 @@ class StagePlacedTiles:
 
     def level_transforms(self, tile: Tile, tileset: TileSet, factor: dict[str, int], path: str) -> Transforms:
         scale, translation = _level(tileset, self.origin(tile), factor)
-        return [{"type": "scale", "scale": scale}, {"type": "translation", "translation": translation}]
+        return level_transformations(scale, translation, "0.4")
 
     def tile_metadata(self, tile: Tile, tileset: TileSet) -> dict[str, Any]:
         if np.array_equal(tile.affine[:3, :3], np.diag(tileset.spacing)):
             return {}
         return {"affine": [[float(v) for v in row] for row in tile.affine]}
 
-    def scene_transform(self, tile: Tile, tileset: TileSet) -> dict | None:
+    def scene_transform(self, tile: Tile, tileset: TileSet) -> Linear | None:
         return None
 
     def rename_space(self, multiscale: dict) -> None:
@@ -73,12 +73,12 @@ class SceneTiles(StagePlacedTiles):
 
     def level_transforms(self, tile: Tile, tileset: TileSet, factor: dict[str, int], path: str) -> Transforms:
         scale, translation = _level(tileset, self.origin(tile), factor)
-        return [scale_translation(scale, translation, {"path": path}, {"name": TILE_SPACE})]
+        return level_transformations(scale, translation, "0.6", {"path": path}, {"name": TILE_SPACE})
 
     def tile_metadata(self, tile: Tile, tileset: TileSet) -> dict[str, Any]:
         return {}
 
-    def scene_transform(self, tile: Tile, tileset: TileSet) -> dict | None:
+    def scene_transform(self, tile: Tile, tileset: TileSet) -> Linear | None:
         return tile_transform(tile.affine, tileset.dims, tileset.spacing)
 
     def rename_space(self, multiscale: dict) -> None:

@@ -181,7 +181,7 @@ def test_a_stage_translation_survives_json_bit_for_bit():
     origin = (10.000000000000002, -1234.5 + 1e-7, 5678.25 / 3)
     affine = transforms.placement(spacing, origin)
     dims = ("t", "c", "z", "y", "x")
-    written = tile_transform(affine, dims, spacing, {"path": "tiles/0", "name": "physical"}, {"name": STAGE})
+    written = tile_transform(affine, dims, spacing, {"path": "tiles/0", "name": "physical"}, {"name": STAGE}).json()
     assert written["type"] == "translation"
     assert written["translation"] == [0.0, 0.0, *origin]
     parsed = transform_to_affine(json.loads(json.dumps(written)), dims)
@@ -197,7 +197,7 @@ def test_a_rotated_tile_becomes_an_affine_over_all_axes():
     rotation[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
     affine = transforms.translation((0.0, 100.0, -20.0)) @ rotation @ transforms.scaling(spacing)
     dims = ("c", "y", "x")
-    written = tile_transform(affine, dims, spacing)
+    written = tile_transform(affine, dims, spacing).json()
     assert written["type"] == "affine" and "input" not in written
     matrix = np.asarray(written["affine"])
     assert matrix.shape == (3, 4)

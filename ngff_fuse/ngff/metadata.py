@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ngff_fuse.ngff.transforms import scale_translation
+from ngff_fuse.ngff.transforms import Linear, Transform, level_transformations
 from ngff_fuse.version import VERSION
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
@@ -69,10 +69,7 @@ def _geometry_axes(meta: ImageMetadata) -> dict[str, Any]:
         "datasets": [
             {
                 "path": level.path,
-                "coordinateTransformations": [
-                    {"type": "scale", "scale": list(level.scale)},
-                    {"type": "translation", "translation": list(level.translation)},
-                ],
+                "coordinateTransformations": level_transformations(level.scale, level.translation, "0.4"),
             }
             for level in meta.levels
         ],
@@ -87,10 +84,8 @@ def _geometry_coordinate_systems(meta: ImageMetadata) -> dict[str, Any]:
         "datasets": [
             {
                 "path": level.path,
-                "coordinateTransformations": [
-                    scale_translation(level.scale, level.translation,
-                                      input={"path": level.path}, output={"name": STAGE}),
-                ],
+                "coordinateTransformations": level_transformations(
+                    level.scale, level.translation, "0.6", input={"path": level.path}, output={"name": STAGE}),
             }
             for level in meta.levels
         ],
@@ -203,11 +198,12 @@ FORMATS = {"0.4": Ngff04(), "0.5": Ngff05(), "0.6": Ngff06()}
 class SceneEntry:
     """One image of a 0.6 scene: the image group's `path` (relative to the scene's group),
     the `name` of its coordinate system the transform starts from, and the transformation
-    (as from `ngff.transforms.tile_transform`; its input/output are set by `scene`)."""
+    (typed, as from `ngff.transforms.tile_transform`, or its JSON; its input/output are set
+    by `scene`)."""
 
     path: str
     coordinate_system: str
-    transform: dict[str, Any]
+    transform: Linear | Transform
 
 
 def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[str],
@@ -222,7 +218,8 @@ def scene(entries: Sequence[SceneEntry | tuple[str, str, dict]], dims: Sequence[
     transforms = []
     for entry in entries:
         entry = entry if isinstance(entry, SceneEntry) else SceneEntry(*entry)
-        transform = {k: v for k, v in entry.transform.items() if k not in ("input", "output")}
+        transform = entry.transform.json() if hasattr(entry.transform, "json") else entry.transform
+        transform = {k: v for k, v in transform.items() if k not in ("input", "output")}
         transform["input"] = {"path": entry.path, "name": entry.coordinate_system}
         transform["output"] = {"name": STAGE}
         transforms.append(transform)

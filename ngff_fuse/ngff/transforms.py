@@ -1,4 +1,6 @@
-"""NGFF 0.6 coordinate transformations as JSON dicts <-> 4x4 affines over (z, y, x).
+"""NGFF coordinate transformations: small typed classes (Scale, Translation, Affine, Chain,
+and Between for 0.6's input/output references) that serialise as each NGFF version writes them
+(`json`, `level_transformations`), and stored JSON <-> 4x4 affines over (z, y, x).
 
 ngff-fuse places everything by a 4x4 affine from pixel index (z, y, x) to physical
 micrometres (`ngff_fuse.transforms`). NGFF 0.6 writes the same geometry as transformation
@@ -17,6 +19,7 @@ and/or a zarr node by `path`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,36 +29,94 @@ from ngff_fuse.errors import InputError
 
 #: A reference to a coordinate system or array: {"name": ...} and/or {"path": ...}.
 Ref = dict[str, str]
+#: A transformation as stored in JSON (what `transform_matrix` parses).
 Transform = dict[str, Any]
 
 
-def _with_refs(transform: Transform, input: Ref | None, output: Ref | None) -> Transform:
-    if input is not None:
-        transform["input"] = dict(input)
-    if output is not None:
-        transform["output"] = dict(output)
-    return transform
+@dataclass(frozen=True)
+class Scale:
+    scale: tuple[float, ...]
+
+    def json(self) -> Transform:
+        return {"type": "scale", "scale": [float(v) for v in self.scale]}
+
+
+@dataclass(frozen=True)
+class Translation:
+    translation: tuple[float, ...]
+
+    def json(self) -> Transform:
+        return {"type": "translation", "translation": [float(v) for v in self.translation]}
+
+
+@dataclass(frozen=True)
+class Affine:
+    rows: tuple[tuple[float, ...], ...]  # N rows of N + 1 numbers over the image's N axes
+
+    def json(self) -> Transform:
+        return {"type": "affine", "affine": [[float(v) for v in row] for row in self.rows]}
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Transformations applied in order: a 0.6 `sequence`, or the list 0.4 / 0.5 write."""
+
+    transformations: tuple[Scale | Translation | Affine, ...]
+
+    def json(self) -> Transform:
+        return {"type": "sequence", "transformations": [t.json() for t in self.transformations]}
+
+
+Linear = Scale | Translation | Affine | Chain
+
+
+@dataclass(frozen=True)
+class Between:
+    """A 0.6 transformation from one coordinate system or array (`input`) to another."""
+
+    transform: Linear
+    input: Ref | None = None
+    output: Ref | None = None
+
+    def json(self) -> Transform:
+        transform = self.transform.json()
+        if self.input is not None:
+            transform["input"] = dict(self.input)
+        if self.output is not None:
+            transform["output"] = dict(self.output)
+        return transform
+
+
+def _between(transform: Linear, input: Ref | None, output: Ref | None) -> Linear | Between:
+    return transform if input is None and output is None else Between(transform, input, output)
 
 
 def scale_translation(
     scale: Sequence[float], translation: Sequence[float],
     input: Ref | None = None, output: Ref | None = None,
-) -> Transform:
+) -> Linear | Between:
     """The transform of one pyramid level, in the only forms a 0.6 multiscale dataset allows:
     a `scale`, or a `sequence` of that scale then a translation when any offset is non-zero."""
-    scale_part = {"type": "scale", "scale": [float(s) for s in scale]}
+    scale_part = Scale(tuple(float(s) for s in scale))
     if not any(translation):
-        return _with_refs(scale_part, input, output)
-    sequence = {"type": "sequence", "transformations": [
-        scale_part, {"type": "translation", "translation": [float(t) for t in translation]},
-    ]}
-    return _with_refs(sequence, input, output)
+        return _between(scale_part, input, output)
+    return _between(Chain((scale_part, Translation(tuple(float(t) for t in translation)))), input, output)
+
+
+def level_transformations(scale: Sequence[float], translation: Sequence[float], version: str,
+                          input: Ref | None = None, output: Ref | None = None) -> list[Transform]:
+    """A pyramid level's `coordinateTransformations` as `version` writes them: 0.4 / 0.5 a
+    scale then a translation (no coordinate systems to name), 0.6 `scale_translation` from
+    `input` to `output`."""
+    if version in ("0.4", "0.5"):
+        return [Scale(tuple(scale)).json(), Translation(tuple(translation)).json()]
+    return [scale_translation(scale, translation, input, output).json()]
 
 
 def tile_transform(
     affine: np.ndarray, dims: Sequence[str], spacing: Sequence[float],
     input: Ref | None = None, output: Ref | None = None,
-) -> Transform:
+) -> Linear | Between:
     """Where a tile lies in the stage coordinate system, as one 0.6 transformation from the
     tile image's own physical coordinate system (its pixels scaled by `spacing`, origin at
     its first pixel) to the stage.
@@ -72,8 +133,8 @@ def tile_transform(
     spatial = [SPATIAL.index(ax) for ax in dims if ax in SPATIAL]
     linear = affine[np.ix_(spatial, spatial)]
     if np.array_equal(linear, np.diag(spacing[spatial])):
-        offset = [float(affine[SPATIAL.index(ax), 3]) if ax in SPATIAL else 0.0 for ax in dims]
-        return _with_refs({"type": "translation", "translation": offset}, input, output)
+        offset = tuple(float(affine[SPATIAL.index(ax), 3]) if ax in SPATIAL else 0.0 for ax in dims)
+        return _between(Translation(offset), input, output)
     # physical-of-tile -> stage: undo the tile's own pixel scale, then apply the affine
     stage = affine @ np.diag([*(1.0 / spacing), 1.0])
     n = len(dims)
@@ -86,11 +147,10 @@ def tile_transform(
             if other in SPATIAL:
                 matrix[row, col] = stage[i, SPATIAL.index(other)]
         matrix[row, n] = stage[i, 3]
-    rows = [[float(v) for v in r] for r in matrix[:n]]
-    return _with_refs({"type": "affine", "affine": rows}, input, output)
+    return _between(Affine(tuple(tuple(float(v) for v in r) for r in matrix[:n])), input, output)
 
 
-def transform_matrix(transform: Transform | Sequence[Transform], ndim: int) -> np.ndarray:
+def transform_matrix(transform: Linear | Between | Transform | Sequence[Transform], ndim: int) -> np.ndarray:
     """The (ndim + 1) x (ndim + 1) homogeneous matrix of a transformation over `ndim` axes.
 
     Accepts identity, scale, translation, affine, rotation and sequence (nested too), and a
@@ -98,6 +158,8 @@ def transform_matrix(transform: Transform | Sequence[Transform], ndim: int) -> n
     translation). Anything else, or parameters stored in a zarr array (`path`), raises
     InputError naming the transformation.
     """
+    if hasattr(transform, "json"):  # a typed transformation of this module
+        transform = transform.json()
     if isinstance(transform, (list, tuple)):
         matrix = np.eye(ndim + 1)
         for step in transform:
@@ -142,7 +204,8 @@ def _vector(transform: Transform, key: str, ndim: int) -> list[float]:
     return [float(v) for v in values]
 
 
-def transform_to_affine(transform: Transform | Sequence[Transform], dims: Sequence[str]) -> np.ndarray:
+def transform_to_affine(transform: Linear | Between | Transform | Sequence[Transform],
+                        dims: Sequence[str]) -> np.ndarray:
     """The 4x4 affine over (z, y, x) of a transformation over `dims` (the inverse of
     `tile_transform` and `scale_translation`). Axes absent from `dims` (z of a 2-D image)
     map to themselves. Raises InputError when the transformation mixes t or c into space."""

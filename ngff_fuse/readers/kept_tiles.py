@@ -23,7 +23,7 @@ from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.ngff.groups import (
     NGFF_FUSE_KEY, TILES_GROUP, TILES_KEY, attributes, image_axes, is_zarr_group, ome,
 )
-from ngff_fuse.ngff.transforms import transform_to_affine
+from ngff_fuse.ngff.transforms import Linear, Transform, transform_to_affine
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.zarr_check import lazy_checked
 
@@ -31,7 +31,7 @@ _KEPT_IN = "tiles kept in "
 _FIX = "write one with `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`"
 
 
-def tile_affine(tile_ome: dict, scene_transform: dict | None, dims: tuple[str, ...],
+def tile_affine(tile_ome: dict, scene_transform: Linear | Transform | None, dims: tuple[str, ...],
                 plane: tuple[float, float] | None) -> np.ndarray:
     """A kept tile's affine from its stored metadata (see the module docstring).
 
