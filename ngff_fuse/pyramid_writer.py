@@ -26,7 +26,9 @@ pending parents by reading them back from the store.
 
 from __future__ import annotations
 
+import re
 from itertools import product
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -65,6 +67,19 @@ def undone_blocks(array, regions: list[tuple[slice, ...]], progress: Progress, l
         progress.advance(label)
     progress.finish(label)
     return undone
+
+
+#: zarr writes a chunk to `<chunk>.<uuid hex>.partial` and renames it: a run killed meanwhile
+#: leaves that file behind.
+_PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
+
+
+def remove_partial_writes(folder: Path) -> None:
+    """Files of chunk writes a killed run never finished, removed before it is resumed: a
+    finished store holds nothing an uninterrupted run would not have written."""
+    for path in folder.rglob("*.partial"):
+        if _PARTIAL.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def _write_block(block: np.ndarray, array, region: tuple[slice, ...],

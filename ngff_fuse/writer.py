@@ -32,7 +32,7 @@ from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
-from ngff_fuse.pyramid_writer import store_pyramid, undone_blocks
+from ngff_fuse.pyramid_writer import remove_partial_writes, store_pyramid, undone_blocks
 
 #: Default shard edge of NGFF 0.5 outputs, in chunks: 4x fewer files than none at the same
 #: speed, less memory than 4 x 4 (figures: README, "How the defaults were chosen").
@@ -144,6 +144,8 @@ def write_image(
 
     # a complete store is checked too: resuming rewrites whatever no longer reads
     complete = resuming and status(path).get("status") == "complete"
+    if resuming:
+        remove_partial_writes(Path(path))
     group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     # a run killed while creating the levels leaves some of them out: resuming creates those
     targets = [

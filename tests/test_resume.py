@@ -251,3 +251,28 @@ def test_a_resumed_gzip_output_is_the_bytes_of_an_uninterrupted_one(acquisition,
     assert [name for name in expected if expected[name] != got[name]] == []
     if layout[1] == "0.4":  # bare gzip chunks: the header's MTIME field is 0 in every one
         assert all(data[4:8] == b"\0\0\0\0" for data in got.values())
+
+
+@pytest.mark.parametrize("ngff", ["0.4", "0.5"])
+def test_partial_chunk_writes_of_a_killed_run_are_gone_after_resume(acquisition, tmp_path, ngff):
+    """zarr writes a chunk to `<key>.<uuid>.partial` and renames it; a run killed meanwhile
+    leaves that file. The resumed store holds exactly the files an uninterrupted run writes."""
+    import uuid
+
+    options = ["--chunk", "32", "--quiet", "--ngff", ngff]
+    reference = tmp_path / "reference.ome.zarr"
+    assert main(["convert", str(acquisition), str(reference), *options]) == 0
+    out = tmp_path / "out.ome.zarr"
+    assert run_cli("convert", str(acquisition), str(out), *options, kill_after=3).returncode == -signal.SIGKILL
+    level0 = out / "0"
+    left = [level0 / f"leftover.{uuid.uuid4().hex}.partial", out / f"zarr.json.{uuid.uuid4().hex}.partial"]
+    for path in left:
+        path.write_bytes(b"half a chunk")
+    kept = level0 / "notes.partial"  # not zarr's pattern: not ours to remove
+    kept.write_bytes(b"")
+    done = run_cli("convert", str(acquisition), str(out), *options, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert not any(path.exists() for path in left) and kept.exists()
+    kept.unlink()
+    files = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(reference) for p in reference.rglob("*") if p.is_file()}
