@@ -59,8 +59,8 @@ KINDS = {
     "0.6": Kind("0.6", sharded=True),
     "0.5-kept-tiles": Kind("0.5", ("--keep-tiles",), sharded=True),
     "0.6-kept-tiles": Kind("0.6", ("--keep-tiles",), sharded=True),
-    "scenes-0.4": Kind("0.4", scenes=True),
-    "scenes-0.5": Kind("0.5", scenes=True, sharded=True),
+    "scenes-0.4": Kind("0.4", ("--no-hcs",), scenes=True),
+    "scenes-0.5": Kind("0.5", ("--no-hcs",), scenes=True, sharded=True),
 }
 
 

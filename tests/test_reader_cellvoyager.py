@@ -13,7 +13,9 @@ from ngff_fuse import fuse
 from ngff_fuse.cli import main
 from ngff_fuse.errors import InputError
 from ngff_fuse.readers import ReadOptions, read_input, reader_for
-from ngff_fuse.readers.cellvoyager import MEASUREMENT_DATA, MEASUREMENT_DETAIL, well_name
+from ngff_fuse.model import PlateWell
+from ngff_fuse.readers.base import well_position
+from ngff_fuse.readers.cellvoyager import MEASUREMENT_DATA, MEASUREMENT_DETAIL
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.cellvoyager import channel_labels, stage_xy, write_cellvoyager
 
@@ -126,8 +128,10 @@ def test_bad_measurements_fail_with_one_line_naming_the_problem(tmp_path, capsys
 
 
 def test_well_names_follow_the_plate_rows():
-    assert [well_name(1, 1), well_name(4, 8), well_name(16, 24), well_name(27, 3), well_name(32, 48)] == [
-        "A01", "D08", "P24", "AA03", "AF48"]
+    named = [PlateWell("p", r, c, 32, 48).name for r, c in ((0, 0), (3, 7), (15, 23), (26, 2), (31, 47))]
+    assert named == ["A01", "D08", "P24", "AA03", "AF48"]
+    assert [well_position(n) for n in named] == [(0, 0), (3, 7), (15, 23), (26, 2), (31, 47)]
+    assert well_position("b3") == (1, 2) and well_position("B00") is None and well_position("3B") is None
 
 
 def _real(shared_dir: Path) -> Path:

@@ -375,8 +375,15 @@ def test_real_multichannel_timelapse_export(shared_dir, tmp_path):
     assert (s2.stage_x, s2.stage_y, s2.pixel_size) == (68300.0, 31094.5, (13.5504, 13.5504))
     out = tmp_path / "c07.ome.zarr"
     assert main(["convert", str(export), str(out), "--quiet", "--chunk", "128"]) == 0
-    fitc = zarr.open_array(out / "0" / "0", mode="r")[:]
-    projected = zarr.open_array(out / "1" / "0", mode="r")[:]
+    # an HCS plate: well C07 holds its planes (field 0) and its projections (field 1), each
+    # its own acquisition
+    plate = zarr.open_group(out, mode="r").attrs["ome"]["plate"]
+    assert plate["wells"] == [{"path": "C/7", "rowIndex": 2, "columnIndex": 6}]
+    assert plate["acquisitions"] == [{"id": 0, "name": "1well-3C-2S-Zmix-T"}, {"id": 1, "name": "projections"}]
+    assert zarr.open_group(out / "C" / "7", mode="r").attrs["ome"]["well"]["images"] == [
+        {"path": "0", "acquisition": 0}, {"path": "1", "acquisition": 1}]
+    fitc = zarr.open_array(out / "C" / "7" / "0" / "0", mode="r")[:]
+    projected = zarr.open_array(out / "C" / "7" / "1" / "0", mode="r")[:]
     # site 2 sits 3468.8 um = 256 px lower on the stage: below site 1, no gap, no overlap
     assert fitc.shape == (2, 512, 256) and projected.shape == (2, 2, 512, 256)
     for t in (1, 2):

@@ -30,7 +30,6 @@ a negative one (ZIndex 1 the top plane) turned into increasing z by the tile set
 
 from __future__ import annotations
 
-import string
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,9 +41,9 @@ import numpy as np
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
+from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._bioio_mosaic import wavelength_color
-from ngff_fuse.readers.base import ReadOptions, pick_scenes
+from ngff_fuse.readers.base import ReadOptions, pick_scenes, pick_wells
 from ngff_fuse.readers.image_file import read_image_file
 
 _NS = "{http://www.yokogawa.co.jp/BTS/BTSSchema/1.0}"
@@ -103,12 +102,13 @@ class CellVoyagerReader:
             raise InputError(f"{path}: not a CellVoyager measurement; open the folder holding "
                              f"{MEASUREMENT_DATA} and {MEASUREMENT_DETAIL}, or one of them")
         measurement = load_measurement(root)
-        wells = sorted({(r.row, r.column) for r in measurement.records if r.file is not None})
+        wells = [PlateWell(measurement.plate, row - 1, column - 1, measurement.rows, measurement.columns)
+                 for row, column in sorted({(r.row, r.column) for r in measurement.records if r.file})]
         if not wells:
             raise InputError(f"{root / MEASUREMENT_DATA}: no image records (every record is an "
                              "error); the measurement took no images")
-        names = [well_name(row, column) for row, column in wells]
-        chosen = pick_scenes(root, [f"{measurement.plate}_{n}" for n in names], options.scenes)
+        wells = [wells[i] for i in pick_wells(root, wells, options.wells)]
+        chosen = pick_scenes(root, [f"{measurement.plate}_{w.name}" for w in wells], options.scenes)
         return [_well_tileset(measurement, wells[i], options) for i in chosen]
 
 
@@ -119,13 +119,6 @@ def _measurement_folder(path: Path) -> Path | None:
     if (folder / MEASUREMENT_DATA).is_file() and (folder / MEASUREMENT_DETAIL).is_file():
         return folder
     return None
-
-
-def well_name(row: int, column: int) -> str:
-    """"D08" for row 4, column 8; rows past Z continue AA, AB, ... (1536-well plates)."""
-    letters = string.ascii_uppercase
-    prefix = letters[row - 1] if row <= 26 else letters[(row - 1) // 26 - 1] + letters[(row - 1) % 26]
-    return f"{prefix}{column:02d}"
 
 
 # ---- the three XML files ---------------------------------------------------------------------
@@ -223,9 +216,9 @@ def _channel_settings(root: Path, detail: ET.Element) -> dict[int, tuple[str | N
 # ---- one well --------------------------------------------------------------------------------
 
 
-def _well_tileset(measurement: Measurement, well: tuple[int, int], options: ReadOptions) -> TileSet:
-    name = well_name(*well)
-    records = [r for r in measurement.records if (r.row, r.column) == well]
+def _well_tileset(measurement: Measurement, well: PlateWell, options: ReadOptions) -> TileSet:
+    name = well.name
+    records = [r for r in measurement.records if (r.row - 1, r.column - 1) == (well.row, well.column)]
     images = [r for r in records if r.file is not None]
     channels = sorted({r.channel for r in images})
     timepoints = sorted({r.timepoint for r in images})
@@ -270,6 +263,7 @@ def _well_tileset(measurement: Measurement, well: tuple[int, int], options: Read
         position_source=(f"{MEASUREMENT_DATA} X/Y (um, field centre; image y = -Y) of each field, "
                          "rounded to whole pixels"),
         notes=_notes(name, records, images, channels, z_indices, z_note, max(shifts)),
+        well=well,
     )
 
 
