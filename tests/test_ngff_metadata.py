@@ -4,6 +4,8 @@ never reaches a store. End to end, every output is read back by them in test_int
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ngff_fuse.ngff.metadata import FORMATS, ChannelDisplay, ImageMetadata, Level
@@ -37,3 +39,23 @@ def test_level_transforms_are_checked_by_the_format(version):
 def test_omero_is_validated_by_ome_zarr_models(version):
     with pytest.raises(ValueError, match="color"):
         FORMATS[version].attributes(_metadata(color="red"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_json_is_what_ome_zarr_py_writes_from_the_same_parts(version):
+    """ngff-fuse writes its own JSON (one write, with the completeness marker): it is what
+    ome-zarr-py's writer makes of the same datasets, axes, name, metadata and omero, but for
+    the key order and the multiscale `type` (which that writer has no argument for)."""
+    import zarr
+    from ome_zarr.writer import write_multiscales_metadata
+
+    fmt = FORMATS[version]
+    ours = fmt.attributes(_metadata(dims=("c", "z", "y", "x"), scale=(1.0, 2.0, 0.5, 0.5)))
+    ome = ours.get("ome", ours)
+    multiscale = {k: v for k, v in ome["multiscales"][0].items() if k != "type"}
+    group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=fmt.zarr_format)
+    write_multiscales_metadata(group, multiscale["datasets"], fmt.library, multiscale["axes"],
+                               name=multiscale["name"],
+                               metadata={**multiscale["metadata"], "omero": ome["omero"]})
+    del ome["multiscales"][0]["type"]
+    assert json.dumps(dict(group.attrs), sort_keys=True) == json.dumps(ours, sort_keys=True)
