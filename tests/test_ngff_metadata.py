@@ -59,3 +59,9 @@ def test_the_json_is_what_ome_zarr_py_writes_from_the_same_parts(version):
                                metadata={**multiscale["metadata"], "omero": ome["omero"]})
     del ome["multiscales"][0]["type"]
     assert json.dumps(dict(group.attrs), sort_keys=True) == json.dumps(ours, sort_keys=True)
+
+
+def test_ngff06_omero_is_validated_too():
+    """0.6 keeps 0.5's omero: hand-built 0.6 metadata still goes through its model."""
+    with pytest.raises(ValueError, match="color"):
+        FORMATS["0.6"].attributes(_metadata(color="red"))

@@ -28,9 +28,6 @@ from ngff_fuse.version import VERSION
 #: which NGFF 0.6 outputs place the fused image, and kept tiles in a scene.
 STAGE = "stage"
 
-#: ome-zarr-py has no 0.6 format: 0.6 axes are 0.5's axis objects, checked by its 0.5 rules
-#: (which ngff-fuse's t, c, z, y, x order satisfies in every version).
-_AXES_06 = FormatV05()
 # Colours for channels the source gives none: one channel grey, else a distinct colour each.
 _PALETTE = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00", "FFFFFF")
 
@@ -75,7 +72,7 @@ def axes(dims: Sequence[str], unit: str | None, library: Format) -> list[dict[st
 
 def coordinate_system(name: str, dims: Sequence[str], unit: str | None) -> dict[str, Any]:
     """A named 0.6 coordinate system over the image's axes (no unit: uncalibrated pixels)."""
-    return {"name": name, "axes": axes(dims, unit, _AXES_06)}
+    return {"name": name, "axes": axes(dims, unit, Ngff06.library)}
 
 
 def _geometry_axes(meta: ImageMetadata, library: Format) -> dict[str, Any]:
@@ -157,10 +154,12 @@ def _models(version: str, module: str):
 
 
 def _validated(version: str, ome: dict[str, Any]) -> dict[str, Any]:
-    """`ome` (an image's NGFF attributes) once ome-zarr-models accepts it: its image model,
-    and its omero model (which its 0.5 image model leaves unchecked). Raises pydantic's
-    ValidationError, naming the key, for metadata the spec forbids: a bug, never written."""
-    _models(version, "image").ImageAttrs.model_validate(ome)
+    """`ome` (an image's NGFF attributes) once ome-zarr-models accepts it: its image model
+    where it has one for `version` (0.4, 0.5), and its omero model, the same in every version
+    (which its 0.5 image model leaves unchecked). Raises pydantic's ValidationError, naming
+    the key, for metadata the spec forbids: a bug, never written."""
+    if version in ("0.4", "0.5"):
+        _models(version, "image").ImageAttrs.model_validate(ome)
     importlib.import_module("ome_zarr_models.common.omero").Omero.model_validate(ome["omero"])
     return ome
 
@@ -208,7 +207,8 @@ class Ngff05:
 
 
 class Ngff06(Ngff05):
-    """NGFF 0.6 (zarr v3): the 0.5 layout with named coordinate systems.
+    """NGFF 0.6 (zarr v3): the 0.5 layout with named coordinate systems, hand-built (neither
+    ome-zarr-py nor the ome-zarr-models that installs on Python 3.11 has a 0.6 format).
 
     Written as the released spec (ome/ngff-spec tag 0.6) says: version "0.6", schema `$id`s
     under `/0.6/`. The release candidate kept in `ngff-spec/0.6-dev` says "0.6rc0" in both
@@ -224,11 +224,13 @@ class Ngff06(Ngff05):
     """
 
     version = "0.6"
+    # inherited `library` (FormatV05): ome-zarr-py has no 0.6 format; 0.6 axes are 0.5's axis
+    # objects, checked by its 0.5 rules (which the t, c, z, y, x order meets in every version)
 
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
-        return {"ome": {"version": self.version,
-                        "multiscales": [_multiscale(meta, _geometry_coordinate_systems(meta))],
-                        "omero": _omero(meta)}}
+        return {"ome": _validated(self.version, {
+            "version": self.version, "multiscales": [_multiscale(meta, _geometry_coordinate_systems(meta))],
+            "omero": _omero(meta)})}
 
     def collection_root(self) -> dict[str, Any]:
         return {"ome": {"version": self.version, "bioformats2raw.layout": BF2RAW_LAYOUT}}
