@@ -426,6 +426,12 @@ def _run_info(args, console: Console) -> int:
     if args.json:
         console.out(json.dumps(summary, indent=2))
         return 0
+    wells = [scene["well"] for scene in summary["scenes"] if "well" in scene]
+    if wells:
+        names = list(dict.fromkeys(w["well"] for w in wells))
+        console.print(f"[bold]{summary['input']}[/bold] ({summary['reader']}): plate {wells[0]['plate']}, "
+                      f"{len(names)} well(s): {', '.join(names)}; {len(wells)} image(s), at most "
+                      f"{max(w['field'] for w in wells) + 1} field(s) per well")
     for scene in summary["scenes"]:
         mosaic = scene["mosaic"]
         unit = scene["unit"]
@@ -434,6 +440,10 @@ def _run_info(args, console: Console) -> int:
                       f"({', '.join(scene['dims'])}), {scene['dtype']}, channels: {', '.join(scene['channels'])}")
         console.print("  pixel size: " + ", ".join(f"{k} {v:g}" for k, v in scene["pixel_size"].items()) + f" {unit}")
         console.print(f"  {len(scene['overlaps'])} overlapping tile pairs")
+        if "well" in scene:
+            well = scene["well"]
+            console.print(f"  well {well['well']}, field {well['field']} ({well['acquisition']}): "
+                          f"{well['path']} in the HCS plate convert writes")
         console.print(f"  positions from: {scene['position_source']}")
         console.print(f"  mosaic: {' x '.join(str(v) for v in mosaic['shape'].values())} px, from "
                       f"{tuple(mosaic['origin'].values())} to {tuple(mosaic['end'].values())} {unit}, "
