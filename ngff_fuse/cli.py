@@ -123,6 +123,8 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
                         help="scene (or well) to read, repeatable; 'all' (default) reads every one")
+    parser.add_argument("--well", action="append", metavar="B03",
+                        help="plate well to read (ImageXpress, CellVoyager), repeatable; default: every well")
     parser.add_argument("--flip-x", action="store_true", help="the stage counts x the other way")
     parser.add_argument("--flip-y", action="store_true", help="the stage counts y the other way")
     parser.add_argument("--swap-xy", action="store_true", help="the stage's x and y are swapped")
@@ -135,7 +137,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
             scenes = tuple(sorted({int(s) for s in args.scene}))
         except ValueError:
             raise InputError(f"--scene {' '.join(args.scene)}: give scene numbers (from 0) or 'all'") from None
-    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes)
+    wells = tuple(dict.fromkeys(args.well)) if getattr(args, "well", None) else None
+    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes, wells=wells)
 
 
 def _orientation(args: argparse.Namespace) -> Orientation:
@@ -290,6 +293,9 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-tiles", action="store_true",
                         help="also write every tile, with its own small pyramid, into OUTPUT/tiles, "
                              "placed where the fused image puts it (re-fuse with `fuse-store`)")
+    parser.add_argument("--no-hcs", action="store_true",
+                        help="write the wells of a plate as a list of images (bioformats2raw's "
+                             "layout) instead of an NGFF HCS plate")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted conversion into the same OUTPUT (same inputs "
                              "and options), skipping the chunks already written")
@@ -299,7 +305,7 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
     return WriteOptions(
         ngff=args.ngff, chunk=args.chunk, chunk_z=args.chunk_z, shard=args.shard, levels=args.levels,
         downsample=Downsample(args.downsample), codec=args.codec, fill=args.fill,
-        overwrite=args.overwrite, resume=args.resume,
+        overwrite=args.overwrite, resume=args.resume, hcs=not getattr(args, "no_hcs", False),
     )
 
 

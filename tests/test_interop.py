@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,8 @@ KINDS = {
     "0.6": Kind("0.6", sharded=True),
     "0.5-kept-tiles": Kind("0.5", ("--keep-tiles",), sharded=True),
     "0.6-kept-tiles": Kind("0.6", ("--keep-tiles",), sharded=True),
-    "scenes-0.4": Kind("0.4", scenes=True),
-    "scenes-0.5": Kind("0.5", scenes=True, sharded=True),
+    "scenes-0.4": Kind("0.4", ("--no-hcs",), scenes=True),
+    "scenes-0.5": Kind("0.5", ("--no-hcs",), scenes=True, sharded=True),
 }
 
 
@@ -174,7 +175,13 @@ def test_ome_zarr_py(output):
         assert len(node.data) == len(levels)
         for data, level in zip(node.data, levels):
             np.testing.assert_array_equal(np.asarray(data), level[...])
+        # the levels it found are the arrays zarr-python lists, in order of resolution
+        (multiscales,) = [spec for spec in node.specs if isinstance(spec, reader.Multiscales)]
+        assert multiscales.datasets == sorted(zarr.open_group(image.path, mode="r").array_keys(), key=int)
         assert node.metadata["channel_names"] == list(image.channels)
+        colors = _written_colors(image.path)
+        assert len(set(colors)) == len(image.channels)  # several channels: one colour each
+        assert node.metadata["colormap"] == [[[0, 0, 0], _rgb(color)] for color in colors]
         if output.kind.ngff == "0.6":
             # ome-zarr-py (0.18 and 0.21) reads 0.6 as 0.5: default axes, transforms not applied
             assert [a["name"] for a in node.metadata["axes"]] == ["t", "c", "z", "y", "x"]
@@ -188,6 +195,26 @@ def test_ome_zarr_py(output):
             _close(got_translation, translation, (image.path, k))
     if output.kind.ngff == "0.6" and output.kind.kept:
         _check_ome_zarr_py_scene(output)
+    elif output.kind.kept:  # 0.4 / 0.5: each kept tile an image placed by its own transforms
+        for j, synthetic in enumerate(output.tiles.tiles):
+            node = next(iter(reader.Reader(parse_url(str(output.path / "tiles" / str(j))))()))
+            np.testing.assert_array_equal(np.asarray(node.data[0]), synthetic.data[0])
+            scale, translation = _transforms(node.metadata["coordinateTransformations"][0], output.tiles.dims)
+            _close(scale, dict(zip("zyx", output.tiles.spacing)), j)
+            _close(translation, dict(zip("zyx", synthetic.position)), j)
+
+
+def _written_colors(path: Path) -> list[str]:
+    """The channel colours (RRGGBB) in the omero metadata of the image at `path`, read as
+    plain JSON from its zarr.json (zarr v3) or .zattrs (v2)."""
+    v3 = path / "zarr.json"
+    attrs = json.loads(v3.read_text())["attributes"] if v3.is_file() else json.loads((path / ".zattrs").read_text())
+    return [channel["color"] for channel in attrs.get("ome", attrs)["omero"]["channels"]]
+
+
+def _rgb(color: str) -> list[float]:
+    """RRGGBB as the fractions of 255 napari takes."""
+    return [int(color[i:i + 2], 16) / 255 for i in (0, 2, 4)]
 
 
 def _check_ome_zarr_py_scene(output: Output) -> None:

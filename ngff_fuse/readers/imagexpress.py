@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dask.array as da
@@ -57,9 +57,9 @@ import tifffile
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
+from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, plate_size, tile_array
 from ngff_fuse.readers._bioio_mosaic import wavelength_color
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.base import ReadOptions, pick_wells, well_position
 from ngff_fuse.readers.metaseries import (
     MetaSeriesPlane, PlaneName, distinct_channel_labels, open_plane, parse_name, plane_damage,
     read_metaseries,
@@ -335,10 +335,42 @@ def _read_export(export: _Export, options: ReadOptions) -> list[TileSet]:
         by_image.setdefault((f.name.well, kind), {}).setdefault(f.name.site, {})[key] = f.path
     wells = sorted({f.name.well for f in files}, key=_well_order)
     images = [(well, kind) for well in wells for kind in kinds if (well, kind.name) in by_image]
+    on_plate = _plate_wells(export, plate, [well for well, _ in images], [kind for _, kind in images])
+    chosen = pick_wells(export.root, on_plate, options.wells)
+    images, on_plate = [images[i] for i in chosen], {images[i]: on_plate[i] for i in chosen}
     return [
-        _well_tileset(export, plate, well, kind, by_image[(well, kind.name)], options)
+        replace(_well_tileset(export, plate, well, kind, by_image[(well, kind.name)], options),
+                well=on_plate[(well, kind)])
         for well, kind in _pick_images(images, plate, options.scenes, export.root)
     ]
+
+
+def _plate_wells(export: _Export, plate: str, wells: Sequence[str], kinds: Sequence[_Kind]) -> list[PlateWell]:
+    """Each image's place on the plate; the plate's size from its .HTD (XWells, YWells), else
+    the smallest standard plate that holds the wells."""
+    positions = []
+    for well in wells:
+        at = well_position(well)
+        if at is None:
+            raise InputError(f"{export.root}: well {well!r} in its file names is no plate well "
+                             "(like B03); rename the files as MetaXpress names them")
+        positions.append(at)
+    size = _htd_plate_size(export.root / f"{plate}.HTD") or plate_size(
+        max(r for r, _ in positions) + 1, max(c for _, c in positions) + 1)
+    return [PlateWell(plate, row, column, *size, acquisition="" if kind.name == PLANES else kind.name)
+            for (row, column), kind in zip(positions, kinds)]
+
+
+def _htd_plate_size(path: Path) -> tuple[int, int] | None:
+    """(rows, columns) from a MetaXpress .HTD's "YWells" and "XWells" lines, if it has them."""
+    try:
+        text = path.read_text(encoding="latin-1")
+    except OSError:
+        return None
+    found = dict(re.findall(r'^"([XY]Wells)",\s*(\d+)', text, flags=re.MULTILINE))
+    if "XWells" in found and "YWells" in found and int(found["XWells"]) and int(found["YWells"]):
+        return int(found["YWells"]), int(found["XWells"])
+    return None
 
 
 @dataclass(frozen=True)
