@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+# Private, on purpose: no public dask API hands back the source behind a block, and the public
+# graphs cost 2.2x or hide it (benchmarks/README.md, "Private APIs"); floor pinned in pyproject.
 from dask._task_spec import DataNode, Task
 
 from ngff_fuse.checks import check_arrangement, check_options, check_size

@@ -29,7 +29,8 @@ def tile_array(data, spacing, origin, name: str, channel_names=None) -> xr.DataA
 
     Built from ready-made indexes through xarray's fast path: the general constructor
     re-checks and re-aligns what is right by construction, and at ~0.5 ms a tile it was most
-    of the time 10,000 listed tiles took to open."""
+    of the time 10,000 listed tiles took to open. Private, on purpose: the public
+    `xr.Coordinates(coords, indexes)` costs 30x (benchmarks/README.md, "Private APIs")."""
     if data.ndim != 5:
         raise ValueError(f"tile data must be 5-D (t, c, z, y, x), got shape {data.shape}")
     if not isinstance(data, da.Array):

@@ -42,9 +42,10 @@ from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, tile_array
-from ngff_fuse.readers._bioio_mosaic import wavelength_color
 from ngff_fuse.readers.base import ReadOptions, pick_scenes, pick_wells
 from ngff_fuse.readers.image_file import read_image_file
+from ngff_fuse.readers.pixel_size import decide_pixel_size
+from ngff_fuse.readers.planes import stack_planes
 
 _NS = "{http://www.yokogawa.co.jp/BTS/BTSSchema/1.0}"
 MEASUREMENT_DATA, MEASUREMENT_DETAIL = "MeasurementData.mlf", "MeasurementDetail.mrf"
@@ -224,9 +225,15 @@ def _well_tileset(measurement: Measurement, well: PlateWell, options: ReadOption
     timepoints = sorted({r.timepoint for r in images})
     z_indices = sorted({r.z_index for r in images})
     settings = [_setting(measurement, ch) for _, _, ch in channels]
-    pixel_size = _pixel_size(measurement, settings, options)
-    z_step, z_note = _z_step(images, options, len(z_indices))
-    spacing = (z_step, *pixel_size)
+    if options.pixel_size is None:
+        z_step, z_note = _z_step(images, len(z_indices))
+        found = (z_step, *_channel_pixel_size(measurement, settings))
+    else:
+        found, z_note = (None, None, None), None
+    calibration = decide_pixel_size(found, options.pixel_size, has_depth=len(z_indices) > 1,
+                                    where=str(measurement.root), source=MEASUREMENT_DETAIL)
+    spacing = calibration.spacing
+    pixel_size = spacing[1:]
     labels = _labels(channels, settings)
     fields = sorted({r.field for r in images})
     z0 = min(images, key=lambda r: (r.field, r.timepoint, r.z_index, r.channel)).stage[0]
@@ -262,7 +269,7 @@ def _well_tileset(measurement: Measurement, well: PlateWell, options: ReadOption
         channel_colors=tuple(s.color for s in settings),
         position_source=(f"{MEASUREMENT_DATA} X/Y (um, field centre; image y = -Y) of each field, "
                          "rounded to whole pixels"),
-        notes=_notes(name, records, images, channels, z_indices, z_note, max(shifts)),
+        notes=_notes(name, records, images, channels, z_indices, (z_note, *calibration.notes), max(shifts)),
         well=well,
     )
 
@@ -289,26 +296,13 @@ def _field_pixels(measurement: Measurement, records: Sequence[Record], timepoint
                              "CellVoyager writes; copy the measurement again")
         key = (timepoints.index(r.timepoint), channels.index(r.channel), z_indices.index(r.z_index))
         planes[key] = image.data
-    shapes = {(p.shape, p.dtype) for p in planes.values()}
-    if len(shapes) > 1:
-        raise InputError(f"{measurement.root}: the images of one field differ in size or type "
-                         f"({sorted((s[3:], str(d)) for s, d in shapes)}); export them at one "
-                         "binning and bit depth")
-    empty = da.zeros_like(next(iter(planes.values())))
-    return da.concatenate([
-        da.concatenate([
-            da.concatenate([planes.get((t, c, z), empty) for z in range(len(z_indices))], axis=2)
-            for c in range(len(channels))
-        ], axis=1)
-        for t in range(len(timepoints))
-    ], axis=0)
+    return stack_planes(planes, (len(timepoints), len(channels), len(z_indices)),
+                        f"{measurement.root}: field {records[0].field}",
+                        "export them at one binning and bit depth", fill_missing=True)
 
 
-def _pixel_size(measurement: Measurement, settings: Sequence[ChannelSetting],
-                options: ReadOptions) -> tuple[float, float]:
-    """(y, x) um: the user's, else the .mrf's, which every imaged channel must share."""
-    if options.pixel_size is not None:
-        return options.pixel_size[1], options.pixel_size[2]
+def _channel_pixel_size(measurement: Measurement, settings: Sequence[ChannelSetting]) -> tuple[float, float]:
+    """(y, x) um from the .mrf, which every imaged channel must share."""
     sizes = {s.pixel_size for s in settings}
     if len(sizes) > 1:
         raise InputError(f"{measurement.root / MEASUREMENT_DETAIL}: the channels' pixel sizes "
@@ -317,12 +311,10 @@ def _pixel_size(measurement: Measurement, settings: Sequence[ChannelSetting],
     return next(iter(sizes))
 
 
-def _z_step(images: Sequence[Record], options: ReadOptions, planes: int) -> tuple[float, str | None]:
-    """The z step (um): the user's; the median step of stage Z per ZIndex within each stack."""
-    if options.pixel_size is not None:
-        return options.pixel_size[0], None
+def _z_step(images: Sequence[Record], planes: int) -> tuple[float | None, str | None]:
+    """The z step (um): the median step of stage Z per ZIndex within each stack; None for 2-D."""
     if planes < 2:
-        return 1.0, None
+        return None, None
     stacks: dict[tuple, list[tuple[int, float]]] = {}
     for r in images:
         stacks.setdefault((r.field, r.timepoint, r.channel), []).append((r.z_index, r.stage[0]))
@@ -332,7 +324,7 @@ def _z_step(images: Sequence[Record], options: ReadOptions, planes: int) -> tupl
         steps += [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(stack, stack[1:]) if b[0] != a[0]]
     step = round(float(np.median(steps)), 2) if steps else 0.0
     if abs(step) < _Z_RESOLUTION:
-        return 1.0, f"the planes' stage Z does not step: z step assumed 1 micrometer; pass --pixel-size to set it"
+        return 1.0, "the planes' stage Z does not step: z step assumed 1 micrometer; pass --pixel-size to set it"
     order = " (ZIndex 1 is the top plane)" if step < 0 else ""
     return step, f"z step {abs(step):g} um{order}: the median step of the planes' stage Z"
 
@@ -348,8 +340,8 @@ def _labels(channels: Sequence[tuple[int, int, int]], settings: Sequence[Channel
 
 def _notes(well: str, records: Sequence[Record], images: Sequence[Record],
            channels: Sequence[tuple[int, int, int]], z_indices: Sequence[int],
-           z_note: str | None, shift: float) -> tuple[str, ...]:
-    notes = [z_note] if z_note else []
+           z_notes: Sequence[str | None], shift: float) -> tuple[str, ...]:
+    notes = [note for note in z_notes if note]
     if shift >= 0.005:
         notes.append(f"field positions rounded to whole pixels (at most {shift:.2f} px)")
     failed = [r for r in records if r.file is None]

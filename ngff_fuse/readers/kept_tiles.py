@@ -16,41 +16,18 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, tile_array
 from ngff_fuse.ngff.groups import (
     NGFF_FUSE_KEY, TILES_GROUP, TILES_KEY, attributes, image_axes, is_zarr_group, ome,
 )
-from ngff_fuse.ngff.transforms import Linear, Transform, transform_to_affine
+from ngff_fuse.ngff.transforms import tile_affine
 from ngff_fuse.readers.base import ReadOptions, pick_wells
 from ngff_fuse.zarr_check import lazy_checked
 
 _KEPT_IN = "tiles kept in "
 _FIX = "write one with `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`"
-
-
-def tile_affine(tile_ome: dict, scene_transform: Linear | Transform | None, dims: tuple[str, ...],
-                plane: tuple[float, float] | None) -> np.ndarray:
-    """A kept tile's affine from its stored metadata (see the module docstring).
-
-    `plane` is the z spacing and stage z of a 2-D tile, which its 2-D transforms leave out.
-    """
-    multiscale = tile_ome["multiscales"][0]
-    kept = (multiscale.get("metadata") or {}).get(NGFF_FUSE_KEY) or {}
-    if "affine" in kept:
-        affine = np.asarray(kept["affine"], dtype=float)
-        if plane is not None:
-            affine[0, 3] = plane[1]
-        return affine
-    affine = transform_to_affine(multiscale["datasets"][0]["coordinateTransformations"], dims)
-    if scene_transform is not None:
-        affine = transform_to_affine(scene_transform, dims) @ affine
-    if plane is not None:
-        affine[0, 0], affine[0, 3] = plane
-    return affine
 
 
 class KeptTilesReader:
