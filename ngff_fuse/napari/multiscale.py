@@ -92,12 +92,17 @@ def _strided_data(tile: Tile, first: tuple[int, int, int], step: tuple[int, int,
 
 def strided_tileset(tileset: TileSet, grid0: OutputGrid, step: tuple[int, int, int]) -> TileSet:
     """The tile set read at every `step`-th pixel (z, y, x): each tile's pixels from its
-    `_first_sample` on, its affine stretched by the step, its pixels where they were."""
+    `_first_sample` on, its affine stretched by the step, its pixels where they were. z is read
+    whole where striding would leave a z-stack tile one plane (a `TileSet` refuses planes among
+    stacks); fusion then samples its planes on the coarser grid."""
     if step == (1, 1, 1):
         return tileset
+    firsts = [_first_sample(tile, grid0, step) for tile in tileset.tiles]
+    if tileset.is_3d and any(-(-(t.spatial_shape[0] - o[0]) // step[0]) < 2 for t, o in zip(tileset.tiles, firsts)):
+        step = (1, *step[1:])
+        firsts = [(0, *o[1:]) for o in firsts]
     tiles = []
-    for tile in tileset.tiles:
-        first = _first_sample(tile, grid0, step)
+    for tile, first in zip(tileset.tiles, firsts):
         affine = tile.affine @ transforms.translation(first) @ transforms.scaling(step)
         data = _strided_data(tile, first, step)
         names = tuple(str(c) for c in tile.data.coords["c"].values) if "c" in tile.data.coords else None

@@ -1,0 +1,194 @@
+"""The napari plugin (ngff_fuse/napari), in a real napari, headless (its ViewerModel: layers,
+slicing and level choice, without Qt or OpenGL).
+
+Lazily fused levels are checked against the ground truth the synthetic tiles were cut from;
+layer placement against `ngff-fuse info --json`; windows and colours against what `convert`
+writes; OME-Zarr placement against the stage positions the acquisition was made with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+pytest.importorskip("napari", reason="install ngff-fuse[napari]")
+
+from ngff_fuse.cli import main  # noqa: E402
+from ngff_fuse.model import Tile  # noqa: E402
+from ngff_fuse.napari.multiscale import lazy_levels  # noqa: E402
+from ngff_fuse.readers.czi_file import CziTilePlanes  # noqa: E402
+from ngff_fuse.readers.tiff_planes import TiffPlanes  # noqa: E402
+from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic  # noqa: E402
+from ngff_fuse.writer import WriteOptions  # noqa: E402
+
+MANIFEST = Path(__file__).parents[1] / "ngff_fuse" / "napari" / "napari.yaml"
+
+
+@pytest.fixture(scope="module")
+def viewer_model():
+    """napari's ViewerModel with its plugins, ngff-fuse's among them (registered from its
+    manifest where this checkout is not the installed package)."""
+    from napari.components import ViewerModel
+    from napari.plugins import _initialize_plugins
+    from npe2 import PluginManager, PluginManifest
+
+    _initialize_plugins()
+    manager = PluginManager.instance()
+    if "ngff-fuse" not in {m.name for m in manager.iter_manifests()}:
+        manager.register(PluginManifest.from_file(MANIFEST))
+    return ViewerModel
+
+
+def _open(viewer_model, path: Path) -> list:
+    return viewer_model().open(str(path), plugin="ngff-fuse")
+
+
+def _info(path: Path, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["info", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _omero(image: Path) -> list[dict]:
+    attrs = zarr.open_group(image, mode="r").attrs.asdict()
+    return attrs.get("ome", attrs)["omero"]["channels"]
+
+
+# ---- lazily fused levels ---------------------------------------------------------------------
+
+def _no_fast_path(tile: Tile) -> Tile:
+    """The tile behind one more dask layer, so fusion cannot read its source directly: levels
+    then stride through dask slicing instead of `StridedView`."""
+    from dataclasses import replace
+    return replace(tile, data=tile.data.copy(data=tile.data.data.map_blocks(np.asarray)))
+
+
+@pytest.mark.parametrize("case", ["2d", "3d", "dask-sliced"])
+def test_each_level_is_level_0_sampled_every_f_pixels(case, tmp_path):
+    """Whole-pixel stage positions: every level of the lazy pyramid is the ground truth at
+    every f-th pixel from the mosaic's first one, wherever the tiles cover it (overlaps too:
+    both tiles there hold the same truth), the levels and their steps those `convert` writes."""
+    if case == "3d":
+        acquisition = synthetic_mosaic(grid=(2, 2, 3), tile_shape=(9, 40, 44), channels=2,
+                                       spacing=(0.65, 0.65, 0.65), smooth=True, seed=4)
+    else:
+        acquisition = synthetic_mosaic(grid=(3, 3), tile_shape=(50, 61), channels=2, smooth=True, seed=5)
+    tileset = in_memory_tileset(acquisition)
+    if case == "dask-sliced":
+        from dataclasses import replace
+        tileset = replace(tileset, tiles=tuple(_no_fast_path(t) for t in tileset.tiles))
+    options = WriteOptions(chunk=16)
+    levels = lazy_levels(tileset, options=options)
+    written = written_shapes(tileset, options, tmp_path / "written.ome.zarr")
+    assert [level.data.shape[2:] for level in levels] == written
+    assert len(levels) >= 3
+    first, stop = acquisition.truth_extent()
+    covered = np.zeros(acquisition.truth.shape[2:], dtype=bool)
+    for tile in acquisition.tiles:
+        box = tuple(slice(int(o), int(o) + n) for o, n in zip(tile.pixel_offset, tile.data.shape[2:]))
+        covered[box] = True
+    for level in levels:
+        pick = tuple(slice(a, b, f) for a, b, f in zip(first, stop, level.step))
+        truth = acquisition.truth[(slice(None), slice(None), *pick)]
+        inside = covered[pick]
+        fused = level.data.compute()
+        assert fused.shape == truth.shape
+        np.testing.assert_array_equal(fused[..., inside], truth[..., inside], err_msg=f"step {level.step}")
+    if case == "3d":
+        assert levels[-1].step[0] > 1  # z halved too where it is as fine as y/x
+
+
+def written_shapes(tileset, options: WriteOptions, out: Path) -> list[tuple[int, ...]]:
+    """The level shapes (z, y, x) `write_ngff` writes for the tile set."""
+    from ngff_fuse.fuse.core import fuse
+    from ngff_fuse.writer import write_ngff
+
+    shapes = write_ngff(fuse(tileset, chunk_size=(8, 16, 16), squeeze=False), out, options)
+    return [tuple(s[2:]) for s in shapes]
+
+
+def test_sub_pixel_tiles_land_where_the_stage_says():
+    """Tiles off the pixel grid: a coarse level is resampled from strided reads, so it matches
+    the truth at its own pixel positions to within the interpolation of a smooth image."""
+    acquisition = synthetic_mosaic(grid=(2, 3), tile_shape=(60, 70), subpixel=True, smooth=True, seed=6)
+    tileset = in_memory_tileset(acquisition)
+    levels = lazy_levels(tileset, options=WriteOptions(chunk=32))
+    full = levels[0].data.compute()[0, 0, 0].astype(float)
+    for level in levels[1:]:
+        _, fy, fx = level.step
+        coarse = level.data.compute()[0, 0, 0].astype(float)
+        reference = full[::fy, ::fx]
+        inner = (slice(2, -2), slice(2, -2))
+        error = np.abs(coarse[inner] - reference[inner])
+        assert np.median(error) < 0.02 * reference.max(), level.step
+
+
+# ---- raw acquisitions in napari --------------------------------------------------------------
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    """Pixels the CZI and TIFF readers hand out, counted where they leave the reader."""
+    fetched = {"pixels": 0}
+    for cls in (CziTilePlanes, TiffPlanes):
+        original = cls.__getitem__
+
+        def counting(self, key, original=original):
+            out = original(self, key)
+            fetched["pixels"] += out.size
+            return out
+
+        monkeypatch.setattr(cls, "__getitem__", counting)
+    return fetched
+
+
+@pytest.mark.parametrize("relative", [
+    "realdata/czi-convallaria/mosaic_test.czi",
+    "realdata/fiji-tileconfig-graphpaper/tile_config.txt",
+])
+def test_acquisition_opens_placed_named_and_windowed_as_convert_writes(
+        relative, shared_dir, viewer_model, counted_reads, capsys, tmp_path):
+    """One multiscale layer per channel: level 0's scale and translate are `info --json`'s pixel
+    size and mosaic origin; names, colours and levels those of the converted store, contrast
+    limits within 10 % of its window's span (percentiles of every f-th pixel, where convert takes
+those of f x f block means, which smooth the noise: 8 % apart on the graph paper); the first
+    view reads only the coarsest level's share of the tile pixels; tile outlines match info."""
+    path = shared_dir / relative
+    info = _info(path, capsys)["scenes"][0]
+    before = counted_reads["pixels"]
+    layers = _open(viewer_model, path)
+    fetched = counted_reads["pixels"] - before
+    *images, outlines = layers
+    axes = list(info["pixel_size"])
+    tile_pixels = sum(int(np.prod(t["shape"])) for t in info["tile_positions"]) * len(info["channels"])
+    assert fetched > 0
+    out = tmp_path / "converted.ome.zarr"
+    assert main(["convert", str(path), str(out), "--quiet"]) == 0
+    omero = _omero(out)
+    assert len(images) == len(info["channels"]) == len(omero)
+    for layer, channel in zip(images, omero):
+        assert layer.multiscale
+        assert layer.name == f"{info['name']}: {channel['label']}"
+        np.testing.assert_allclose(layer.scale[-len(axes):], [info["pixel_size"][ax] for ax in axes], rtol=1e-9)
+        np.testing.assert_allclose(layer.translate[-len(axes):], [info["mosaic"]["origin"][ax] for ax in axes],
+                                   rtol=0, atol=1e-6)
+        assert [tuple(level.shape[-2:]) for level in layer.data] == \
+            [tuple(zarr.open_array(out / str(k), mode="r").shape[-2:]) for k in range(len(layer.data))]
+        window = channel["window"]
+        span = window["end"] - window["start"]
+        np.testing.assert_allclose(layer.contrast_limits, [window["start"], window["end"]], atol=0.1 * span)
+        rgb = [int(channel["color"][i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        if len(omero) > 1 or channel["color"] != "FFFFFF":
+            np.testing.assert_allclose(layer.colormap.colors[-1][:3], rgb, atol=1e-6)
+        assert layer.data_level == len(layer.data) - 1  # the whole mosaic shows the coarsest level
+    coarsest = np.prod(images[0].downsample_factors[-1][-2:])
+    assert fetched <= tile_pixels / coarsest * 1.1
+    assert len(outlines.data) == info["tiles"]
+    for box, tile in zip(outlines.data, info["tile_positions"]):
+        low = [tile["position"][ax] - info["pixel_size"][ax] / 2 for ax in ("y", "x")]
+        high = [tile["position"][ax] + (n - 0.5) * info["pixel_size"][ax]
+                for ax, n in zip(("y", "x"), tile["shape"][-2:])]
+        np.testing.assert_allclose(box.min(axis=0), low, atol=1e-6)
+        np.testing.assert_allclose(box.max(axis=0), high, atol=1e-6)
