@@ -192,3 +192,73 @@ those of f x f block means, which smooth the noise: 8 % apart on the graph paper
                 for ax, n in zip(("y", "x"), tile["shape"][-2:])]
         np.testing.assert_allclose(box.min(axis=0), low, atol=1e-6)
         np.testing.assert_allclose(box.max(axis=0), high, atol=1e-6)
+
+
+# ---- OME-Zarr stores -------------------------------------------------------------------------
+
+ACQUISITION = dict(grid=(2, 2), tile_shape=(40, 48), channels=2, subpixel=True, smooth=True,
+                   spacing=(1.0, 0.65, 0.65), origin=(0.0, -1234.56, 5678.9), seed=3)
+WELLS = {"A01": dict(grid=(2, 2), tile_shape=(41, 49), channels=2, spacing=(1.0, 0.5, 0.5), seed=11,
+                     origin=(0.0, -310.0, -50.0)),
+         "B02": dict(grid=(1, 3), tile_shape=(41, 49), channels=2, spacing=(1.0, 0.5, 0.5), seed=12,
+                     origin=(0.0, 120.0, 60.5))}
+
+
+def _level0(layer):
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def _lowest_corner(acquisition) -> list[float]:
+    return list(np.min([tile.position for tile in acquisition.tiles], axis=0)[1:])
+
+
+@pytest.mark.parametrize("ngff,options", [("0.4", ()), ("0.5", ()), ("0.6", ()), ("0.5", ("--keep-tiles",)),
+                                          ("0.6", ("--keep-tiles",))])
+def test_store_layers_sit_at_the_stage_position_and_overlay_the_lazy_ones(ngff, options, viewer_model, tmp_path):
+    """A converted store opens placed where the stage put the first pixel (napari-ome-zarr puts
+    it at 0), with its omero names, colours and windows; its layers overlay the acquisition's
+    lazily fused layers exactly: same scale and translate, same level-0 pixels.
+    Kept tiles come as outlines at the tiles' stage positions."""
+    from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+    acquisition = synthetic_mosaic(**ACQUISITION)
+    tif = write_ome_tiff(acquisition, tmp_path / "tiles.ome.tif")
+    out = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(tif), str(out), "--ngff", ngff, "--chunk", "32", "--quiet", *options]) == 0
+    *stored, outlines = layers = _open(viewer_model, out)
+    if not options:
+        stored, outlines = layers, None
+    lazy = [layer for layer in _open(viewer_model, tif) if layer._type_string == "image"]
+    omero = _omero(out)
+    assert len(stored) == len(lazy) == len(omero) == 2
+    for layer, twin, channel in zip(stored, lazy, omero):
+        np.testing.assert_allclose(layer.data_to_world([0, 0]), _lowest_corner(acquisition), atol=1e-9)
+        np.testing.assert_allclose(layer.scale, acquisition.spacing[1:], rtol=1e-12)
+        assert layer.name.endswith(channel["label"])
+        np.testing.assert_allclose(layer.contrast_limits, [channel["window"]["start"], channel["window"]["end"]])
+        rgb = [int(channel["color"][i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        np.testing.assert_allclose(layer.colormap.colors[-1][:3], rgb, atol=1e-6)
+        np.testing.assert_allclose(twin.scale, layer.scale, rtol=1e-9)
+        np.testing.assert_allclose(twin.translate, layer.translate, atol=1e-9)
+        np.testing.assert_array_equal(np.asarray(_level0(twin)), np.asarray(_level0(layer)))
+    if outlines is not None:
+        starts = sorted(tuple(np.round(box.min(axis=0), 6)) for box in outlines.data)
+        expected = sorted(tuple(np.round(np.asarray(t.position[1:]) - 0.325, 6)) for t in acquisition.tiles)
+        np.testing.assert_allclose(starts, expected, atol=1e-6)
+
+
+def test_every_scene_of_a_store_sits_at_its_own_position(viewer_model, tmp_path):
+    """A multi-scene store (bioformats2raw layout, one scene per well): every scene's layers
+    at that well's stage position, not stacked at the origin."""
+    from ngff_fuse.testing.imagexpress import write_imagexpress
+
+    wells = {well: synthetic_mosaic(**params) for well, params in WELLS.items()}
+    plate = write_imagexpress(wells, tmp_path / "plate")
+    out = tmp_path / "scenes.ome.zarr"
+    assert main(["convert", str(plate), str(out), "--chunk", "32", "--quiet"]) == 0
+    layers = _open(viewer_model, out)
+    assert len(layers) == 2 * len(wells)
+    for (well, acquisition), pair in zip(wells.items(), zip(layers[::2], layers[1::2])):
+        for layer in pair:
+            np.testing.assert_allclose(layer.data_to_world([0, 0]), _lowest_corner(acquisition), atol=1e-9,
+                                       err_msg=f"{well} {layer.name}")
