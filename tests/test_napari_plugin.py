@@ -8,6 +8,7 @@ writes; OME-Zarr placement against the stage positions the acquisition was made 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +263,42 @@ def test_every_scene_of_a_store_sits_at_its_own_position(viewer_model, tmp_path)
         for layer in pair:
             np.testing.assert_allclose(layer.data_to_world([0, 0]), _lowest_corner(acquisition), atol=1e-9,
                                        err_msg=f"{well} {layer.name}")
+
+
+# ---- the convert widget ----------------------------------------------------------------------
+
+@pytest.mark.napari_qt
+def test_widget_converts_in_the_background_and_its_result_overlays_the_lazy_layers(viewer_model, tmp_path,
+                                                                                  monkeypatch):
+    """The widget converts the open acquisition in a worker thread, its progress bar reaches
+    the end, and the store's layers land exactly on the lazily fused ones: same scale and
+    translate, same level-0 pixels."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    from napari.qt import get_qapp
+    from ngff_fuse.napari.widget import STEPS, ConvertWidget
+    from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+    app = get_qapp()
+    tif = write_ome_tiff(synthetic_mosaic(**ACQUISITION), tmp_path / "tiles.ome.tif")
+    viewer = viewer_model()
+    viewer.open(str(tif), plugin="ngff-fuse")
+    lazy = [layer for layer in viewer.layers if layer._type_string == "image"]
+    yielded = []
+    widget = ConvertWidget()
+    worker = widget(viewer=viewer, output=tmp_path / "out.ome.zarr", chunk=32)
+    finished = []
+    worker.yielded.connect(lambda _: yielded.append(1))
+    worker.finished.connect(lambda: finished.append(1))
+    deadline = time.monotonic() + 120
+    while not finished and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+    assert finished and len(yielded) == STEPS
+    converted = [layer for layer in viewer.layers if layer not in lazy and layer._type_string == "image"]
+    assert len(converted) == len(lazy) == 2
+    for layer, twin in zip(converted, lazy):
+        assert layer.metadata["ngff_fuse"]["store"] == str(tmp_path / "out.ome.zarr")
+        np.testing.assert_allclose(layer.scale, twin.scale, rtol=1e-12)
+        np.testing.assert_allclose(layer.translate, twin.translate, atol=1e-9)
+        np.testing.assert_array_equal(np.asarray(_level0(layer)), np.asarray(_level0(twin)))
