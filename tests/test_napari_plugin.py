@@ -8,6 +8,7 @@ writes; OME-Zarr placement against the stage positions the acquisition was made 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -127,12 +128,41 @@ def test_sub_pixel_tiles_land_where_the_stage_says():
         assert np.median(error) < 0.02 * reference.max(), level.step
 
 
+def test_rows_far_apart_are_read_alone_and_truncation_still_named(tmp_path):
+    """`read_band` with rows SPARSE_STEP or more apart reads just those rows (what a coarse
+    level asks of an uncompressed plane): the same values as a whole-band read, fewer bytes; a
+    file that ends before a wanted row is still refused as truncated."""
+    from ngff_fuse.errors import DamagedFile
+    from ngff_fuse.readers.raster_reads import SPARSE_STEP, read_band
+
+    plane = np.arange(64 * 50, dtype=">u2").reshape(64, 50)
+    raw = tmp_path / "plane.raw"
+    raw.write_bytes(b"header" + plane.tobytes())
+    rows = range(3, 64, SPARSE_STEP * 2)
+    band, first = read_band(str(raw), 6, rows, (50,), plane.dtype, "plane 0")
+    np.testing.assert_array_equal(band[[r - first for r in rows]], plane[3::SPARSE_STEP * 2])
+    raw.write_bytes(b"header" + plane[:40].tobytes())
+    with pytest.raises(DamagedFile, match="truncated"):
+        read_band(str(raw), 6, rows, (50,), plane.dtype, "plane 0")
+
+
 # ---- raw acquisitions in napari --------------------------------------------------------------
 
 @pytest.fixture
 def counted_reads(monkeypatch):
-    """Pixels the CZI and TIFF readers hand out, counted where they leave the reader."""
-    fetched = {"pixels": 0}
+    """Pixels the CZI and TIFF readers hand out, counted where they leave the reader, and the
+    bytes read from files with os.pread / os.preadv (how they read pixels)."""
+    fetched = {"pixels": 0, "bytes": 0}
+
+    def counted(read, size):
+        def call(*args):
+            out = read(*args)
+            fetched["bytes"] += size(out)
+            return out
+        return call
+
+    monkeypatch.setattr(os, "pread", counted(os.pread, len))
+    monkeypatch.setattr(os, "preadv", counted(os.preadv, int))
     for cls in (CziTilePlanes, TiffPlanes):
         original = cls.__getitem__
 
@@ -158,9 +188,9 @@ those of f x f block means, which smooth the noise: 8 % apart on the graph paper
     view reads only the coarsest level's share of the tile pixels; tile outlines match info."""
     path = shared_dir / relative
     info = _info(path, capsys)["scenes"][0]
-    before = counted_reads["pixels"]
+    before, bytes_before = counted_reads["pixels"], counted_reads["bytes"]
     layers = _open(viewer_model, path)
-    fetched = counted_reads["pixels"] - before
+    fetched, read = counted_reads["pixels"] - before, counted_reads["bytes"] - bytes_before
     *images, outlines = layers
     axes = list(info["pixel_size"])
     tile_pixels = sum(int(np.prod(t["shape"])) for t in info["tile_positions"]) * len(info["channels"])
@@ -186,6 +216,10 @@ those of f x f block means, which smooth the noise: 8 % apart on the graph paper
         assert layer.data_level == len(layer.data) - 1  # the whole mosaic shows the coarsest level
     coarsest = np.prod(images[0].downsample_factors[-1][-2:])
     assert fetched <= tile_pixels / coarsest * 1.1
+    # rows f apart are read alone (f >= 4): no more bytes than the pixels fetched, whole rows
+    itemsize = np.dtype(info["dtype"]).itemsize
+    assert 0 < read <= (tile_pixels / images[0].downsample_factors[-1][-2] * 1.1 if coarsest >= 16 else
+                    tile_pixels) * itemsize
     assert len(outlines.data) == info["tiles"]
     for box, tile in zip(outlines.data, info["tile_positions"]):
         low = [tile["position"][ax] - info["pixel_size"][ax] / 2 for ax in ("y", "x")]
