@@ -4,7 +4,8 @@ plugin, against the OME-Zarr `convert` wrote from it (target: within 3x).
     python benchmarks/bench_napari.py                 # 7 x 7 tiles of 2048^2 uint16: ~172 MPix
     python benchmarks/bench_napari.py --grid 3 --tile-size 1024 --repeat 3   # quick check
 
-The input is bench_fuse's (a multi-series OME-TIFF of jittered overlapping tiles). Each open
+The input is bench_fuse's (a multi-series OME-TIFF of jittered overlapping tiles), and so are
+the options (--grid, --tile-size, --overlap, --subpixel, --codec, --repeat, --workdir, --keep). Each open
 runs in a child process with napari and the plugin imported before the clock: the time covers
 reading the metadata, building the levels, the contrast limits and the first slice napari
 takes of a new layer (the whole mosaic at the coarsest level, as a fit-to-window view shows it),
@@ -14,12 +15,10 @@ rchar), page cache included: the input was just written, so this measures work, 
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,27 +50,20 @@ def open_once(path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", type=int, default=7)
-    parser.add_argument("--tile-size", type=int, default=2048)
-    parser.add_argument("--overlap", type=float, default=0.1)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args(argv)
-
     import bench_fuse
     from ngff_fuse.cli import main as cli
     from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
-    with tempfile.TemporaryDirectory(prefix="bench-napari-") as work:
-        work = Path(work)
-        mosaic = bench_fuse.make_mosaic(args.grid, args.tile_size, args.overlap)
+    args = bench_fuse.parse_args(argv, __doc__, repeat=3)
+    with bench_fuse.workdir(args, "bench-napari-") as work:
+        mosaic = bench_fuse.make_mosaic(args.grid, args.tile_size, args.overlap, args.subpixel)
         tiff = write_ome_tiff(mosaic, work / "tiles.ome.tif")
         first, stop = mosaic.truth_extent()
         mpix = float((stop - first)[1] * (stop - first)[2]) / 1e6
         del mosaic
         store = work / "converted.ome.zarr"
         started = time.perf_counter()
-        assert cli(["convert", str(tiff), str(store), "--quiet"]) == 0
+        assert cli(["convert", str(tiff), str(store), "--codec", args.codec, "--quiet"]) == 0
         print(f"input: {args.grid} x {args.grid} tiles of {args.tile_size}^2 uint16, {mpix:.0f} MPix mosaic, "
               f"OME-TIFF {tiff.stat().st_size / 1e6:.0f} MB; convert took {time.perf_counter() - started:.1f} s")
         runs = {"raw, fused lazily": tiff, "converted OME-Zarr": store}

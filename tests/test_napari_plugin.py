@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from ngff_fuse.napari.multiscale import lazy_levels  # noqa: E402
 from ngff_fuse.readers.czi_file import CziTilePlanes  # noqa: E402
 from ngff_fuse.readers.tiff_planes import TiffPlanes  # noqa: E402
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic  # noqa: E402
+from ngff_fuse.testing.ome_tiff import write_ome_tiff  # noqa: E402
 from ngff_fuse.writer import WriteOptions  # noqa: E402
 
 MANIFEST = Path(__file__).parents[1] / "ngff_fuse" / "napari" / "napari.yaml"
@@ -64,7 +66,6 @@ def _omero(image: Path) -> list[dict]:
 def _no_fast_path(tile: Tile) -> Tile:
     """The tile behind one more dask layer, so fusion cannot read its source directly: levels
     then stride through dask slicing instead of `StridedView`."""
-    from dataclasses import replace
     return replace(tile, data=tile.data.copy(data=tile.data.data.map_blocks(np.asarray)))
 
 
@@ -74,13 +75,12 @@ def test_each_level_is_level_0_sampled_every_f_pixels(case, tmp_path):
     every f-th pixel from the mosaic's first one, wherever the tiles cover it (overlaps too:
     both tiles there hold the same truth), the levels and their steps those `convert` writes."""
     if case == "3d":
-        acquisition = synthetic_mosaic(grid=(2, 2, 3), tile_shape=(9, 40, 44), channels=2,
+        acquisition = synthetic_mosaic(grid=(2, 2, 2), tile_shape=(9, 32, 36), channels=2,
                                        spacing=(0.65, 0.65, 0.65), smooth=True, seed=4)
     else:
         acquisition = synthetic_mosaic(grid=(3, 3), tile_shape=(50, 61), channels=2, smooth=True, seed=5)
     tileset = in_memory_tileset(acquisition)
     if case == "dask-sliced":
-        from dataclasses import replace
         tileset = replace(tileset, tiles=tuple(_no_fast_path(t) for t in tileset.tiles))
     options = WriteOptions(chunk=16)
     levels = lazy_levels(tileset, options=options)
@@ -254,7 +254,6 @@ def test_store_layers_sit_at_the_stage_position_and_overlay_the_lazy_ones(ngff, 
     it at 0), with its omero names, colours and windows; its layers overlay the acquisition's
     lazily fused layers exactly: same scale and translate, same level-0 pixels.
     Kept tiles come as outlines at the tiles' stage positions."""
-    from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
     acquisition = synthetic_mosaic(**ACQUISITION)
     tif = write_ome_tiff(acquisition, tmp_path / "tiles.ome.tif")
@@ -310,7 +309,6 @@ def test_widget_converts_in_the_background_and_its_result_overlays_the_lazy_laye
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     from napari.qt import get_qapp
     from ngff_fuse.napari.widget import STEPS, ConvertWidget
-    from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
     app = get_qapp()
     tif = write_ome_tiff(synthetic_mosaic(**ACQUISITION), tmp_path / "tiles.ome.tif")
@@ -336,3 +334,19 @@ def test_widget_converts_in_the_background_and_its_result_overlays_the_lazy_laye
         np.testing.assert_allclose(layer.scale, twin.scale, rtol=1e-12)
         np.testing.assert_allclose(layer.translate, twin.translate, atol=1e-9)
         np.testing.assert_array_equal(np.asarray(_level0(layer)), np.asarray(_level0(twin)))
+
+
+def test_files_no_reader_claims_are_left_to_other_plugins(tmp_path):
+    """A CSV that is no manifest, a folder without tiles, a missing path: no reader (napari then
+    asks its other plugins); an acquisition and a store: ngff-fuse's readers."""
+    from ngff_fuse.napari.reader import get_reader, read_acquisition, read_ome_zarr
+
+    table = tmp_path / "results.csv"
+    table.write_text("cell,area\n1,20\n")
+    (tmp_path / "empty").mkdir()
+    for path in (table, tmp_path / "empty", tmp_path / "missing.czi"):
+        assert get_reader(str(path)) is None, path
+    tif = write_ome_tiff(synthetic_mosaic(grid=(1, 2), tile_shape=(30, 30)), tmp_path / "tiles.ome.tif")
+    assert get_reader(str(tif)) is read_acquisition
+    assert main(["convert", str(tif), str(tmp_path / "out.ome.zarr"), "--quiet"]) == 0
+    assert get_reader(str(tmp_path / "out.ome.zarr")) is read_ome_zarr

@@ -48,13 +48,12 @@ def image_layer(
     }
     names = [f"{title}: {ch.label}" if title else ch.label for ch in channels]
     maps = [colormap(ch.color) for ch in channels]
-    limits = [list(ch.window) for ch in channels if ch.window is not None]
-    one = "c" not in dims
-    if one:
-        names, maps, limits = names[0], maps[0], limits[:1] and limits[0]
+    limits = [list(ch.window) for ch in channels] if all(ch.window for ch in channels) else None
+    if "c" in dims:
+        kwargs.update(channel_axis=list(dims).index("c"), name=names, colormap=maps)
     else:
-        kwargs["channel_axis"] = list(dims).index("c")
-    kwargs.update(name=names, colormap=maps)
+        kwargs.update(name=names[0], colormap=maps[0])
+        limits = limits and limits[0]
     if limits:
         kwargs["contrast_limits"] = limits
     data = list(levels) if len(levels) > 1 else levels[0]

@@ -43,10 +43,10 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None
     if is_ome_zarr(where):
         return read_ome_zarr
     try:
-        reader_for(where)
+        claimed = reader_for(where).can_open(where)  # not a file merely named like an input
     except InputError:
         return None
-    return read_acquisition
+    return read_acquisition if claimed else None
 
 
 def is_ome_zarr(path: Path) -> bool:
