@@ -350,3 +350,30 @@ def test_files_no_reader_claims_are_left_to_other_plugins(tmp_path):
     assert get_reader(str(tif)) is read_acquisition
     assert main(["convert", str(tif), str(tmp_path / "out.ome.zarr"), "--quiet"]) == 0
     assert get_reader(str(tmp_path / "out.ome.zarr")) is read_ome_zarr
+
+
+def test_plate_fields_sit_at_their_own_positions(viewer_model, tmp_path):
+    """A plate (NGFF 0.4 `plate` -> `well` -> field images, as screening software writes; the
+    fields here are ngff-fuse outputs): every field's layers at its own stage position."""
+    fields = {}
+    plate = tmp_path / "plate.ome.zarr"
+    for index, (well, params) in enumerate(WELLS.items()):
+        acquisition = synthetic_mosaic(**params)
+        tif = write_ome_tiff(acquisition, tmp_path / f"{well}.ome.tif")
+        row, column = well[0], str(int(well[1:]))
+        out = plate / row / column / "0"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        assert main(["convert", str(tif), str(out), "--ngff", "0.4", "--quiet"]) == 0
+        zarr.open_group(plate / row / column, mode="a", zarr_format=2).attrs["well"] = {
+            "images": [{"path": "0"}], "version": "0.4"}
+        fields[f"{row}/{column}"] = acquisition
+    root = zarr.open_group(plate, mode="a", zarr_format=2)
+    root.attrs["plate"] = {"version": "0.4", "wells": [{"path": p, "rowIndex": i, "columnIndex": 0}
+                                                      for i, p in enumerate(fields)],
+                           "rows": [{"name": p.split("/")[0]} for p in fields],
+                           "columns": [{"name": p.split("/")[1]} for p in fields]}
+    layers = _open(viewer_model, plate)
+    assert len(layers) == 2 * len(fields)
+    for acquisition, pair in zip(fields.values(), zip(layers[::2], layers[1::2])):
+        for layer in pair:
+            np.testing.assert_allclose(layer.data_to_world([0, 0]), _lowest_corner(acquisition), atol=1e-9)
