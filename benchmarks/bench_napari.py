@@ -51,6 +51,7 @@ def open_once(path: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     import bench_fuse
+
     from ngff_fuse.cli import main as cli
     from ngff_fuse.testing.ome_tiff import write_ome_tiff
 

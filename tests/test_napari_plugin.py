@@ -19,14 +19,14 @@ import zarr
 
 pytest.importorskip("napari", reason="install ngff-fuse[napari]")
 
-from ngff_fuse.cli import main  # noqa: E402
-from ngff_fuse.model import Tile  # noqa: E402
-from ngff_fuse.napari.multiscale import lazy_levels  # noqa: E402
-from ngff_fuse.readers.czi_file import CziTilePlanes  # noqa: E402
-from ngff_fuse.readers.tiff_planes import TiffPlanes  # noqa: E402
-from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic  # noqa: E402
-from ngff_fuse.testing.ome_tiff import write_ome_tiff  # noqa: E402
-from ngff_fuse.writer import WriteOptions  # noqa: E402
+from ngff_fuse.cli import main
+from ngff_fuse.model import Tile
+from ngff_fuse.napari.multiscale import lazy_levels
+from ngff_fuse.readers.czi_file import CziTilePlanes
+from ngff_fuse.readers.tiff_planes import TiffPlanes
+from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from ngff_fuse.writer import WriteOptions
 
 MANIFEST = Path(__file__).parents[1] / "ngff_fuse" / "napari" / "napari.yaml"
 
@@ -308,6 +308,7 @@ def test_widget_converts_in_the_background_and_its_result_overlays_the_lazy_laye
     translate, same level-0 pixels."""
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     from napari.qt import get_qapp
+
     from ngff_fuse.napari.widget import STEPS, ConvertWidget
 
     app = get_qapp()

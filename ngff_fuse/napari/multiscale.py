@@ -77,7 +77,7 @@ def _first_sample(tile: Tile, grid: OutputGrid, step: tuple[int, int, int]) -> t
     if not transforms.is_translation(matrix, 1e-9):
         return (0, 0, 0)
     offset = matrix[:3, 3]
-    return tuple(min(int(round(-d)) % f, n - 1) for d, f, n in zip(offset, step, tile.spatial_shape))
+    return tuple(min(round(float(-d)) % f, n - 1) for d, f, n in zip(offset, step, tile.spatial_shape))
 
 
 def _strided_data(tile: Tile, first: tuple[int, int, int], step: tuple[int, int, int]) -> da.Array:

@@ -59,7 +59,7 @@ def convert_steps(input_path: Path, output: Path, options: WriteOptions, blend: 
         try:
             convert(input_path, output, write_options=options, blend=blend, progress=fraction,
                     keep_tiles=keep_tiles)
-        except BaseException as exc:  # handed to the worker thread, which raises it
+        except Exception as exc:  # handed to the worker thread, which raises it
             outcome["error"] = exc
 
     thread = threading.Thread(target=run, name="ngff-fuse convert")
@@ -96,7 +96,7 @@ def acquisition_source(viewer) -> str | None:
     levels={"min": 0, "tooltip": "0: until the smallest level fits in one chunk"},
     chunk={"min": 16, "max": 8192},
 )
-def ConvertWidget(  # noqa: N802 - the manifest's widget name
+def ConvertWidget(
     viewer: napari.viewer.Viewer,
     input_path: Path = Path(""),
     output: Path = Path("mosaic.ome.zarr"),
