@@ -8,7 +8,9 @@ import napari
 from magicgui import magic_factory
 from napari.qt.threading import FunctionWorker, thread_worker
 
-from ngff_fuse.convert import convert
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec
+from ngff_fuse.convert import RegisterOptions, convert
+from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.napari.reader import SOURCE_KEY, read_ome_zarr
 from ngff_fuse.writer import WriteOptions
@@ -49,7 +51,8 @@ class Fraction:
             return min(done / total, 1.0)
 
 
-def convert_steps(input_path: Path, output: Path, options: WriteOptions, blend: str, keep_tiles: bool):
+def convert_steps(input_path: Path, output: Path, options: WriteOptions, blend: str, keep_tiles: bool,
+                  refine: RegisterOptions):
     """Runs `convert` in a thread of its own and yields once per percent done; returns the
     layers of the written store."""
     fraction = Fraction()
@@ -57,8 +60,8 @@ def convert_steps(input_path: Path, output: Path, options: WriteOptions, blend: 
 
     def run() -> None:
         try:
-            convert(input_path, output, write_options=options, blend=blend, progress=fraction,
-                    keep_tiles=keep_tiles)
+            convert(input_path, output, write_options=options, blend=blend, refine=refine,
+                    progress=fraction, keep_tiles=keep_tiles)
         except Exception as exc:  # handed to the worker thread, which raises it
             outcome["error"] = exc
 
@@ -95,6 +98,7 @@ def acquisition_source(viewer) -> str | None:
     blend={"choices": [mode.value for mode in BlendMode]},
     levels={"min": 0, "tooltip": "0: until the smallest level fits in one chunk"},
     chunk={"min": 16, "max": 8192},
+    register={"label": "register (refine positions from the overlaps)"},
 )
 def ConvertWidget(
     viewer: napari.viewer.Viewer,
@@ -102,18 +106,21 @@ def ConvertWidget(
     output: Path = Path("mosaic.ome.zarr"),
     ngff: str = "0.5",
     blend: str = BlendMode.FEATHER.value,
+    codec: str = DEFAULT_CODEC,
     chunk: int = 1024,
     levels: int = 0,
     keep_tiles: bool = False,
+    register: bool = False,
     overwrite: bool = False,
 ) -> FunctionWorker:
     """Convert the acquisition to OME-Zarr in the background; the result opens when written."""
     source = Path(input_path) if str(input_path) not in ("", ".") else acquisition_source(viewer)
     if source is None:
-        raise ValueError("no input: open an acquisition with ngff-fuse, or choose its file")
-    options = WriteOptions(ngff=ngff, chunk=chunk, levels=levels or None, overwrite=overwrite)
+        raise InputError("Convert: no input; open an acquisition with the ngff-fuse reader, or choose its file")
+    options = WriteOptions(ngff=ngff, chunk=chunk, levels=levels or None, codec=Codec.parse(codec),
+                           overwrite=overwrite)
     worker = thread_worker(convert_steps, progress={"total": STEPS, "desc": f"converting {Path(source).name}"})(
-        Path(source), Path(output), options, blend, keep_tiles)
+        Path(source), Path(output), options, blend, keep_tiles, RegisterOptions(register=register))
 
     def add(layers) -> None:
         for data, kwargs, kind in layers:
