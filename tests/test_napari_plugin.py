@@ -305,36 +305,58 @@ def test_widget_converts_in_the_background_and_its_result_overlays_the_lazy_laye
                                                                                   monkeypatch):
     """The widget converts the open acquisition in a worker thread, its progress bar reaches
     the end, and the store's layers land exactly on the lazily fused ones: same scale and
-    translate, same level-0 pixels."""
+    translate, same level-0 pixels. What convert refuses is reported by the worker, adding nothing."""
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     from napari.qt import get_qapp
+    from qtpy.QtCore import QThreadPool
 
-    from ngff_fuse.napari.widget import STEPS, ConvertWidget
+    from ngff_fuse.napari import widget as widget_module
+    from ngff_fuse.napari.widget import STEPS, ConvertWidget, convert_steps
 
     app = get_qapp()
     tif = write_ome_tiff(synthetic_mosaic(**ACQUISITION), tmp_path / "tiles.ome.tif")
     viewer = viewer_model()
     viewer.open(str(tif), plugin="ngff-fuse")
     lazy = [layer for layer in viewer.layers if layer._type_string == "image"]
-    yielded = []
     widget = ConvertWidget()
-    worker = widget(viewer=viewer, output=tmp_path / "out.ome.zarr", chunk=32)
-    finished = []
-    worker.yielded.connect(lambda _: yielded.append(1))
-    worker.finished.connect(lambda: finished.append(1))
-    deadline = time.monotonic() + 120
-    while not finished and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
-    app.processEvents()
-    assert finished and len(yielded) == STEPS
+
+    def run(**options) -> tuple[list, list]:
+        """The widget's worker run to its end, its queued signals delivered: (progress steps
+        yielded, errors reported)."""
+        yielded, errors = [], []
+
+        def counted(*args):
+            steps = convert_steps(*args)
+            while True:
+                try:
+                    step = next(steps)
+                except StopIteration as done:
+                    return done.value  # the layers, the worker's result
+                yielded.append(step)
+                yield step
+
+        monkeypatch.setattr(widget_module, "convert_steps", counted)
+        monkeypatch.setattr(widget_module, "report", errors.append)
+        widget(viewer=viewer, output=tmp_path / "out.ome.zarr", chunk=32, **options)
+        assert QThreadPool.globalInstance().waitForDone(120_000)
+        for _ in range(5):
+            app.processEvents()
+        return yielded, errors
+
+    yielded, errors = run()
+    assert not errors and len(yielded) == STEPS
     converted = [layer for layer in viewer.layers if layer not in lazy and layer._type_string == "image"]
     assert len(converted) == len(lazy) == 2
+    layers_after_first = list(viewer.layers)
     for layer, twin in zip(converted, lazy):
         assert layer.metadata["ngff_fuse"]["store"] == str(tmp_path / "out.ome.zarr")
         np.testing.assert_allclose(layer.scale, twin.scale, rtol=1e-12)
         np.testing.assert_allclose(layer.translate, twin.translate, atol=1e-9)
         np.testing.assert_array_equal(np.asarray(_level0(layer)), np.asarray(_level0(twin)))
+    # a second run onto the finished store without "overwrite" is refused, in the worker
+    _, errors = run()
+    assert [type(e).__name__ for e in errors] == ["InputError"] and "--overwrite" in str(errors[0])
+    assert len(viewer.layers) == len(layers_after_first)
 
 
 def test_files_no_reader_claims_are_left_to_other_plugins(tmp_path):

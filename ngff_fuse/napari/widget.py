@@ -7,6 +7,7 @@ from pathlib import Path
 import napari
 from magicgui import magic_factory
 from napari.qt.threading import FunctionWorker, thread_worker
+from napari.utils.notifications import show_error
 
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.convert import RegisterOptions, convert
@@ -81,6 +82,11 @@ def convert_steps(input_path: Path, output: Path, options: WriteOptions, blend: 
     return read_ome_zarr(str(output))
 
 
+def report(error: Exception) -> None:
+    """What `convert` refused, or what failed, as the one line it says, in napari's notices."""
+    show_error(f"ngff-fuse convert: {error}")
+
+
 def acquisition_source(viewer) -> str | None:
     """The input of the first layer the plugin fused lazily, if any."""
     for layer in viewer.layers:
@@ -119,13 +125,14 @@ def ConvertWidget(
         raise InputError("Convert: no input; open an acquisition with the ngff-fuse reader, or choose its file")
     options = WriteOptions(ngff=ngff, chunk=chunk, levels=levels or None, codec=Codec.parse(codec),
                            overwrite=overwrite)
-    worker = thread_worker(convert_steps, progress={"total": STEPS, "desc": f"converting {Path(source).name}"})(
-        Path(source), Path(output), options, blend, keep_tiles, RegisterOptions(register=register))
+    worker = thread_worker(
+        convert_steps, progress={"total": STEPS, "desc": f"converting {Path(source).name}"},
+        # without an "errored" handler the worker re-raises in Qt's thread, which aborts
+        connect={"errored": report, "returned": lambda layers: add_layers(viewer, layers)},
+    )(Path(source), Path(output), options, blend, keep_tiles, RegisterOptions(register=register))
+    return worker  # started: `connect` starts it, with the handlers in place before it runs
 
-    def add(layers) -> None:
-        for data, kwargs, kind in layers:
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
 
-    worker.returned.connect(add)
-    worker.start()
-    return worker
+def add_layers(viewer, layers) -> None:
+    for data, kwargs, kind in layers:
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
