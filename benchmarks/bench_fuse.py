@@ -233,7 +233,7 @@ def child(spec_json: str) -> None:
         "start_rss_kib": start_rss,
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "disk_bytes": disk_bytes(out),
-        "shape": zarr.open_array(out / "0", mode="r").shape,
+        "shape": zarr.open_array(out / spec.get("array", "0"), mode="r").shape,
     }))
 
 
