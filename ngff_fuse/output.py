@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ _METADATA = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata
 #: groups ngff-fuse writes besides numbered ones (levels, scenes, tiles), and files besides
 #: zarr metadata, per group name
 _GROUPS = frozenset({"tiles", "OME"})
+#: a plate's row groups, at the root of an HCS store: "A".."Z", then "AA".. (model.row_name)
+_PLATE_ROW = re.compile(r"[A-Z]{1,2}")
 _FILES = {"OME": frozenset({"METADATA.ome.xml"})}
 
 
@@ -243,7 +246,8 @@ def check_deletable(path: Path) -> None:
 
 def foreign_entry(store: Path) -> Path | None:
     """The first thing in `store` that ngff-fuse does not write, or None. Groups are walked
-    (numbered ones, `tiles`, `OME`), arrays are not: inside an array it writes only chunks.
+    (numbered ones, `tiles`, `OME`, a plate's rows at the root), arrays are not: inside an
+    array it writes only chunks.
     Symbolic links are always foreign: deleting the store would not delete what they point at,
     and ngff-fuse never makes one."""
     groups = [store]
@@ -259,7 +263,9 @@ def foreign_entry(store: Path) -> Path | None:
                             or entry.name in _FILES.get(group.name, ())):
                         return path
                     continue
-                if not entry.is_dir() or not (entry.name.isdigit() or entry.name in _GROUPS):
+                ours = (entry.name.isdigit() or entry.name in _GROUPS
+                        or (group == store and _PLATE_ROW.fullmatch(entry.name) is not None))
+                if not entry.is_dir() or not ours:
                     return path
                 kind = _node_kind(path)
                 if kind == "group":

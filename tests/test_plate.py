@@ -91,6 +91,17 @@ def test_well_picks_wells_by_name_and_refuses_one_the_plate_lacks(export, tmp_pa
         assert says in err and len(err.splitlines()) == 1
 
 
+def test_overwrite_replaces_a_plate_it_wrote_but_not_one_holding_something_else(export, tmp_path, capsys):
+    out = tmp_path / "plate.ome.zarr"
+    assert main(["convert", str(export), str(out), *OPTIONS]) == 0
+    assert main(["convert", str(export), str(out), "--well", "A02", "--overwrite", *OPTIONS]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["A"]  # rows B and C are gone
+    (out / "A" / "notes.txt").write_text("mine")
+    assert main(["convert", str(export), str(out), "--overwrite", *OPTIONS]) == 2
+    assert "holds A/notes.txt, which ngff-fuse did not write" in capsys.readouterr().err
+    assert (out / "A" / "notes.txt").read_text() == "mine"
+
+
 def test_cellvoyager_wells_become_a_plate_of_its_size(tmp_path):
     wells = {"B03": synthetic_mosaic(grid=(2, 2), tile_shape=(30, 36), seed=1),
              "G12": synthetic_mosaic(grid=(2, 2), tile_shape=(30, 36), seed=2)}
