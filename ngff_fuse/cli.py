@@ -37,6 +37,7 @@ from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.register import qc_plot, register, write_positions
+from ngff_fuse.storage import location, storage_options, total_size
 from ngff_fuse.validate import validate_store
 from ngff_fuse.version import VERSION
 from ngff_fuse.writer import WriteOptions
@@ -163,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           epilog="example:\n  ngff-fuse convert slide.ome.tif slide.ome.zarr --ngff 0.5 --shard 4096")
     _add_read_options(conv)
-    conv.add_argument("output", type=Path, help="the OME-Zarr to write (e.g. mosaic.ome.zarr)")
+    conv.add_argument("output", help="the OME-Zarr to write: a path (mosaic.ome.zarr) or an object-store "
+                                    "URL (s3://bucket/mosaic.ome.zarr, gs://, az://, file://)")
     _add_write_options(conv)
 
     reg = sub.add_parser("register", help="refine tile positions from the overlaps and save them",
@@ -196,13 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview = sub.add_parser("preview", help="write a PNG thumbnail of an OME-Zarr image",
                              epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
-    preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
+    preview.add_argument("store", help="an OME-Zarr image (or a multi-scene store: image 0), a path or URL")
     preview.add_argument("png", type=Path, help="the PNG to write")
     preview.add_argument("--size", type=_positive_int, default=768, help="longer edge to aim for, in pixels")
 
     check = sub.add_parser("validate", help="check an OME-Zarr: metadata, levels, every chunk readable",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
-    check.add_argument("store", type=Path, help="the OME-Zarr to check")
+    check.add_argument("store", help="the OME-Zarr to check, a path or URL")
     check.add_argument("--schemas", type=Path, metavar="DIR",
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -215,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "  ngff-fuse fuse-store slide.ome.zarr slide-reg.ome.zarr --register")
     refuse.add_argument("input", type=Path, metavar="STORE",
                         help="an OME-Zarr written with `ngff-fuse convert ... --keep-tiles`")
-    refuse.add_argument("output", type=Path, nargs="?",
+    refuse.add_argument("output", nargs="?",
                         help="the OME-Zarr to write (default: re-fuse STORE in place, keeping its "
                              "tiles and its NGFF version)")
     refuse.add_argument("--scene", action="append", metavar="N|all",
@@ -224,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     # --ngff: 0.5 for a new output, the store's own version in place (see _run_fuse_store)
     refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False, ngff=None)
 
+    for p in (conv, preview, check, refuse):
+        p.add_argument("--storage-option", action="append", metavar="KEY=VALUE",
+                       help="an option of the object store's file system, repeatable (e.g. "
+                            "endpoint_url=http://host:9000, anon=true); credentials come from the "
+                            "cloud's standard configuration")
     for p in (conv, reg, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -304,8 +311,8 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
 
 
 def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
-    size = sum(f.stat().st_size for f in result.output.rglob("*") if f.is_file())
-    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB on disk)")
+    size = total_size(result.output)
+    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB stored)")
     for index, scene in enumerate(result.scenes):
         tileset = scene.tileset
         where = f"image {index} " if len(result.scenes) > 1 else ""
@@ -327,6 +334,7 @@ def _run_convert(args, console: Console) -> int:
     if args.preview:
         check_picture_output(args.preview)
     read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
+    args.output = location(args.output, storage_options(args.storage_option))
     # an output that would be refused is refused before a cluster starts or the input is read
     check_output(args.input, args.output, write_options, args.keep_tiles, progress)
     with compute_on(args.workers, args.scheduler) as engine:
@@ -373,7 +381,7 @@ def _run_layout(args, console: Console) -> int:
 
 def _run_preview(args, console: Console) -> int:
     check_picture_output(args.png)
-    write_preview(args.store, args.png, args.size)
+    write_preview(location(args.store, storage_options(args.storage_option)), args.png, args.size)
     if not args.quiet:
         console.print(f"wrote {args.png}")
     return 0
@@ -465,7 +473,8 @@ def _run_demo(args, console: Console) -> int:
 
 def _run_validate(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet or args.json)
-    report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
+    store = location(args.store, storage_options(args.storage_option))
+    report = validate_store(store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
         console.out(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
                                 "failed": report.failed}, indent=2))

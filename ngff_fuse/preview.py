@@ -11,6 +11,7 @@ import zarr
 from ngff_fuse.errors import InputError
 from ngff_fuse.ngff.groups import NGFF_FUSE_KEY, image_axes
 from ngff_fuse.ngff.transforms import transform_to_affine
+from ngff_fuse.storage import location, zarr_store
 from ngff_fuse.zarr_check import open_node, read_checked, unreadable_metadata
 
 _NICE = (1, 2, 5)
@@ -20,7 +21,7 @@ def _image_group(path: Path) -> tuple[Path, dict, bool]:
     """Where the image is (image 0 of a multi-scene store), its NGFF metadata, and whether
     ngff-fuse wrote it (then every chunk must be there)."""
     try:
-        group = zarr.open_group(path, mode="r")
+        group = zarr.open_group(zarr_store(path), mode="r")
     except Exception:
         why = unreadable_metadata(path)
         raise InputError(f"{why}; the store is damaged" if why
@@ -51,7 +52,7 @@ def nice_length(span: float) -> float:
 
 def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
     """RGB float image in [0, 1], the physical size of one of its pixels, and the unit."""
-    image, meta, ours = _image_group(Path(path))
+    image, meta, ours = _image_group(location(path))
     multiscale = meta["multiscales"][0]
     axes = [a["name"] for a in image_axes(multiscale)]
     datasets = multiscale["datasets"]

@@ -33,6 +33,7 @@ from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
 from ngff_fuse.pyramid_writer import remove_partial_writes, store_pyramid, undone_blocks
+from ngff_fuse.storage import location, zarr_store
 
 #: Default shard edge of NGFF 0.5 outputs, in chunks: 4x fewer files than none at the same
 #: speed, less memory than 4 x 4 (figures: README, "How the defaults were chosen").
@@ -114,7 +115,7 @@ def write_ngff(
     replaced (`options.overwrite`) only if that is safe.
     """
     options = options or WriteOptions()
-    with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
+    with claim_output(location(path), options.overwrite, options.resume, progress=progress) as output:
         output.check_request(options.request)
         return write_image(mosaic, output.path, output.resuming, options, channel_colors, progress, amend)
 
@@ -145,8 +146,8 @@ def write_image(
     # a complete store is checked too: resuming rewrites whatever no longer reads
     complete = resuming and status(path).get("status") == "complete"
     if resuming:
-        remove_partial_writes(Path(path))
-    group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+        remove_partial_writes(path)
+    group = zarr.open_group(zarr_store(path), mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     # a run killed while creating the levels leaves some of them out: resuming creates those
     targets = [
         _existing_array(group, str(i), s, data.dtype) if resuming and str(i) in group
@@ -247,7 +248,7 @@ def write_scenes(
     `OME/METADATA.ome.xml`. Each `i` is a standard NGFF image that napari, bioio and web
     viewers open by its path. Returns each scene's level shapes."""
     options = options or WriteOptions()
-    with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
+    with claim_output(location(path), options.overwrite, options.resume, progress=progress) as output:
         output.check_request(options.request)
         return write_scene_images(scenes, output.path, output.resuming, options, progress)
 
@@ -258,7 +259,7 @@ def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, opt
     progress = progress or NoProgress()
     fmt = FORMATS[options.ngff]
     xml = metadata_xml([_describe(scene, path / str(i)) for i, scene in enumerate(scenes)])
-    root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    root = zarr.open_group(zarr_store(path), mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     shapes = []
     for index, scene in enumerate(scenes):
         progress.note(f"scene {index}: {scene.mosaic.name}")
@@ -309,7 +310,7 @@ def _new_group(path: Path, zarr_format: int, request: dict | None):
     comes last. Never over an existing one: the claim made way for it (`w-`, not `w`, which
     would delete whatever is at `path`)."""
     try:
-        group = zarr.open_group(path, mode="w-", zarr_format=zarr_format)
+        group = zarr.open_group(zarr_store(path), mode="w-", zarr_format=zarr_format)
         group.attrs[STATUS_KEY] = _record("incomplete", request)
     except OSError as exc:
         raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None

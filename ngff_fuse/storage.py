@@ -1,0 +1,244 @@
+"""Where a store lives: a local folder (a `Path`) or an object-store URL (a `Remote`).
+
+`Remote` answers the part of `pathlib.Path` the writer, the resume checks and `validate` use
+(`/`, name, exists, read_bytes, iterdir...), through fsspec, so one code path serves both; the
+few things an object store cannot do the way a file system does (rename, flock, partial
+files) are decided where they are used (`output`, `output_lock`, `pyramid_writer`).
+
+Credentials and endpoint come from each cloud's standard configuration (for S3:
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, profiles), plus the
+options given with `--storage-option KEY=VALUE`, passed to the fsspec file system as they are.
+Listings are never cached: a resume or a second run must see what is there now.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ngff_fuse.errors import InputError
+
+#: URL schemes read and written through fsspec, and the package each needs.
+SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
+           "abfss": "adlfs", "memory": "fsspec"}
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+class Remote:
+    """An object (or prefix of objects) in an object store, used like a `Path`."""
+
+    def __init__(self, protocol: str, path: str, options: dict | None = None) -> None:
+        self.protocol = protocol
+        self.path = path.strip("/")
+        self.options = dict(options or {})
+
+    # --- naming ---------------------------------------------------------------------------
+    def __str__(self) -> str:
+        return f"{self.protocol}://{self.path}"
+
+    def __repr__(self) -> str:
+        return f"Remote({str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Remote) and (self.protocol, self.path) == (other.protocol, other.path)
+
+    def __hash__(self) -> int:
+        return hash((self.protocol, self.path))
+
+    def __truediv__(self, name: str) -> Remote:
+        return Remote(self.protocol, f"{self.path}/{str(name).strip('/')}", self.options)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> Remote:
+        return Remote(self.protocol, self.path.rsplit("/", 1)[0] if "/" in self.path else "", self.options)
+
+    @property
+    def bucket(self) -> str:
+        return self.path.split("/", 1)[0]
+
+    def with_name(self, name: str) -> Remote:
+        return self.parent / name
+
+    def resolve(self) -> Remote:
+        return self
+
+    # --- reading and writing ----------------------------------------------------------------
+    @property
+    def fs(self):
+        """The synchronous fsspec file system (instances are cached by fsspec)."""
+        import fsspec
+
+        return fsspec.filesystem(self.protocol, use_listings_cache=False, **self.options)
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def is_file(self) -> bool:
+        return self.fs.isfile(self.path)
+
+    def is_dir(self) -> bool:
+        """A prefix with objects under it (object stores have no empty folders)."""
+        return bool(self.path) and self.fs.isdir(self.path)
+
+    def exists(self) -> bool:
+        return self.fs.exists(self.path)
+
+    def iterdir(self):
+        base = self.path + "/"
+        for entry in sorted(self.fs.ls(self.path, detail=False)):
+            entry = entry.rstrip("/")
+            if entry.startswith(base) and entry != self.path:
+                yield Remote(self.protocol, entry, self.options)
+
+    def size(self) -> int:
+        """Bytes of the object (FileNotFoundError when there is none)."""
+        return int(self.fs.info(self.path)["size"])
+
+    def read_bytes(self) -> bytes:
+        return self.fs.cat_file(self.path)
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    def write_bytes(self, data: bytes) -> None:
+        self.fs.pipe_file(self.path, data)
+
+    def write_text(self, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(text.encode(encoding))
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        try:
+            self.fs.rm_file(self.path)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def create(self, data: bytes) -> bool:
+        """Write the object only if there is none (a conditional put, If-None-Match: *); False
+        when one is there already. The one atomic test-and-set an object store offers."""
+        try:
+            self.fs.pipe_file(self.path, data, mode="create")
+        except FileExistsError:
+            return False
+        except OSError as exc:  # s3fs reports HTTP 412 Precondition Failed as EINVAL
+            if "pre-condition" in str(exc).lower() or "precondition" in str(exc).lower():
+                return False
+            raise
+        return True
+
+
+Location = Path | Remote
+
+
+def is_url(text: str | Path) -> bool:
+    return isinstance(text, str) and _URL.match(text) is not None
+
+
+def location(where: str | Path | Remote, options: dict | None = None) -> Location:
+    """`where` as a local Path (plain paths and file:// URLs) or a Remote (an object store URL,
+    with `options` for its file system); an unknown scheme, or one whose package is missing,
+    is refused in one line."""
+    if isinstance(where, Remote):
+        return where
+    if isinstance(where, Path) or not is_url(where):
+        return Path(where)
+    parts = urlsplit(where)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return Path(parts.path)
+    if scheme not in SCHEMES:
+        raise InputError(f"{where}: {scheme}:// is not a storage ngff-fuse writes; give a local path or an "
+                         f"{', '.join(s + '://' for s in ('s3', 'gs', 'az', 'file'))} URL")
+    try:
+        import fsspec
+
+        fsspec.get_filesystem_class(scheme)
+    except ImportError:
+        raise InputError(f"{where}: {scheme}:// needs the package {SCHEMES[scheme]}: "
+                         f"pip install 'ngff-fuse[s3]' {SCHEMES[scheme]}") from None
+    path = (parts.netloc + parts.path).strip("/")
+    if not parts.netloc:
+        raise InputError(f"{where}: no bucket in the URL; give {scheme}://BUCKET/PATH")
+    return Remote(scheme, path, options)
+
+
+def storage_options(pairs: list[str] | None) -> dict:
+    """`--storage-option KEY=VALUE` pairs as fsspec options; `true`/`false` and numbers are
+    converted, a nested key `client_kwargs.region_name=X` is nested."""
+    options: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--storage-option {pair}: give KEY=VALUE (e.g. endpoint_url=http://host:9000)")
+        target = options
+        *outer, last = key.split(".")
+        for part in outer:
+            target = target.setdefault(part, {})
+        target[last] = _value(value)
+    return options
+
+
+def _value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def zarr_store(where: Location, read_only: bool = False):
+    """What zarr opens for `where`: the path itself, or an FsspecStore on the URL."""
+    if isinstance(where, Remote):
+        from zarr.storage import FsspecStore
+
+        return FsspecStore.from_url(str(where), storage_options={"use_listings_cache": False, **where.options},
+                                    read_only=read_only)
+    return where
+
+
+def store_location(store_path) -> Location:
+    """Where a zarr node (its `store_path`) lives: the inverse of `zarr_store`."""
+    store = store_path.store
+    if hasattr(store, "fs"):
+        protocol = store.fs.protocol if isinstance(store.fs.protocol, str) else store.fs.protocol[0]
+        options = {k: v for k, v in store.fs.storage_options.items() if k != "asynchronous"}
+        options.pop("use_listings_cache", None)
+        remote = Remote(protocol, store.path, options)
+        return remote / store_path.path if store_path.path else remote
+    return Path(str(store.root)) / store_path.path
+
+
+def remove_tree(where: Location) -> None:
+    """Delete a store and everything in it."""
+    if isinstance(where, Remote):
+        where.fs.rm(where.path, recursive=True)
+    else:
+        import shutil
+
+        shutil.rmtree(where)
+
+
+def total_size(where: Location) -> int:
+    """Bytes stored under `where`."""
+    if isinstance(where, Remote):
+        return int(where.fs.du(where.path))
+    return sum(f.stat().st_size for f in where.rglob("*") if f.is_file())
+
+
+def check_bucket(where: Remote) -> None:
+    """The bucket (or container) a URL names exists: checked before any work."""
+    try:
+        found = where.fs.exists(where.bucket)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot reach its storage ({exc}); check the endpoint and credentials") from None
+    if not found:
+        raise InputError(f"{where}: no bucket {where.bucket}; create it first")
