@@ -303,13 +303,10 @@ def foreign_entry(store: Location) -> Location | None:
 
 
 def _entries(folder: Location) -> Iterator[tuple[Location, str]]:
-    """What is in `folder`, each as "link", "file", "dir" or "other"; an object store lists a
-    folder's objects and prefixes in one request."""
+    """What is in `folder`, each as "link", "file", "dir" or "other"."""
     if isinstance(folder, Remote):
-        for info in folder.fs.ls(folder.path, detail=True):
-            name = info["name"].rstrip("/")
-            if name != folder.path:
-                yield folder / name.rsplit("/", 1)[-1], "dir" if info["type"] == "directory" else "file"
+        for name, kind in folder.children().items():
+            yield folder / name, kind
         return
     with os.scandir(folder) as entries:
         for entry in entries:

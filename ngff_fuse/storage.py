@@ -82,18 +82,36 @@ class Remote:
         return self.fs.isfile(self.path)
 
     def is_dir(self) -> bool:
-        """A prefix with objects under it (object stores have no empty folders)."""
-        return bool(self.path) and self.fs.isdir(self.path)
+        """A prefix with objects under it. Object stores have no folders; some (SeaweedFS, MinIO)
+        keep listing a prefix whose objects were all deleted, which is not taken for one."""
+        return bool(self.path) and bool(self.keys(limit=1))
 
     def exists(self) -> bool:
-        return self.fs.exists(self.path)
+        return self.is_file() or self.is_dir()
+
+    def keys(self, limit: int | None = None) -> list[str]:
+        """Paths of the objects under this prefix (at most `limit`, for an existence test: one
+        request)."""
+        base = self.path + "/"
+        if limit is not None and self.protocol in ("s3", "s3a"):
+            bucket, _, key = base.partition("/")
+            found = self.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=key, MaxKeys=limit)
+            return [f"{bucket}/{item['Key']}" for item in found.get("Contents", [])]
+        return [key for key in self.fs.find(base) if key.startswith(base)][:limit]
+
+    def children(self) -> dict[str, str]:
+        """What is directly under this prefix, by name: "file" or "dir" (only prefixes holding
+        objects), from one recursive listing."""
+        found: dict[str, str] = {}
+        start = len(self.path) + 1
+        for key in self.keys():
+            name, sep, _ = key[start:].partition("/")
+            found[name] = "dir" if sep else found.get(name, "file")
+        return dict(sorted(found.items()))
 
     def iterdir(self):
-        base = self.path + "/"
-        for entry in sorted(self.fs.ls(self.path, detail=False)):
-            entry = entry.rstrip("/")
-            if entry.startswith(base) and entry != self.path:
-                yield Remote(self.protocol, entry, self.options)
+        for name in self.children():
+            yield self / name
 
     def size(self) -> int:
         """Bytes of the object (FileNotFoundError when there is none)."""

@@ -33,7 +33,7 @@ from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
 from ngff_fuse.pyramid_writer import remove_partial_writes, store_pyramid, undone_blocks
-from ngff_fuse.storage import location, zarr_store
+from ngff_fuse.storage import Remote, location, zarr_store
 
 #: Default shard edge of NGFF 0.5 outputs, in chunks: 4x fewer files than none at the same
 #: speed, less memory than 4 x 4 (figures: README, "How the defaults were chosen").
@@ -310,7 +310,10 @@ def _new_group(path: Path, zarr_format: int, request: dict | None):
     comes last. Never over an existing one: the claim made way for it (`w-`, not `w`, which
     would delete whatever is at `path`)."""
     try:
-        group = zarr.open_group(zarr_store(path), mode="w-", zarr_format=zarr_format)
+        # an object store may list a prefix emptied by --overwrite as not empty, which `w-`
+        # refuses: the claim (under the lock) found no object there
+        mode = "a" if isinstance(path, Remote) else "w-"
+        group = zarr.open_group(zarr_store(path), mode=mode, zarr_format=zarr_format)
         group.attrs[STATUS_KEY] = _record("incomplete", request)
     except OSError as exc:
         raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None
