@@ -14,7 +14,7 @@ Listings are never cached: a resume or a second run must see what is there now.
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from ngff_fuse.errors import InputError
@@ -66,6 +66,9 @@ class Remote:
 
     def resolve(self) -> Remote:
         return self
+
+    def relative_to(self, other: Remote) -> PurePosixPath:
+        return PurePosixPath(self.path).relative_to(other.path)
 
     # --- reading and writing ----------------------------------------------------------------
     @property

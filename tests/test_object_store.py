@@ -1,0 +1,200 @@
+"""Writing to an object store: a real S3 server (SeaweedFS, `s3_server` in conftest) on
+loopback, no mock. The oracle is a local convert of the same input: every object written to
+S3 must be byte for byte the file written locally, under the same relative name."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ngff_fuse.cli import main
+from ngff_fuse.output_lock import LOCK_SUFFIX
+from ngff_fuse.testing import synthetic_mosaic
+from ngff_fuse.testing.imagexpress import write_imagexpress
+from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+OPTIONS = ["--chunk", "32", "--quiet"]
+KINDS = {
+    "0.4": ["--ngff", "0.4"],
+    "0.5-sharded": ["--ngff", "0.5", "--shard", "64"],
+    "0.6-kept-tiles": ["--ngff", "0.6", "--keep-tiles"],
+    "0.5-kept-tiles": ["--ngff", "0.5", "--keep-tiles"],
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("object-store")
+    tif = write_ome_tiff(synthetic_mosaic(grid=(3, 3), tile_shape=(90, 110), channels=2), folder / "tiles.ome.tif")
+    wells = {well: synthetic_mosaic(grid=(2, 2), tile_shape=(41, 49), channels=2, seed=seed)
+             for well, seed in (("A01", 11), ("B02", 12))}
+    return {"tif": tif, "plate": write_imagexpress(wells, folder / "plate")}
+
+
+def local_files(store: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()}
+
+
+def s3_files(server, url: str) -> dict[str, bytes]:
+    fs = server.filesystem()
+    root = url.removeprefix("s3://")
+    return {key[len(root) + 1:]: fs.cat_file(key) for key in sorted(fs.find(root + "/"))
+            if key.startswith(root + "/")}
+
+
+def run(*args: str, kill_after: int | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The CLI in a child process; `kill_after`: SIGKILLed once it has written that many blocks."""
+    command = (["-m", "ngff_fuse.testing.crash", str(kill_after)] if kill_after is not None else
+               ["-c", "import sys; from ngff_fuse.cli import main; sys.exit(main(sys.argv[1:]))"])
+    return subprocess.run([sys.executable, *command, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=180)
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "scenes-0.5"])
+def test_every_output_kind_on_s3_is_byte_identical_to_a_local_convert(inputs, tmp_path, s3_server, bucket, kind):
+    source = inputs["plate" if kind.startswith("scenes") else "tif"]
+    options = [*OPTIONS, *KINDS.get(kind, ["--ngff", "0.5"])]
+    local = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(source), str(local), *options]) == 0
+    url = f"{bucket}/out.ome.zarr"
+    assert main(["convert", str(source), url, *options, *s3_server.cli_options()]) == 0
+    expected, written = local_files(local), s3_files(s3_server, url)
+    assert written.keys() == expected.keys()
+    assert all(written[name] == expected[name] for name in expected)
+    assert main(["validate", url, "--quiet", *s3_server.cli_options()]) == 0
+    assert not s3_server.filesystem().exists(f"{url}{LOCK_SUFFIX}".removeprefix("s3://"))  # released
+
+
+def test_credentials_and_endpoint_from_the_standard_aws_variables(inputs, tmp_path, s3_server, bucket):
+    url = f"{bucket}/env.ome.zarr"
+    done = run("convert", str(inputs["tif"]), url, *OPTIONS, env=s3_server.environment)
+    assert done.returncode == 0, done.stderr
+    local = tmp_path / "env.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), str(local), *OPTIONS]) == 0
+    assert s3_files(s3_server, url) == local_files(local)
+
+
+def test_validate_names_a_deleted_and_a_corrupt_object(inputs, s3_server, bucket, capsys):
+    url = f"{bucket}/damaged.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), url, *OPTIONS, "--ngff", "0.4", *s3_server.cli_options()]) == 0
+    fs, root = s3_server.filesystem(), url.removeprefix("s3://")
+    fs.rm_file(f"{root}/0/0/0/1")
+    fs.pipe_file(f"{root}/1/0/0/0", b"not a chunk" * 10)
+    capsys.readouterr()
+    assert main(["validate", url, *s3_server.cli_options()]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "0/0/0/1 missing" in out and "0/0/0 does not decode" in out
+
+
+@pytest.mark.parametrize("layout", [["--ngff", "0.4"], ["--ngff", "0.5", "--shard", "64"]], ids=["0.4", "0.5-sharded"])
+def test_killed_at_40_percent_then_resumed_on_s3_gives_the_local_bytes(inputs, tmp_path, s3_server, bucket, layout):
+    options = [*OPTIONS, *layout]
+    local = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), str(local), *options]) == 0
+    expected = local_files(local)
+    blocks = sum(1 for name in expected if not name.split("/")[-1].startswith((".z", "zarr.json")))
+    url = f"{bucket}/out.ome.zarr"
+    killed = run("convert", str(inputs["tif"]), url, *options, *s3_server.cli_options(),
+                 kill_after=max(1, blocks * 4 // 10))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    partial = s3_files(s3_server, url)
+    assert 0 < len(partial) < len(expected)
+    assert json.loads(partial["zarr.json" if "0.5" in layout else ".zattrs"].decode()).get(
+        "attributes", {}).get("ngff_fuse", {}).get("status", "incomplete") == "incomplete"
+    refused = run("convert", str(inputs["tif"]), url, *options, *s3_server.cli_options())
+    assert refused.returncode == 2 and "--resume finishes it" in refused.stderr
+    done = run("convert", str(inputs["tif"]), url, *options, "--resume", *s3_server.cli_options())
+    assert done.returncode == 0, done.stderr
+    assert s3_files(s3_server, url) == expected
+
+
+def test_overwrite_replaces_only_our_own_stores(inputs, s3_server, bucket):
+    fs = s3_server.filesystem()
+    root = bucket.removeprefix("s3://")
+    fs.pipe_file(f"{root}/theirs.ome.zarr/notes.txt", b"keep me")
+    refused = run("convert", str(inputs["tif"]), f"{bucket}/theirs.ome.zarr", *OPTIONS, "--overwrite",
+                  *s3_server.cli_options())
+    assert refused.returncode == 2 and "not a zarr store ngff-fuse wrote" in refused.stderr
+    assert fs.cat_file(f"{root}/theirs.ome.zarr/notes.txt") == b"keep me"
+    url = f"{bucket}/ours.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), url, *OPTIONS, "--ngff", "0.4", *s3_server.cli_options()]) == 0
+    fs.pipe_file(f"{root}/ours.ome.zarr/stray.txt", b"someone else's")
+    refused = run("convert", str(inputs["tif"]), url, *OPTIONS, "--overwrite", *s3_server.cli_options())
+    assert refused.returncode == 2 and "stray.txt, which ngff-fuse did not write" in refused.stderr
+    fs.rm_file(f"{root}/ours.ome.zarr/stray.txt")
+    assert main(["convert", str(inputs["tif"]), url, *OPTIONS, "--ngff", "0.5", "--overwrite",
+                 *s3_server.cli_options()]) == 0
+    names = s3_files(s3_server, url)
+    assert "zarr.json" in names and ".zattrs" not in names  # the 0.4 store is gone, not merged into
+
+
+def test_one_writer_a_lock_object_of_another_host_or_a_live_run_refuses(inputs, s3_server, bucket):
+    fs = s3_server.filesystem()
+    url = f"{bucket}/locked.ome.zarr"
+    lock = f"{url}{LOCK_SUFFIX}".removeprefix("s3://")
+    fs.pipe_file(lock, json.dumps({"pid": 1, "host": "elsewhere", "started": "now", "command": "x"}).encode())
+    refused = run("convert", str(inputs["tif"]), url, *OPTIONS, *s3_server.cli_options())
+    assert refused.returncode == 1 and "locked by a run on host elsewhere" in refused.stderr
+    alive = {"pid": os.getpid(), "host": socket.gethostname(), "started": "now", "command": "pytest"}
+    fs.pipe_file(lock, json.dumps(alive).encode())
+    refused = run("convert", str(inputs["tif"]), url, *OPTIONS, *s3_server.cli_options())
+    assert refused.returncode == 1 and "another ngff-fuse run is writing it" in refused.stderr
+    assert not fs.exists(url.removeprefix("s3://") + "/zarr.json")
+
+
+def test_a_second_lock_on_one_object_is_refused_by_the_conditional_put(s3_server, bucket):
+    """Two runs racing: the store itself grants the lock object to one (If-None-Match)."""
+    from ngff_fuse.errors import NgffFuseError
+    from ngff_fuse.output_lock import ObjectLock
+    from ngff_fuse.progress import NoProgress
+    from ngff_fuse.storage import location
+
+    target = location(f"{bucket}/race.ome.zarr", s3_server.options)
+    first, second = ObjectLock(target), ObjectLock(target)
+    assert first.path.create(b"x") and not second.path.create(b"y")
+    first.path.unlink()
+    first.acquire(NoProgress())
+    with pytest.raises(NgffFuseError, match="another ngff-fuse run is writing it"):
+        second.acquire(NoProgress())
+    first.release()
+    assert not target.with_name(target.name + LOCK_SUFFIX).exists()
+
+
+def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inputs, tmp_path, s3_server, bucket):
+    """No shared disk: each worker process writes its own blocks straight to the store."""
+    options = [*OPTIONS, "--ngff", "0.5", "--shard", "64"]
+    local = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), str(local), *options]) == 0
+    url = f"{bucket}/out.ome.zarr"
+    done = run("convert", str(inputs["tif"]), url, *options, "--workers", "2", *s3_server.cli_options())
+    assert done.returncode == 0, done.stderr
+    assert s3_files(s3_server, url) == local_files(local)
+
+
+def test_preview_of_a_url_draws_what_the_local_store_draws(inputs, tmp_path, s3_server, bucket):
+    import matplotlib.image
+
+    local = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), str(local), *OPTIONS]) == 0
+    url = f"{bucket}/out.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), url, *OPTIONS, *s3_server.cli_options()]) == 0
+    assert main(["preview", str(local), str(tmp_path / "local.png"), "--quiet"]) == 0
+    assert main(["preview", url, str(tmp_path / "s3.png"), "--quiet", *s3_server.cli_options()]) == 0
+    drawn = [matplotlib.image.imread(tmp_path / name) for name in ("local.png", "s3.png")]
+    assert drawn[0].std() > 0 and np.array_equal(*drawn)
+
+
+def test_a_missing_bucket_and_an_unknown_scheme_are_refused_before_any_work(inputs, s3_server, capsys):
+    assert main(["convert", str(inputs["tif"]), "s3://no-such-bucket-here/out.ome.zarr", *OPTIONS,
+                 *s3_server.cli_options()]) == 2
+    assert "no bucket no-such-bucket-here; create it first" in capsys.readouterr().err
+    assert main(["convert", str(inputs["tif"]), "ftp://host/out.ome.zarr", *OPTIONS]) == 2
+    assert "ftp:// is not a storage ngff-fuse writes" in capsys.readouterr().err
