@@ -93,7 +93,7 @@ def seaweedfs(folder: Path) -> Iterator[S3Server]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
