@@ -1,0 +1,120 @@
+"""The same convert to local disk and to a loopback S3 server (SeaweedFS), side by side.
+
+    python benchmarks/bench_object_store.py                  # 7 x 7 tiles of 2048^2: ~172 MPix
+    python benchmarks/bench_object_store.py --grid 3 --tile-size 1024 --repeat 3
+
+Each convert runs in a child process of its own; the S3 one counts every request s3fs sends,
+by operation, so the table shows requests per block written (a block is one shard, or one
+chunk when unsharded: the unit a write task puts). The server runs on this machine, so it
+competes with ngff-fuse for the same cores: the ratio is an upper bound of what the protocol
+costs, not a network measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_fuse  # noqa: E402  (this folder's shared machinery: the input mosaic)
+
+
+def child(spec: dict) -> dict:
+    """Run one convert here; its wall time and, for S3, the requests by operation."""
+    import s3fs
+
+    from ngff_fuse.cli import main
+
+    counts: collections.Counter = collections.Counter()
+    call = s3fs.S3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        counts[method] += 1
+        return await call(self, method, *args, **kwargs)
+
+    s3fs.S3FileSystem._call_s3 = counted
+    for name in bench_fuse.READER_IMPORTS:
+        __import__(name)
+    started = time.perf_counter()
+    code = main(spec["argv"])
+    seconds = time.perf_counter() - started
+    if code:
+        sys.exit(code)
+    return {"seconds": seconds, "requests": dict(counts)}
+
+
+def blocks(store: Path) -> int:
+    """Write blocks (shards, or chunks when unsharded) over all levels of a local store."""
+    import zarr
+
+    group = zarr.open_group(store, mode="r")
+    return sum(math.prod(-(-n // c) for n, c in zip(a.shape, a.shards or a.chunks)) for _, a in group.arrays())
+
+
+def run_child(argv: list[str]) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", json.dumps({"argv": argv})],
+                          capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def benchmark(args: argparse.Namespace, work: Path) -> None:
+    from ngff_fuse.testing.object_store import seaweedfs
+    from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+    mosaic = bench_fuse.make_mosaic(args.grid, args.tile_size, 0.1)
+    tiff = str(write_ome_tiff(mosaic, work / "tiles.ome.tif"))
+    first, stop = mosaic.truth_extent()
+    mpix = float((stop - first)[1] * (stop - first)[2]) / 1e6
+    del mosaic
+    extra = args.options.split() if args.options else []
+    with seaweedfs(work / "seaweedfs") as server:
+        server.filesystem().mkdir("bench")
+        local, url = work / "out.ome.zarr", "s3://bench/out.ome.zarr"
+        runs: dict[str, list[dict]] = {"local disk": [], "loopback S3": []}
+        for _ in range(args.repeat):
+            bench_fuse.remove(local)
+            runs["local disk"].append(run_child(["convert", tiff, str(local), "--quiet", *extra]))
+            runs["loopback S3"].append(run_child(["convert", tiff, url, "--quiet", "--overwrite", *extra,
+                                                  *server.cli_options()]))
+        count = blocks(local)
+    base = statistics.median(r["seconds"] for r in runs["local disk"])
+    print(f"mosaic: {mpix:.1f} MPix, {count} blocks in all levels, options: {' '.join(extra) or 'defaults'}, "
+          f"repeats: {args.repeat}, load: {bench_fuse.load()}")
+    print(f"{'run':<14} {'seconds':>8} {'MPix/s':>8} {'x local':>8}")
+    for label, results in runs.items():
+        seconds = statistics.median(r["seconds"] for r in results)
+        print(f"{label:<14} {seconds:>8.2f} {mpix / seconds:>8.1f} {seconds / base:>8.2f}")
+    requests = runs["loopback S3"][-1]["requests"]
+    puts = requests.get("put_object", 0)
+    print(f"S3 requests of one convert ({sum(requests.values())} in all; {puts / count:.2f} PUT per block): "
+          + ", ".join(f"{op} {n}" for op, n in sorted(requests.items(), key=lambda kv: -kv[1])))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", type=int, default=7)
+    parser.add_argument("--tile-size", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--options", default="", help="more convert options for both runs, e.g. '--shard 0'")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-object-store-") as folder:
+        benchmark(args, Path(folder))
+
+
+if __name__ == "__main__":
+    main()
