@@ -34,7 +34,7 @@ from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fingerprint import record_difference
 from ngff_fuse.output_lock import lock_for
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.storage import Location, Remote, check_bucket, location, remove_tree, zarr_store
+from ngff_fuse.storage import Location, Remote, check_bucket, location, reaching, remove_tree, zarr_store
 
 #: ngff-fuse's record in every image it writes: {"status": "incomplete" | "complete"}, and at
 #: the root of a store also the request (inputs, options). It marks a store as ngff-fuse's own.
@@ -207,26 +207,33 @@ def claim_output(path: Location | str, overwrite: bool, resume: bool, in_place: 
     target untouched and says so."""
     progress = progress or NoProgress()
     target = location(path).resolve()
-    lock = lock_for(target)
-    lock.acquire(progress)
-    try:
-        output = plan_output(target, overwrite, resume, in_place)
-        if isinstance(target, Remote):
-            if overwrite and not output.resuming and target.exists():  # checked ours by the plan
-                remove_tree(target)
-        elif staging_path(target).exists() and not output.resuming:
-            # an interrupted replacement, started again or given up (checked ours by the plan)
-            shutil.rmtree(staging_path(target))
+    with reaching(target, resume_hint=True):
+        lock = lock_for(target)
+        lock.acquire(progress)
         try:
-            yield output
-        except NgffFuseError as exc:
-            if output.staged:
-                exc.args = (f"{exc}; {target.name} itself is unchanged",)
-            raise
+            yield from _claimed(target, overwrite, resume, in_place, progress)
+        finally:
+            lock.release()
+
+
+def _claimed(target: Location, overwrite: bool, resume: bool, in_place: bool,
+             progress: Progress) -> Iterator[Output]:
+    """`claim_output` once the lock is held."""
+    output = plan_output(target, overwrite, resume, in_place)
+    if isinstance(target, Remote):
+        if overwrite and not output.resuming and target.exists():  # checked ours by the plan
+            remove_tree(target)
+    elif staging_path(target).exists() and not output.resuming:
+        # an interrupted replacement, started again or given up (checked ours by the plan)
+        shutil.rmtree(staging_path(target))
+    try:
+        yield output
+    except NgffFuseError as exc:
         if output.staged:
-            swap_in(output.path, target, progress)
-    finally:
-        lock.release()
+            exc.args = (f"{exc}; {target.name} itself is unchanged",)
+        raise
+    if output.staged:
+        swap_in(output.path, target, progress)
 
 
 def swap_in(staging: Path, target: Path, progress: Progress) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.progress import Progress
-from ngff_fuse.storage import Location, Remote
+from ngff_fuse.storage import Location, Remote, connection_lost
 
 LOCK_SUFFIX = ".ngff-fuse-lock"
 _STARTING_S = 5.0
@@ -240,6 +240,9 @@ class ObjectLock:
                 self.path.unlink(missing_ok=True)
         except FileNotFoundError:
             pass
+        except Exception as exc:  # the store unreachable: the lock stays, a later run takes it over
+            if connection_lost(exc) is None:
+                raise
         self._mine = None
 
 

@@ -14,10 +14,12 @@ Listings are never cached: a resume or a second run must see what is there now.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from ngff_fuse.errors import InputError
+from ngff_fuse.errors import InputError, NgffFuseError, reason
 
 #: URL schemes read and written through fsspec, and the package each needs.
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
@@ -255,11 +257,49 @@ def total_size(where: Location) -> int:
     return sum(f.stat().st_size for f in where.rglob("*") if f.is_file())
 
 
+#: What the clients of object stores (botocore, aiohttp) raise when the store cannot be
+#: reached or drops the connection, by class name: their modules need not be imported to tell.
+_CONNECTION_ERRORS = frozenset({
+    "EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError",
+    "HTTPClientError", "ClientConnectorError", "ClientConnectionError", "ServerDisconnectedError",
+    "ClientOSError", "ServerTimeoutError",
+})
+
+
+def connection_lost(exc: BaseException) -> BaseException | None:
+    """The error in `exc`'s chain saying the store could not be reached, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionError) or _CONNECTION_ERRORS & {c.__name__ for c in type(exc).__mro__}:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@contextmanager
+def reaching(where: Location, resume_hint: bool) -> Iterator[None]:
+    """A lost connection to the store of `where` inside the block as one line naming the URL;
+    with `resume_hint`, saying that --resume finishes the output."""
+    try:
+        yield
+    except NgffFuseError:
+        raise
+    except Exception as exc:
+        lost = connection_lost(exc) if isinstance(where, Remote) else None
+        if lost is None:
+            raise
+        hint = ("; the output is left incomplete: once the store answers, run the same command with "
+                "--resume to finish it") if resume_hint else "; check the endpoint and the network"
+        raise NgffFuseError(f"{where}: lost the connection to the object store ({reason(lost)}){hint}") from exc
+
+
 def check_bucket(where: Remote) -> None:
     """The bucket (or container) a URL names exists: checked before any work."""
-    try:
-        found = where.fs.exists(where.bucket)
-    except OSError as exc:
-        raise InputError(f"{where}: cannot reach its storage ({exc}); check the endpoint and credentials") from None
+    with reaching(where, resume_hint=False):
+        try:
+            found = where.fs.exists(where.bucket)
+        except PermissionError as exc:
+            raise NgffFuseError(f"{where}: access denied ({exc}); check the credentials") from None
     if not found:
         raise InputError(f"{where}: no bucket {where.bucket}; create it first")

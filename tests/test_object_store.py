@@ -200,3 +200,41 @@ def test_a_missing_bucket_and_an_unknown_scheme_are_refused_before_any_work(inpu
     assert "no bucket no-such-bucket-here; create it first" in capsys.readouterr().err
     assert main(["convert", str(inputs["tif"]), "ftp://host/out.ome.zarr", *OPTIONS]) == 2
     assert "ftp:// is not a storage ngff-fuse writes" in capsys.readouterr().err
+
+
+STOP_SERVER = """
+import os, signal, sys
+from ngff_fuse import pyramid_writer
+from ngff_fuse.cli import main
+write, written = pyramid_writer._write_block, []
+def stopping(*args, **kwargs):
+    result = write(*args, **kwargs)
+    written.append(1)
+    if len(written) == 3:
+        os.kill({pid}, signal.SIGKILL)
+    return result
+pyramid_writer._write_block = stopping
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_lost_connection_fails_in_one_line_and_resume_finishes(inputs, tmp_path):
+    """The server dies mid-run: one line naming the URL, exit 1; once it is back (same data,
+    same ports), --resume finishes the store with the bytes of a local convert."""
+    from ngff_fuse.testing.object_store import seaweedfs
+
+    options = [*OPTIONS, "--ngff", "0.5", "--shard", "64"]
+    local = tmp_path / "out.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), str(local), *options]) == 0
+    folder, url = tmp_path / "server", "s3://lost/out.ome.zarr"
+    with seaweedfs(folder) as server:
+        server.filesystem().mkdir("lost")
+        lost = subprocess.run([sys.executable, "-c", STOP_SERVER.format(pid=server.pid), "convert",
+                               str(inputs["tif"]), url, *options, *server.cli_options()],
+                              capture_output=True, text=True, timeout=180)
+    assert lost.returncode == 1, lost.stderr
+    line = lost.stderr.strip()
+    assert "\n" not in line and line.startswith(f"ngff-fuse: error: {url}: lost the connection") and "--resume" in line
+    with seaweedfs(folder, server.ports) as again:
+        assert main(["convert", str(inputs["tif"]), url, *options, "--resume", *again.cli_options()]) == 0
+        assert s3_files(again, url) == local_files(local)

