@@ -69,6 +69,8 @@ def run_child(argv: list[str]) -> dict:
 
 
 def benchmark(args: argparse.Namespace, work: Path) -> None:
+    import psutil
+
     from ngff_fuse.testing.object_store import seaweedfs
     from ngff_fuse.testing.ome_tiff import write_ome_tiff
 
@@ -82,11 +84,14 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
         server.filesystem().mkdir("bench")
         local, url = work / "out.ome.zarr", "s3://bench/out.ome.zarr"
         runs: dict[str, list[dict]] = {"local disk": [], "loopback S3": []}
+        weed = psutil.Process(server.pid)
         for _ in range(args.repeat):
             bench_fuse.remove(local)
             runs["local disk"].append(run_child(["convert", tiff, str(local), "--quiet", *extra]))
+            before = sum(weed.cpu_times()[:2])
             runs["loopback S3"].append(run_child(["convert", tiff, url, "--quiet", "--overwrite", *extra,
                                                   *server.cli_options()]))
+            runs["loopback S3"][-1]["server_cpu"] = sum(weed.cpu_times()[:2]) - before
         count = blocks(local)
     base = statistics.median(r["seconds"] for r in runs["local disk"])
     print(f"mosaic: {mpix:.1f} MPix, {count} blocks in all levels, options: {' '.join(extra) or 'defaults'}, "
@@ -95,6 +100,8 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
         print(f"{label:<14} {seconds:>8.2f} {mpix / seconds:>8.1f} {seconds / base:>8.2f}")
+    server_cpu = statistics.median(r["server_cpu"] for r in runs["loopback S3"])
+    print(f"the S3 server's own CPU time during the S3 convert: {server_cpu:.2f} s (on the same cores)")
     requests = runs["loopback S3"][-1]["requests"]
     puts = requests.get("put_object", 0)
     print(f"S3 requests of one convert ({sum(requests.values())} in all; {puts / count:.2f} PUT per block): "

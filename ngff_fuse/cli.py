@@ -23,7 +23,7 @@ from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
 from ngff_fuse.describe import describe
-from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
+from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line, reason
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.layout_plot import layout_plot
@@ -37,7 +37,7 @@ from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.register import qc_plot, register, write_positions
-from ngff_fuse.storage import location, storage_options, total_size
+from ngff_fuse.storage import connection_lost, location, storage_options, total_size
 from ngff_fuse.validate import validate_store
 from ngff_fuse.version import VERSION
 from ngff_fuse.writer import WriteOptions
@@ -117,9 +117,9 @@ def _codec(text: str) -> Codec:
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path,
+    parser.add_argument("input",
                         help="OME-TIFF, CZI, LIF, ND2, ImageXpress folder, TileConfiguration.txt, "
-                             "or tile manifest (.json/.csv)")
+                             "tile manifest (.json/.csv), or a store with kept tiles (also at a URL)")
     parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             epilog="examples:\n  ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max\n"
                                    "  ngff-fuse fuse-store slide.ome.zarr slide-reg.ome.zarr --register")
-    refuse.add_argument("input", type=Path, metavar="STORE",
+    refuse.add_argument("input", metavar="STORE",
                         help="an OME-Zarr written with `ngff-fuse convert ... --keep-tiles`")
     refuse.add_argument("output", nargs="?",
                         help="the OME-Zarr to write (default: re-fuse STORE in place, keeping its "
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     # --ngff: 0.5 for a new output, the store's own version in place (see _run_fuse_store)
     refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False, ngff=None)
 
-    for p in (conv, preview, check, refuse):
+    for p in (conv, reg, info, layout, preview, check, refuse):
         p.add_argument("--storage-option", action="append", metavar="KEY=VALUE",
                        help="an option of the object store's file system, repeatable (e.g. "
                             "endpoint_url=http://host:9000, anon=true); credentials come from the "
@@ -334,7 +334,6 @@ def _run_convert(args, console: Console) -> int:
     if args.preview:
         check_picture_output(args.preview)
     read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
-    args.output = location(args.output, storage_options(args.storage_option))
     # an output that would be refused is refused before a cluster starts or the input is read
     check_output(args.input, args.output, write_options, args.keep_tiles, progress)
     with compute_on(args.workers, args.scheduler) as engine:
@@ -381,7 +380,7 @@ def _run_layout(args, console: Console) -> int:
 
 def _run_preview(args, console: Console) -> int:
     check_picture_output(args.png)
-    write_preview(location(args.store, storage_options(args.storage_option)), args.png, args.size)
+    write_preview(args.store, args.png, args.size)
     if not args.quiet:
         console.print(f"wrote {args.png}")
     return 0
@@ -473,8 +472,7 @@ def _run_demo(args, console: Console) -> int:
 
 def _run_validate(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet or args.json)
-    store = location(args.store, storage_options(args.storage_option))
-    report = validate_store(store, args.schemas, decode=not args.quick, progress=progress)
+    report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
         console.out(json.dumps({"store": str(args.store), "ok": report.ok, "passed": report.passed,
                                 "failed": report.failed}, indent=2))
@@ -526,12 +524,23 @@ def _left_incomplete(args: argparse.Namespace) -> bool:
     return args.command in ("convert", "fuse-store") and output is not None and left_incomplete(output)
 
 
+def _locate(args: argparse.Namespace) -> None:
+    """The stores and inputs named on the command line as local paths or object-store URLs,
+    the latter with the --storage-option given."""
+    options = storage_options(getattr(args, "storage_option", None))
+    for name in ("input", "output", "store"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, location(value, options))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = stdout_console()
     errors = terminal_console(sys.stderr)
     try:
         with _quiet_libraries(not args.debug):
+            _locate(args)
             return COMMANDS[args.command](args, console)
     except NgffFuseError as exc:
         if args.debug:
@@ -552,6 +561,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:
             raise
+        lost = connection_lost(exc)
+        if lost is not None:  # outside a write (validate, preview, info): nothing to resume
+            errors.print(f"ngff-fuse: error: lost the connection to the object store ({one_line(reason(lost))}); "
+                         "check the endpoint and the network", markup=False)
+            return 1
         errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
                      "(rerun with --debug for the traceback)", markup=False)
         return 1

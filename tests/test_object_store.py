@@ -238,3 +238,38 @@ def test_a_lost_connection_fails_in_one_line_and_resume_finishes(inputs, tmp_pat
     with seaweedfs(folder, server.ports) as again:
         assert main(["convert", str(inputs["tif"]), url, *options, "--resume", *again.cli_options()]) == 0
         assert s3_files(again, url) == local_files(local)
+
+
+def test_kept_tiles_store_at_a_url_is_an_input_of_info_and_fuse_store(inputs, tmp_path, s3_server, bucket, capsys):
+    """A store with kept tiles is read from the object store: `info` lists its tiles and
+    `fuse-store` re-fuses them into another URL, as it does from a local copy."""
+    options = [*OPTIONS, "--ngff", "0.5", "--keep-tiles"]
+    kept = f"{bucket}/kept.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), kept, *options, *s3_server.cli_options()]) == 0
+    local_kept = tmp_path / "kept.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), str(local_kept), *options]) == 0
+    capsys.readouterr()
+    assert main(["info", kept, "--json", "--no-orientation-check", *s3_server.cli_options()]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["reader"] == "kept-tiles" and summary["scenes"][0]["tiles"] == 9
+    refused = ["--blend", "max", *OPTIONS]
+    assert main(["fuse-store", kept, f"{bucket}/max.ome.zarr", *refused, *s3_server.cli_options()]) == 0
+    assert main(["fuse-store", str(local_kept), str(tmp_path / "max.ome.zarr"), *refused]) == 0
+    got = s3_files(s3_server, f"{bucket}/max.ome.zarr")
+    expected = local_files(tmp_path / "max.ome.zarr")
+    assert got.keys() == expected.keys()
+    chunks = [name for name in expected if "zarr.json" not in name]  # metadata names the source store
+    assert chunks and all(got[name] == expected[name] for name in chunks)
+
+
+def test_what_an_object_store_cannot_do_is_refused_in_one_line(inputs, s3_server, bucket, capsys):
+    fs = s3_server.filesystem()
+    root = bucket.removeprefix("s3://")
+    fs.put_file(str(inputs["tif"]), f"{root}/tiles.ome.tif")
+    assert main(["convert", f"{bucket}/tiles.ome.tif", f"{bucket}/out.ome.zarr", *OPTIONS,
+                 *s3_server.cli_options()]) == 2
+    assert "only OME-Zarr stores with kept tiles are read from an object store" in capsys.readouterr().err
+    kept = f"{bucket}/kept.ome.zarr"
+    assert main(["convert", str(inputs["tif"]), kept, *OPTIONS, "--keep-tiles", *s3_server.cli_options()]) == 0
+    assert main(["fuse-store", kept, *OPTIONS, *s3_server.cli_options()]) == 2
+    assert "not re-fused in place; give an OUTPUT URL" in capsys.readouterr().err
