@@ -78,7 +78,18 @@ class Remote:
         """The synchronous fsspec file system (instances are cached by fsspec)."""
         import fsspec
 
-        return fsspec.filesystem(self.protocol, use_listings_cache=False, **self.options)
+        return fsspec.filesystem(self.protocol, **self.client_options())
+
+    def client_options(self) -> dict:
+        """The file system's options: those given, over ngff-fuse's defaults. Listings are not
+        cached (a resume must see what is there now). s3fs reads a whole object by asking its
+        size first (HEAD, then a LIST when it is missing) unless max_concurrency is 1: zarr reads
+        every shard before writing it, so that made 3 requests of each block write; our objects
+        are below s3fs's 50 MB concurrent-read threshold anyway."""
+        defaults: dict = {"use_listings_cache": False}
+        if self.protocol in ("s3", "s3a"):
+            defaults["max_concurrency"] = 1
+        return {**defaults, **self.options}
 
     def is_symlink(self) -> bool:
         return False
@@ -223,8 +234,7 @@ def zarr_store(where: Location, read_only: bool = False):
     if isinstance(where, Remote):
         from zarr.storage import FsspecStore
 
-        return FsspecStore.from_url(str(where), storage_options={"use_listings_cache": False, **where.options},
-                                    read_only=read_only)
+        return FsspecStore.from_url(str(where), storage_options=where.client_options(), read_only=read_only)
     return where
 
 
