@@ -22,7 +22,7 @@ from ngff_fuse.output import Output, check_claim, check_folder, check_picture_ou
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
-from ngff_fuse.storage import Location, location
+from ngff_fuse.storage import Location, Remote, location
 from ngff_fuse import kept_tiles_writer
 from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_scene_images
@@ -54,16 +54,23 @@ class ConvertResult:
     scenes: list[SceneResult]
 
 
-def check_output_path(input_path: Path, output: Location, in_place: bool = False) -> None:
+def check_output_path(input_path: Location, output: Location, in_place: bool = False) -> None:
     """The output may not be, or lie inside, the input (unless it is a store re-fused in
     place), and its folder must be writable (its bucket must exist)."""
     resolved_in, resolved_out = input_path.resolve(), output.resolve()
-    inside = resolved_out == resolved_in or (
-        isinstance(resolved_in, Path) and isinstance(resolved_out, Path)
-        and resolved_in.is_dir() and resolved_in in resolved_out.parents)
+    inside = resolved_out == resolved_in or (resolved_in.is_dir() and _within(resolved_out, resolved_in))
     if inside and not in_place:
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
+    if isinstance(resolved_out, Remote) and _within(resolved_in, resolved_out):
+        # a store there is replaced by deleting it first (no rename): never with its input in it
+        raise InputError(f"{output}: holds the input {input_path}; write the output elsewhere")
     check_folder(output)
+
+
+def _within(inner: Location, outer: Location) -> bool:
+    if isinstance(inner, Path) and isinstance(outer, Path):
+        return outer in inner.parents
+    return type(inner) is type(outer) and str(inner).startswith(str(outer) + "/")
 
 
 def re_fused_in_place(input_path: Location, output: Location, keep_tiles: bool) -> bool:

@@ -132,11 +132,14 @@ class Output:
 
 def plan_output(target: Location, overwrite: bool, resume: bool, in_place: bool = False) -> Output:
     """Where a run writes into `target` (resolved), decided from what is there now; refuses in
-    one line what it may not do. Reads only: `claim_output` takes the lock and deletes."""
-    if isinstance(target, Remote):
-        return _plan_remote(target, overwrite, resume, in_place)
-    staging = staging_path(target)
-    if staging.exists() or staging.is_symlink():  # a run replacing the target was interrupted
+    one line what it may not do. Reads only: `claim_output` takes the lock and deletes. In an
+    object store there is no staging store, as there is no rename (module doc)."""
+    remote = isinstance(target, Remote)
+    if remote and in_place:
+        raise InputError(f"{target}: an object store cannot replace a store by renaming, so it is not "
+                         "re-fused in place; give an OUTPUT URL for the re-fused store")
+    staging = target if remote else staging_path(target)
+    if not remote and (staging.exists() or staging.is_symlink()):  # a run replacing the target was interrupted
         if resume:
             if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
                 return Output(target, staging, False, in_place)  # killed as it began: begin again
@@ -164,26 +167,6 @@ def plan_output(target: Location, overwrite: bool, resume: bool, in_place: bool 
                          + ("; it was left incomplete: --resume finishes it" if left else ""))
     check_deletable(target)
     return Output(target, staging, False)
-
-
-def _plan_remote(target: Remote, overwrite: bool, resume: bool, in_place: bool) -> Output:
-    """`plan_output` in an object store: always in place, as it has no rename (module doc)."""
-    if in_place:
-        raise InputError(f"{target}: an object store cannot replace a store by renaming, so it is not "
-                         "re-fused in place; give an OUTPUT URL for the re-fused store")
-    if not target.exists():
-        return Output(target, target, False)
-    if resume:
-        if not status(target):
-            raise InputError(f"{target}: not written by ngff-fuse, so it cannot be resumed; "
-                             "choose another output")
-        return Output(target, target, True)
-    if not overwrite:
-        left = status(target).get("status") == "incomplete"
-        raise InputError(f"{target}: output exists; pass --overwrite or choose another path"
-                         + ("; it was left incomplete: --resume finishes it" if left else ""))
-    check_deletable(target)
-    return Output(target, target, False)
 
 
 def check_claim(path: Location | str, overwrite: bool, resume: bool, in_place: bool = False,
