@@ -23,7 +23,7 @@ from ngff_fuse.errors import InputError, NgffFuseError, reason
 
 #: URL schemes read and written through fsspec, and the package each needs.
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
-           "abfss": "adlfs", "memory": "fsspec"}
+           "abfss": "adlfs"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
@@ -193,8 +193,8 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
 
         fsspec.get_filesystem_class(scheme)
     except ImportError:
-        raise InputError(f"{where}: {scheme}:// needs the package {SCHEMES[scheme]}: "
-                         f"pip install 'ngff-fuse[s3]' {SCHEMES[scheme]}") from None
+        package = "'ngff-fuse[s3]'" if SCHEMES[scheme] == "s3fs" else SCHEMES[scheme]
+        raise InputError(f"{where}: {scheme}:// needs the package {SCHEMES[scheme]}: pip install {package}") from None
     path = (parts.netloc + parts.path).strip("/")
     if not parts.netloc:
         raise InputError(f"{where}: no bucket in the URL; give {scheme}://BUCKET/PATH")

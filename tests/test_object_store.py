@@ -273,3 +273,6 @@ def test_what_an_object_store_cannot_do_is_refused_in_one_line(inputs, s3_server
     assert main(["convert", str(inputs["tif"]), kept, *OPTIONS, "--keep-tiles", *s3_server.cli_options()]) == 0
     assert main(["fuse-store", kept, *OPTIONS, *s3_server.cli_options()]) == 2
     assert "not re-fused in place; give an OUTPUT URL" in capsys.readouterr().err
+    assert main(["fuse-store", kept, bucket + "/", "--overwrite", *OPTIONS, *s3_server.cli_options()]) == 2
+    assert f"holds the input {kept}" in capsys.readouterr().err
+    assert s3_server.filesystem().exists(kept.removeprefix("s3://") + "/zarr.json")
