@@ -44,12 +44,12 @@ def child(spec: dict) -> dict:
     s3fs.S3FileSystem._call_s3 = counted
     for name in bench_fuse.READER_IMPORTS:
         __import__(name)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     code = main(spec["argv"])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if code:
         sys.exit(code)
-    return {"seconds": seconds, "requests": dict(counts)}
+    return {"seconds": seconds, "cpu_seconds": cpu, "requests": dict(counts)}
 
 
 def blocks(store: Path) -> int:
@@ -96,10 +96,11 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
     base = statistics.median(r["seconds"] for r in runs["local disk"])
     print(f"mosaic: {mpix:.1f} MPix, {count} blocks in all levels, options: {' '.join(extra) or 'defaults'}, "
           f"repeats: {args.repeat}, load: {bench_fuse.load()}")
-    print(f"{'run':<14} {'seconds':>8} {'MPix/s':>8} {'x local':>8}")
+    print(f"{'run':<14} {'seconds':>8} {'MPix/s':>8} {'x local':>8} {'CPU s':>8}")
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
-        print(f"{label:<14} {seconds:>8.2f} {mpix / seconds:>8.1f} {seconds / base:>8.2f}")
+        cpu = statistics.median(r["cpu_seconds"] for r in results)
+        print(f"{label:<14} {seconds:>8.2f} {mpix / seconds:>8.1f} {seconds / base:>8.2f} {cpu:>8.2f}")
     server_cpu = statistics.median(r["server_cpu"] for r in runs["loopback S3"])
     print(f"the S3 server's own CPU time during the S3 convert: {server_cpu:.2f} s (on the same cores)")
     requests = runs["loopback S3"][-1]["requests"]
