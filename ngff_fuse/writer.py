@@ -25,9 +25,11 @@ from ngff_fuse._axes import SPATIAL
 from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
+from ngff_fuse.model import PlateWell
 from ngff_fuse.ngff.metadata import (
     FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform,
 )
+from ngff_fuse.ngff.plate import WellImage, acquisition_names, plate_attributes, well_attributes, well_path
 from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
@@ -63,6 +65,7 @@ class WriteOptions:
     resume: bool = False  # continue an interrupted write of the same request
     request: dict | None = None  # what was asked (inputs, options): recorded, compared on resume
     extra_metadata: dict | None = None
+    hcs: bool = True  # mosaics of a plate's wells as an NGFF HCS plate; False: bioformats2raw's layout
 
     def __post_init__(self) -> None:
         if self.ngff not in FORMATS:
@@ -273,6 +276,36 @@ def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, opt
     if not (written.is_file() and written.read_text(encoding="utf-8") == xml):  # a resume keeps it
         written.write_text(xml, encoding="utf-8")
     _complete(root, path, fmt.collection_root(), options.request)
+    return shapes
+
+
+def write_plate_images(scenes: list[SceneImage], wells: list[PlateWell], path: Path, resuming: bool,
+                       options: WriteOptions, progress: Progress | None = None) -> list[list[tuple[int, ...]]]:
+    """Mosaics of the wells of a plate as an NGFF HCS plate (`ngff.plate`), into an output
+    already claimed: scene i is an image (field) of well `wells[i]`, fields numbered from 0 in
+    the order given. Row, column and well groups come before the images, the well and plate
+    metadata after them, the plate's last, as for any store."""
+    progress = progress or NoProgress()
+    fmt = FORMATS[options.ngff]
+    root = zarr.open_group(zarr_store(path), mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    acquisitions = acquisition_names(wells)
+    fields: dict[str, list[WellImage]] = {}
+    shapes = []
+    for scene, well in zip(scenes, wells):
+        where = well_path(well)
+        images = fields.setdefault(where, [])
+        image = WellImage(str(len(images)), acquisitions.index(well.acquisition or well.plate))
+        images.append(image)
+        group = root.require_group(where)
+        progress.note(f"well {well.name} field {image.path}: {scene.mosaic.name}")
+        scene_options = replace(options, overwrite=False, resume=False, request=None,
+                                extra_metadata=scene.extra_metadata)
+        image_path = path / where / image.path
+        shapes.append(write_image(scene.mosaic, image_path, resuming and image_path.exists(), scene_options,
+                                  scene.channel_colors, progress, scene.amend))
+        group.attrs.put(well_attributes(fmt.version, images))
+    field_count = max(len(images) for images in fields.values())
+    _complete(root, path, plate_attributes(fmt.version, wells, field_count), options.request)
     return shapes
 
 

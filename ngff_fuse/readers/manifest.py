@@ -19,6 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import dask.array as da
+import numpy as np
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
@@ -27,10 +28,12 @@ from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_u
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._listing import (
-    PixelSize, calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
+    calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import ImageFile
+from ngff_fuse.readers.pixel_size import PixelSize
+from ngff_fuse.readers.planes import stack_planes
 from ngff_fuse.readers.samples import channel_labels
 
 SCHEMA_NAME = "tile-manifest.schema.json"
@@ -464,17 +467,10 @@ def _open_tile(path: Path, tile: ManifestTile) -> tuple[da.Array, list[ImageFile
                 f"{first.data.shape[2:]}; the files of one tile must match"
             )
         images.append(image)
-    if len(images) == 1:  # nothing to stack; dask's concatenate costs even for one array
-        return images[0].data, images
-    nt, nc, nz = tile.counts
-    blocks = iter(image.data for image in images)
-    # Files come t-major, then channel, then z_index: stack z first, then c, then t.
-    by_t = []
-    for _ in range(nt):
-        by_c = [da.concatenate([next(blocks) for _ in range(nz)], axis=2) for _ in range(nc)]
-        by_t.append(da.concatenate(by_c, axis=1))
-    data = da.concatenate(by_t, axis=0)
-    return data, images
+    # Files come t-major, then channel, then z_index: the grid's indices in that order.
+    parts = {index: image.data for index, image in zip(np.ndindex(*tile.counts), images)}
+    return stack_planes(parts, tile.counts, f"{path}: tile {tile.name!r}",
+                        "give one file for each channel/t/z_index"), images
 
 
 def _channels(
