@@ -277,3 +277,12 @@ def test_what_an_object_store_cannot_do_is_refused_in_one_line(inputs, s3_server
     assert main(["fuse-store", kept, bucket + "/", "--overwrite", *OPTIONS, *s3_server.cli_options()]) == 2
     assert f"holds the input {kept}" in capsys.readouterr().err
     assert s3_server.filesystem().exists(kept.removeprefix("s3://") + "/zarr.json")
+
+
+def test_a_manifest_listing_tile_files_at_urls_is_refused_in_one_line(tmp_path, capsys):
+    manifest = tmp_path / "tiles.json"
+    manifest.write_text(json.dumps({"position_unit": "px", "tiles": [
+        {"file": "s3://lab/tile_000.tif", "x": 0, "y": 0}, {"file": "s3://lab/tile_001.tif", "x": 90, "y": 0}]}))
+    assert main(["convert", str(manifest), str(tmp_path / "out.ome.zarr"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "tiles[0]: s3://lab/tile_000.tif: tile files at a URL are not read" in err and err.count("\n") == 1
