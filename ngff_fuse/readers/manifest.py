@@ -34,8 +34,8 @@ from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.image_file import ImageFile
 from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.planes import stack_planes
-from ngff_fuse.storage import is_url
 from ngff_fuse.readers.samples import channel_labels
+from ngff_fuse.storage import is_url
 
 SCHEMA_NAME = "tile-manifest.schema.json"
 #: Per-file CSV columns; the same keys as a JSON "tiles" entry.
