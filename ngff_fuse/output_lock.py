@@ -16,7 +16,8 @@ a complete record under a held flock, never an empty file.
 
 In an object store (`ObjectLock`) the lock is an object beside the store, created with a
 conditional put (If-None-Match: *), which the store grants to exactly one of two runs racing
-for it: S3, MinIO and SeaweedFS do; a store that ignores the condition lets both through. It
+for it (SeaweedFS does, tested; AWS S3 has since 2024); a store that ignores the condition
+lets both through. It
 cannot be flocked, so nothing tells that its run is gone but the record: a lock of this host
 whose pid is gone is taken over (deleted, then created again under the same condition, so of
 two runs taking it over one wins); a lock of another host is never taken over (the user deletes
