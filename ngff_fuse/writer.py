@@ -142,7 +142,7 @@ def write_image(
     shape = dict(zip(dims, mosaic.shape))
     spatial_shape = {ax: n for ax, n in shape.items() if ax in SPATIAL}
     factors = level_factors(spatial_shape, spacing, options.chunk, options.levels)
-    block = _grid_shape(dims, shape, options.block_edge(), options)
+    block = grid_shape(dims, shape, options.block_edge(), options)
     data = mosaic.data if isinstance(mosaic.data, da.Array) else da.from_array(mosaic.data)
     pyramid = plan_pyramid(data.shape, dims, factors, block, options.downsample)
 
@@ -187,7 +187,7 @@ def write_image(
             Level(str(i), *level_transform(dims, spacing, origin, factor))
             for i, factor in enumerate(factors)
         ),
-        channels=_channel_displays(targets[-1], dims, mosaic, _channel_colors(mosaic, channel_colors),
+        channels=channel_displays(targets[-1], dims, mosaic, _channel_colors(mosaic, channel_colors),
                                    options.fill),
         method=options.downsample.value,
         default_z=shape.get("z", 1) // 2,
@@ -385,7 +385,7 @@ def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):
     return array
 
 
-def _grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:
+def grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:
     """Chunk, shard or write-block shape: `edge` on y/x, one plane of t and c, z by options."""
     sizes = {"t": 1, "c": 1, "z": options.z_chunk(shape.get("z", 1)), "y": edge, "x": edge}
     return _clip(tuple(sizes[ax] for ax in dims), tuple(shape[ax] for ax in dims))
@@ -398,7 +398,7 @@ def _clip(block: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
 def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtype, dims,
                   options: WriteOptions):
     shape = dict(zip(dims, level_shape))
-    chunks = _grid_shape(dims, shape, options.chunk, options)
+    chunks = grid_shape(dims, shape, options.chunk, options)
     # Every chunk is written, even where no tile reaches: a missing chunk then always means an
     # unfinished write, which `validate` and --resume rely on.
     common = dict(name=name, shape=level_shape, dtype=dtype, chunks=chunks,
@@ -412,7 +412,7 @@ def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtyp
     shards = None
     if options.shard_edge():
         # A shard holds whole chunks, even where the level is smaller than one shard.
-        edges = _grid_shape(dims, shape, options.shard_edge(), options)
+        edges = grid_shape(dims, shape, options.shard_edge(), options)
         shards = tuple(-(-s // c) * c for s, c in zip(edges, chunks))
     return group.create_array(
         **common, shards=shards, compressors=options.codec.zarr_v3(dtype.itemsize),
@@ -451,7 +451,7 @@ def _percentiles(values: np.ndarray) -> tuple[float, float]:
     return float(found[0]), float(found[1])
 
 
-def _channel_displays(
+def channel_displays(
     smallest, dims, mosaic: xr.DataArray, colors, fill: float
 ) -> tuple[ChannelDisplay, ...]:
     """Display windows from robust percentiles (0.1, 99.9) of the smallest level. NaN and

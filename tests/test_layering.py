@@ -35,7 +35,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
                 "validate", "preview")),
     # the library's front door and the synthetic acquisitions the CLI's demo writes
     ("api", ("", "convert", "cluster", "testing")),
-    ("cli", ("cli",)),
+    # the front ends: the command line and the napari plugin (readers, widget)
+    ("cli", ("cli", "napari")),
     # runs the CLI with a crash injected, for the kill-and-resume tests: above the CLI
     ("script", ("testing.crash",)),
 ]

@@ -25,7 +25,7 @@ from ngff_fuse.ngff.metadata import channel_colors
 from ngff_fuse.ngff.transforms import transform_matrix
 from ngff_fuse.readers import ReadOptions, reader_for
 from ngff_fuse.readers.kept_tiles import KeptTilesReader
-from ngff_fuse.writer import WriteOptions, _channel_displays, _grid_shape, placement
+from ngff_fuse.writer import WriteOptions, channel_displays, grid_shape, placement
 
 #: The coarsest level is computed when it is opened (its pixels give the contrast limits, as
 #: `convert` takes them from its smallest level) and kept in memory up to this size.
@@ -76,7 +76,7 @@ def acquisition_layer(tileset: TileSet, levels: list[LazyLevel], path: str,
         coarsest = coarsest.copy(data=coarsest.data.compute())
         mosaics[-1] = coarsest
     spacing, origin = placement(mosaics[0])
-    displays = _channel_displays(_Chunked(coarsest, options or WriteOptions()), tuple(coarsest.dims), coarsest,
+    displays = channel_displays(_Chunked(coarsest, options or WriteOptions()), tuple(coarsest.dims), coarsest,
                                  tuple(coarsest.coords["color"].values.reshape(-1).tolist()), 0)
     colors = channel_colors([d.color for d in displays])
     channels = [Channel(d.label, color, d.window[2:]) for d, color in zip(displays, colors)]
@@ -93,7 +93,7 @@ class _Chunked:
         self.data = mosaic.data
         self.shape = mosaic.shape
         self.dtype = mosaic.dtype
-        self.chunks = _grid_shape(tuple(mosaic.dims), dict(zip(mosaic.dims, mosaic.shape)), options.chunk, options)
+        self.chunks = grid_shape(tuple(mosaic.dims), dict(zip(mosaic.dims, mosaic.shape)), options.chunk, options)
 
     def __getitem__(self, key) -> np.ndarray:
         return np.asarray(self.data[key])
