@@ -26,6 +26,8 @@ KINDS = {
     "0.4": ["--ngff", "0.4"],
     "0.5-sharded": ["--ngff", "0.5", "--shard", "64"],
     "0.6-kept-tiles": ["--ngff", "0.6", "--keep-tiles"],
+    "scenes-0.5": ["--ngff", "0.5", "--no-hcs"],  # the wells as bioformats2raw scenes
+    "plate-0.5": ["--ngff", "0.5"],  # the wells as an NGFF HCS plate
 }
 
 
@@ -57,10 +59,10 @@ def run(*args: str, kill_after: int | None = None) -> subprocess.CompletedProces
                           timeout=180)
 
 
-@pytest.mark.parametrize("kind", [*KINDS, "scenes-0.5"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_output_kind_on_s3_is_byte_identical_to_a_local_convert(inputs, tmp_path, s3_server, bucket, kind):
-    source = inputs["plate" if kind.startswith("scenes") else "tif"]
-    options = [*OPTIONS, *KINDS.get(kind, ["--ngff", "0.5"])]
+    source = inputs["plate" if kind.startswith(("scenes", "plate")) else "tif"]
+    options = [*OPTIONS, *KINDS[kind]]
     local = tmp_path / "out.ome.zarr"
     assert main(["convert", str(source), str(local), *options]) == 0
     url = f"{bucket}/out.ome.zarr"
