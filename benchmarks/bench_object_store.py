@@ -2,6 +2,7 @@
 
     python benchmarks/bench_object_store.py                  # 7 x 7 tiles of 2048^2: ~172 MPix
     python benchmarks/bench_object_store.py --grid 3 --tile-size 1024 --repeat 3
+    python benchmarks/bench_object_store.py --store-layer    # FsspecStore vs obstore (pip install obstore)
 
 Each convert runs in a child process of its own; the S3 one counts every request s3fs sends,
 by operation, so the table shows requests per block written (a block is one shard, or one
@@ -109,19 +110,61 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
           + ", ".join(f"{op} {n}" for op, n in sorted(requests.items(), key=lambda kv: -kv[1])))
 
 
+def store_layer(work: Path, repeat: int) -> None:
+    """The store layer alone: the same 64 MPix uint16 array, 16 shards of 2048^2 in chunks of
+    1024^2, written through zarr's FsspecStore (s3fs, what ngff-fuse uses) and its ObjectStore
+    (obstore), read back and compared, runs interleaved."""
+    import numpy as np
+    import zarr
+    from obstore.store import S3Store
+    from zarr.storage import ObjectStore
+
+    from ngff_fuse.storage import location, zarr_store
+    from ngff_fuse.testing.object_store import seaweedfs
+
+    data = np.random.default_rng(0).normal(1000, 50, (8192, 8192)).astype("uint16")
+    with seaweedfs(work / "seaweedfs") as server:
+        server.filesystem().mkdir("bench")
+        stores = {
+            "FsspecStore (s3fs)": lambda name: zarr_store(location(f"s3://bench/{name}", server.options)),
+            "ObjectStore (obstore)": lambda name: ObjectStore(S3Store(
+                "bench", prefix=name, endpoint=server.endpoint, access_key_id=server.key,
+                secret_access_key=server.secret, region="us-east-1", client_options={"allow_http": True})),
+        }
+        seconds: dict[str, list[float]] = {label: [] for label in stores}
+        for index in range(repeat):
+            for label, store in stores.items():
+                name = f"{label.split()[0]}-{index}.zarr"
+                array = zarr.open_group(store(name), mode="w", zarr_format=3).create_array(
+                    "0", shape=data.shape, chunks=(1024, 1024), shards=(2048, 2048), dtype="uint16")
+                started = time.perf_counter()
+                array[:] = data
+                seconds[label].append(time.perf_counter() - started)
+                assert np.array_equal(zarr.open_group(store(name), mode="r")["0"][:], data)
+    print(f"64 MPix uint16, 16 shards; median of {repeat}; load: {bench_fuse.load()}")
+    for label, times in seconds.items():
+        median = statistics.median(times)
+        print(f"{label:<22} {median:>6.2f} s {data.size / 1e6 / median:>6.0f} MPix/s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=int, default=7)
     parser.add_argument("--tile-size", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--options", default="", help="more convert options for both runs, e.g. '--shard 0'")
+    parser.add_argument("--store-layer", action="store_true",
+                        help="compare zarr's FsspecStore and ObjectStore (obstore) writing shards, nothing else")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
     with tempfile.TemporaryDirectory(prefix="bench-object-store-") as folder:
-        benchmark(args, Path(folder))
+        if args.store_layer:
+            store_layer(Path(folder), max(args.repeat, 3))
+        else:
+            benchmark(args, Path(folder))
 
 
 if __name__ == "__main__":
