@@ -173,13 +173,23 @@ def test_a_second_lock_on_one_object_is_refused_by_the_conditional_put(s3_server
 
 
 def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inputs, tmp_path, s3_server, bucket):
-    """No shared disk: each worker process writes its own blocks straight to the store."""
+    """No shared disk for the output: two worker processes, each in a working directory of its
+    own, reached by --scheduler, write their blocks straight to the store; nothing of the store
+    lands in their directories."""
+    from distributed import LocalCluster
+
     options = [*OPTIONS, "--ngff", "0.5", "--shard", "64"]
     local = tmp_path / "out.ome.zarr"
     assert main(["convert", str(inputs["tif"]), str(local), *options]) == 0
     url = f"{bucket}/out.ome.zarr"
-    assert main(["convert", str(inputs["tif"]), url, *options, "--workers", "2", *s3_server.cli_options()]) == 0
+    workers = tmp_path / "workers"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      local_directory=str(workers)) as cluster:
+        assert len(cluster.workers) == 2
+        assert main(["convert", str(inputs["tif"]), url, *options, "--scheduler", cluster.scheduler_address,
+                     *s3_server.cli_options()]) == 0
     assert s3_files(s3_server, url) == local_files(local)
+    assert not [p for p in workers.rglob("*") if p.name == "zarr.json" or p.parent.name == "c"]
 
 
 def test_preview_of_a_url_draws_what_the_local_store_draws(inputs, tmp_path, s3_server, bucket):
