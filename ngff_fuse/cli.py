@@ -23,7 +23,7 @@ from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
 from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
 from ngff_fuse.describe import describe
-from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
+from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line, reason
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.plan import output_grid
 from ngff_fuse.layout_plot import layout_plot
@@ -37,6 +37,7 @@ from ngff_fuse.preview import write_preview
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.readers import ReadOptions
 from ngff_fuse.register import qc_plot, register, write_positions
+from ngff_fuse.storage import connection_lost, location, storage_options, total_size
 from ngff_fuse.validate import validate_store
 from ngff_fuse.version import VERSION
 from ngff_fuse.writer import WriteOptions
@@ -116,9 +117,9 @@ def _codec(text: str) -> Codec:
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path,
+    parser.add_argument("input",
                         help="OME-TIFF, CZI, LIF, ND2, ImageXpress folder, TileConfiguration.txt, "
-                             "or tile manifest (.json/.csv)")
+                             "tile manifest (.json/.csv), or a store with kept tiles (also at a URL)")
     parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
@@ -166,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           epilog="example:\n  ngff-fuse convert slide.ome.tif slide.ome.zarr --ngff 0.5 --shard 4096")
     _add_read_options(conv)
-    conv.add_argument("output", type=Path, help="the OME-Zarr to write (e.g. mosaic.ome.zarr)")
+    conv.add_argument("output", help="the OME-Zarr to write: a path (mosaic.ome.zarr) or an object-store "
+                                    "URL (s3://bucket/mosaic.ome.zarr, gs://, az://, file://)")
     _add_write_options(conv)
 
     reg = sub.add_parser("register", help="refine tile positions from the overlaps and save them",
@@ -199,13 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview = sub.add_parser("preview", help="write a PNG thumbnail of an OME-Zarr image",
                              epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
-    preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
+    preview.add_argument("store", help="an OME-Zarr image (or a multi-scene store: image 0), a path or URL")
     preview.add_argument("png", type=Path, help="the PNG to write")
     preview.add_argument("--size", type=_positive_int, default=768, help="longer edge to aim for, in pixels")
 
     check = sub.add_parser("validate", help="check an OME-Zarr: metadata, levels, every chunk readable",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
-    check.add_argument("store", type=Path, help="the OME-Zarr to check")
+    check.add_argument("store", help="the OME-Zarr to check, a path or URL")
     check.add_argument("--schemas", type=Path, metavar="DIR",
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -216,9 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             epilog="examples:\n  ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max\n"
                                    "  ngff-fuse fuse-store slide.ome.zarr slide-reg.ome.zarr --register")
-    refuse.add_argument("input", type=Path, metavar="STORE",
+    refuse.add_argument("input", metavar="STORE",
                         help="an OME-Zarr written with `ngff-fuse convert ... --keep-tiles`")
-    refuse.add_argument("output", type=Path, nargs="?",
+    refuse.add_argument("output", nargs="?",
                         help="the OME-Zarr to write (default: re-fuse STORE in place, keeping its "
                              "tiles and its NGFF version)")
     refuse.add_argument("--scene", action="append", metavar="N|all",
@@ -227,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     # --ngff: 0.5 for a new output, the store's own version in place (see _run_fuse_store)
     refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False, ngff=None)
 
+    for p in (conv, reg, info, layout, preview, check, refuse):
+        p.add_argument("--storage-option", action="append", metavar="KEY=VALUE",
+                       help="an option of the object store's file system, repeatable (e.g. "
+                            "endpoint_url=http://host:9000, anon=true); credentials come from the "
+                            "cloud's standard configuration")
     for p in (conv, reg, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -310,8 +317,8 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
 
 
 def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
-    size = sum(f.stat().st_size for f in result.output.rglob("*") if f.is_file())
-    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB on disk)")
+    size = total_size(result.output)
+    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB stored)")
     for index, scene in enumerate(result.scenes):
         tileset = scene.tileset
         where = f"image {index} " if len(result.scenes) > 1 else ""
@@ -533,12 +540,23 @@ def _left_incomplete(args: argparse.Namespace) -> bool:
     return args.command in ("convert", "fuse-store") and output is not None and left_incomplete(output)
 
 
+def _locate(args: argparse.Namespace) -> None:
+    """The stores and inputs named on the command line as local paths or object-store URLs,
+    the latter with the --storage-option given."""
+    options = storage_options(getattr(args, "storage_option", None))
+    for name in ("input", "output", "store"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, location(value, options))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = stdout_console()
     errors = terminal_console(sys.stderr)
     try:
         with _quiet_libraries(not args.debug):
+            _locate(args)
             return COMMANDS[args.command](args, console)
     except NgffFuseError as exc:
         if args.debug:
@@ -559,6 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:
             raise
+        lost = connection_lost(exc)
+        if lost is not None:  # outside a write (validate, preview, info): nothing to resume
+            errors.print(f"ngff-fuse: error: lost the connection to the object store ({one_line(reason(lost))}); "
+                         "check the endpoint and the network", markup=False)
+            return 1
         errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
                      "(rerun with --debug for the traceback)", markup=False)
         return 1

@@ -25,6 +25,7 @@ from ngff_fuse.output import Output, check_claim, check_folder, check_picture_ou
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
+from ngff_fuse.storage import Location, Remote, location
 from ngff_fuse import kept_tiles_writer
 from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_plate_images, write_scene_images
@@ -52,31 +53,40 @@ class SceneResult:
 
 @dataclass(frozen=True)
 class ConvertResult:
-    output: Path
+    output: Location
     scenes: list[SceneResult]
 
 
-def check_output_path(input_path: Path, output: Path, in_place: bool = False) -> None:
+def check_output_path(input_path: Location, output: Location, in_place: bool = False) -> None:
     """The output may not be, or lie inside, the input (unless it is a store re-fused in
-    place), and its folder must be writable."""
+    place), and its folder must be writable (its bucket must exist)."""
     resolved_in, resolved_out = input_path.resolve(), output.resolve()
-    inside = resolved_out == resolved_in or (resolved_in.is_dir() and resolved_in in resolved_out.parents)
+    inside = resolved_out == resolved_in or (resolved_in.is_dir() and _within(resolved_out, resolved_in))
     if inside and not in_place:
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
+    if isinstance(resolved_out, Remote) and _within(resolved_in, resolved_out):
+        # a store there is replaced by deleting it first (no rename): never with its input in it
+        raise InputError(f"{output}: holds the input {input_path}; write the output elsewhere")
     check_folder(output)
 
 
-def re_fused_in_place(input_path: Path, output: Path, keep_tiles: bool) -> bool:
+def _within(inner: Location, outer: Location) -> bool:
+    if isinstance(inner, Path) and isinstance(outer, Path):
+        return outer in inner.parents
+    return type(inner) is type(outer) and str(inner).startswith(str(outer) + "/")
+
+
+def re_fused_in_place(input_path: Location, output: Location, keep_tiles: bool) -> bool:
     """Whether `output` is the input store itself, re-fused with its tiles kept (`fuse-store STORE`)."""
     return keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
 
 
-def check_output(input_path: str | Path, output: str | Path, write_options: WriteOptions,
+def check_output(input_path: str | Path, output: str | Location, write_options: WriteOptions,
                  keep_tiles: bool = False, progress: Progress | None = None) -> None:
     """Refuse what `convert` would refuse about `output` (another run writing it, an existing
     output without --overwrite or --resume, a missing folder), before any work: before a
     cluster is started or the input is read."""
-    input_path, output = Path(input_path), Path(output)
+    input_path, output = location(input_path), location(output)
     in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     check_claim(output, write_options.overwrite, write_options.resume, in_place, progress)
@@ -200,7 +210,7 @@ def scene_path(path: Path, index: int, scenes: int) -> Path:
 
 def convert(
     input_path: str | Path,
-    output: str | Path,
+    output: str | Location,
     read_options: ReadOptions | None = None,
     write_options: WriteOptions | None = None,
     blend: BlendMode | str = BlendMode.FEATHER,
@@ -221,7 +231,7 @@ def convert(
     progress = progress or NoProgress()
     read_options, write_options = read_options or ReadOptions(), write_options or WriteOptions()
     orientation, refine = orientation or Orientation(), refine or RegisterOptions()
-    input_path, output = Path(input_path), Path(output)
+    input_path, output = location(input_path), location(output)
     in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     if refine.qc_plot is not None:

@@ -40,6 +40,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse.progress import Progress
 from ngff_fuse.pyramid import Downsample, Pyramid, reduce_block
+from ngff_fuse.storage import Location, Remote
 from ngff_fuse.zarr_check import ChunkChecker, bounded_map
 
 def block_done(checker: ChunkChecker, region: tuple[slice, ...]) -> bool:
@@ -75,9 +76,12 @@ def undone_blocks(array, regions: list[tuple[slice, ...]], progress: Progress, l
 _PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
 
 
-def remove_partial_writes(folder: Path) -> None:
+def remove_partial_writes(folder: Location) -> None:
     """Files of chunk writes a killed run never finished, removed before it is resumed: a
-    finished store holds nothing an uninterrupted run would not have written."""
+    finished store holds nothing an uninterrupted run would not have written. An object store
+    has none: an object is put whole or not at all."""
+    if isinstance(folder, Remote):
+        return
     for path in folder.rglob("*.partial"):
         if _PARTIAL.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ PACKAGE = Path(ngff_fuse.__file__).parent
 # (stage, module prefixes); a module belongs to its longest matching prefix.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("_axes", "errors", "console", "version", "progress", "transforms", "boxes",
-                    "fingerprint", "zarr_check")),
+                    "fingerprint", "zarr_check", "storage")),
     ("model", ("model",)),
     ("ngff format", ("ngff", "ome_xml")),
     ("readers", ("readers",)),

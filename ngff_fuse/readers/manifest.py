@@ -35,6 +35,7 @@ from ngff_fuse.readers.image_file import ImageFile
 from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.planes import stack_planes
 from ngff_fuse.readers.samples import channel_labels
+from ngff_fuse.storage import is_url
 
 SCHEMA_NAME = "tile-manifest.schema.json"
 #: Per-file CSV columns; the same keys as a JSON "tiles" entry.
@@ -451,6 +452,9 @@ def _open_tile(path: Path, tile: ManifestTile) -> tuple[da.Array, list[ImageFile
     images = []
     for entry in tile.files:
         where = f"{path}: tiles[{entry.index}]"
+        if is_url(entry.file):
+            raise InputError(f"{where}: {entry.file}: tile files at a URL are not read (the TIFF readers "
+                             "open local files); copy them to a local disk and list their paths")
         image = open_listed(path, entry.file, entry.series, where)
         for key, value, axis in zip(_PLANE_KEYS, entry.plane, range(3)):
             if value is not None and image.data.shape[axis] != 1:
