@@ -18,7 +18,12 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.fuse.blend import (
-    BlendMode, accumulator_dtype, edge_weighting, new_fuser, relative_weights, score_dtype,
+    BlendMode,
+    accumulator_dtype,
+    edge_weighting,
+    new_fuser,
+    relative_weights,
+    score_dtype,
 )
 from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.pixels import TilePixels
