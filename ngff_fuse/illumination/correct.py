@@ -8,12 +8,13 @@ of arrays shipped to each worker once, with the tiles.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 
-from ngff_fuse.errors import InputError
 from ngff_fuse.illumination.equalize import TileGains
 from ngff_fuse.illumination.profiles import Profiles
+from ngff_fuse.model import TileSet
 
 
 class Correction:
@@ -24,22 +25,6 @@ class Correction:
         self.profiles, self.gains = profiles, gains
         self._inverse = None if profiles is None else (1.0 / profiles.flat).astype(np.float32)
 
-    def check(self, tile_shapes: list[tuple[int, int, int]], n_channels: int, name: str) -> None:
-        """The profiles fit the tiles: one (y, x) shape for all, one profile per channel."""
-        if self.profiles is None:
-            return
-        shapes = {s[1:] for s in tile_shapes}
-        if len(shapes) > 1:
-            raise InputError(f"{name}: the tiles differ in size ({', '.join(map(str, sorted(shapes)))}); "
-                             "a flat-field is one profile for tiles of one size: convert without --flatfield")
-        (shape,) = shapes
-        if shape != self.profiles.shape:
-            raise InputError(f"{name}: the flat-field profile is {self.profiles.shape[0]} x "
-                             f"{self.profiles.shape[1]} px but the tiles are {shape[0]} x {shape[1]}; "
-                             "give a profile made for these tiles")
-        if self.profiles.n_channels not in (1, n_channels):
-            raise InputError(f"{name}: the profiles have {self.profiles.n_channels} channels, the tiles "
-                             f"{n_channels}; give one profile per channel (or one for all)")
 
     def __call__(self, index: int, c: int, box: tuple[slice, slice, slice], values: np.ndarray) -> np.ndarray:
         kind = np.result_type(values.dtype, np.float32)
@@ -70,3 +55,21 @@ class Correction:
         if self.gains is not None:
             record["equalize"] = self.gains.summary()
         return record
+
+
+def corrected_tiles(tileset: TileSet, correction: Correction) -> TileSet:
+    """The tile set with every tile's lazy pixels corrected (float32 or wider), block by block:
+    for what reads tiles outside the fusion (registration)."""
+    tiles = []
+    for index, tile in enumerate(tileset.tiles):
+        def correct(block: np.ndarray, block_info=None, index=index) -> np.ndarray:
+            where = block_info[0]["array-location"]
+            box = tuple(slice(lo, hi) for lo, hi in where[2:])
+            out = np.empty(block.shape, dtype=np.result_type(block.dtype, np.float32))
+            for t, c in np.ndindex(*block.shape[:2]):
+                out[t, c] = correction(index, where[1][0] + c, box, block[t, c])
+            return out
+
+        data = tile.data.data.map_blocks(correct, dtype=np.result_type(tile.data.dtype, np.float32))
+        tiles.append(replace(tile, data=tile.data.copy(data=data)))
+    return replace(tileset, tiles=tuple(tiles))

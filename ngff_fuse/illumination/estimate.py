@@ -31,6 +31,7 @@ from scipy import ndimage, sparse
 
 from ngff_fuse.boxes import meeting_pairs
 from ngff_fuse.errors import InputError
+from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import output_grid, place
 from ngff_fuse.illumination.profiles import Profiles
@@ -67,10 +68,16 @@ class IlluminationOptions:
     def profiles_wanted(self) -> bool:
         return self.flatfield is not None or self.dark != "none"
 
-    def to_metadata(self) -> dict:
-        return {"flatfield": None if self.flatfield is None else str(self.flatfield),
-                "darkfield": str(self.dark), "equalize": self.equalize,
-                "max_tiles": self.max_tiles}
+    def to_metadata(self, records: bool = False) -> dict:
+        """The options as recorded; with `records`, each profile file as `fingerprint` records
+        it (a resume must read the same profiles)."""
+        out = {"flatfield": None if self.flatfield is None else str(self.flatfield),
+               "darkfield": str(self.dark), "equalize": self.equalize, "max_tiles": self.max_tiles}
+        if records:
+            files = [str(Path(v).resolve()) for v in (self.flatfield, self.dark)
+                     if v is not None and str(v) not in ("auto", "none") and Path(v).is_file()]
+            out["files"] = file_records(set(files))
+        return out
 
 
 @dataclass(frozen=True)
@@ -442,16 +449,23 @@ def _dark_field(level: float, given: np.ndarray | None, shape: tuple[int, int]) 
 MIN_FLAT = 0.1
 
 
+def tile_shape(tileset: TileSet) -> tuple[int, int]:
+    """The (y, x) size every tile has: profiles are one image for tiles of one size."""
+    shapes = {t.spatial_shape[1:] for t in tileset.tiles}
+    if len(shapes) > 1:
+        raise InputError(f"{tileset.name}: the tiles differ in size ({', '.join(map(str, sorted(shapes)))}); "
+                         "a profile is one image for tiles of one size: convert without "
+                         "--flatfield/--darkfield/--equalize")
+    (shape,) = shapes
+    return shape
+
+
 def estimate_profiles(
     tileset: TileSet, options: IlluminationOptions, given_flat: np.ndarray | None = None,
     given_dark: np.ndarray | None = None, progress: Callable[[], None] | None = None,
 ) -> Profiles:
     """The tile set's profiles: estimated where `options` says "auto", `given_*` (c, y, x) else."""
-    shapes = {t.spatial_shape[1:] for t in tileset.tiles}
-    if len(shapes) > 1:
-        raise InputError(f"{tileset.name}: the tiles differ in size ({', '.join(map(str, sorted(shapes)))}); "
-                         "a flat-field is one profile for tiles of one size: convert without --flatfield")
-    (shape,) = shapes
+    shape = tile_shape(tileset)
     auto_flat, auto_dark = options.flatfield == "auto", options.dark == "auto"
     pairs = tile_pairs(tileset)
     indices = sample_tiles(len(tileset.tiles), pairs, options.max_tiles)
