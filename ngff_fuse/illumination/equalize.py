@@ -8,7 +8,7 @@ misregistered pixels do not move it), and all pairs are solved together by least
 Then offsets the same way, from the median of g_j b - g_i a = o_i - o_j. Both carry a weak
 pull of every gain towards 1 and offset towards 0, which fixes the overall level and gives a
 tile without neighbours the identity. Pairs that disagree with the solution by more than
-`REJECT` robust spreads (an overlap whose content changed, a wrong position) are dropped and
+`REJECT` robust spreads and `TOLERANCE` (an overlap whose content changed, a wrong position) are dropped and
 the rest solved again. (Gain and offset from quantile rows solved together came out 3x
 noisier: the offsets took up what belonged to the gains.)
 """
@@ -32,8 +32,11 @@ from ngff_fuse.illumination.profiles import Profiles
 from ngff_fuse.model import TileSet
 
 REJECT = 3.0
+#: Disagreement always tolerated (2 %, in log gain or offset / level): pairs that fit to noise
+#: shrank the spread until small, noisier overlaps were dropped too, isolating tiles.
+TOLERANCE = 0.02
 _PRIOR = 1e-3
-_ROUNDS = 4
+_ROUNDS = 10
 
 
 @dataclass(frozen=True)
@@ -70,22 +73,24 @@ def solve_gains(n: int, pairs: np.ndarray, a: list[np.ndarray], b: list[np.ndarr
 def _pairwise(n: int, pairs: np.ndarray, differences: np.ndarray, use: np.ndarray,
               prior: float) -> tuple[np.ndarray, np.ndarray]:
     """x (n) with x_i - x_j = differences[k] for pairs k = (i, j) in least squares, a weak pull
-    of each x to `prior`, and pairs that disagree by more than REJECT robust spreads dropped."""
+    of each x to `prior`; returns x and the pairs kept. Pairs are weighted down the more they
+    disagree (Cauchy weights, scale `REJECT` robust spreads and at least `TOLERANCE`), which
+    a far-off pair cannot drag the solution out of as it did plain least squares, whose
+    first solution then condemned good pairs; those beyond the scale at the end are dropped."""
+    weight = use.astype(float)
+    values = np.where(use, differences, 0.0)
     for _ in range(_ROUNDS):
-        m = int(use.sum())
-        i, j = pairs[use, 0], pairs[use, 1]
-        matrix = coo_matrix((np.concatenate([np.ones(m), -np.ones(m), np.full(n, _PRIOR)]),
+        root = np.sqrt(weight)
+        m = len(pairs)
+        matrix = coo_matrix((np.concatenate([root, -root, np.full(n, _PRIOR)]),
                              (np.concatenate([np.arange(m), np.arange(m), m + np.arange(n)]),
-                              np.concatenate([i, j, np.arange(n)]))), shape=(m + n, n)).tocsr()
-        rhs = np.concatenate([differences[use], np.full(n, _PRIOR * prior)])
+                              np.concatenate([pairs[:, 0], pairs[:, 1], np.arange(n)]))), shape=(m + n, n)).tocsr()
+        rhs = np.concatenate([root * values, np.full(n, _PRIOR * prior)])
         x = lsqr(matrix, rhs, atol=1e-12, btol=1e-12, iter_lim=20 * n + 1000)[0]
-        misfit = np.abs(x[pairs[:, 0]] - x[pairs[:, 1]] - differences)
-        spread = 1.4826 * float(np.median(misfit[use])) if use.any() else 0.0
-        keep = np.isfinite(differences) & (misfit <= REJECT * spread + 1e-4)
-        if np.array_equal(keep, use):
-            break
-        use = keep
-    return x, use
+        misfit = np.abs(x[pairs[:, 0]] - x[pairs[:, 1]] - values)
+        scale = max(REJECT * 1.4826 * float(np.median(misfit[use])) if use.any() else 0.0, TOLERANCE)
+        weight = np.where(use, 1.0 / (1.0 + (misfit / scale) ** 2), 0.0)
+    return x, use & (misfit <= scale)
 
 
 def equalize(tileset: TileSet, profiles: Profiles | None,
