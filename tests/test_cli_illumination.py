@@ -70,3 +70,15 @@ def test_a_profile_of_other_tiles_is_refused_in_one_line(acquisition, tmp_path, 
     code = main(["convert", str(source), str(tmp_path / "out2.ome.zarr"), "--flatfield", str(tmp_path / "nope.tif")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "no such flatfield file" in err
+
+
+def test_auto_on_too_few_tiles_is_refused_in_one_line(tmp_path, capsys):
+    """Nine tiles: a median over them is mostly the scene, so auto refuses and says what to do
+    instead (the real 2-tile sets got worse seams from such an estimate)."""
+    case = vignetted_mosaic(grid=(3, 3), tile_shape=(64, 72), seed=8)
+    source = write_ome_tiff(case.mosaic, tmp_path / "small.ome.tif")
+    code = main(["convert", str(source), str(tmp_path / "out.ome.zarr"), "--flatfield", "auto"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "9 tiles are too few" in err and "ngff-fuse illumination" in err
+    assert not (tmp_path / "out.ome.zarr" / "0").exists()
