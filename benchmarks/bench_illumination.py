@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -57,6 +58,30 @@ def basicpy_profiles(tileset, indices) -> tuple[Profiles, float] | None:
     return Profiles((flat / flat.mean())[None], dark[None], {"method": "BaSiCPy"}), seconds
 
 
+def draw(tileset, correction: Correction, truth: np.ndarray, mask: np.ndarray, folder: Path) -> None:
+    """The mosaic's error against the scene (after one gain and offset), plain and corrected,
+    on one colour scale; and the --qc-plot picture."""
+    from matplotlib.figure import Figure
+
+    from ngff_fuse.illumination.qc_plot import illumination_plot
+
+    figure = Figure(figsize=(10, 4.4), layout="constrained")
+    axes = figure.subplots(1, 2)
+    for ax, fix, label in zip(axes, (None, correction), ("plain", "--flatfield auto")):
+        fused = fuse(tileset, transform=fix).values.astype(float)
+        design = np.stack([fused[mask], np.ones(int(mask.sum()))], axis=1)
+        gain, offset = np.linalg.lstsq(design, truth[mask].astype(float), rcond=None)[0]
+        error = np.where(mask, (gain * fused + offset - truth) / truth[mask].mean(), np.nan)
+        shown = ax.imshow(100 * error, cmap="RdBu_r", vmin=-20, vmax=20)
+        ax.set_title(f"{label}: mosaic - scene, % of its mean (RMS {100 * np.sqrt(np.nanmean(error**2)):.1f} %)",
+                     fontsize=9)
+        ax.set_axis_off()
+    figure.colorbar(shown, ax=axes, shrink=0.8)
+    figure.savefig(folder / "illumination-synthetic.png", dpi=80)
+    illumination_plot(tileset, correction, folder / "illumination-qc.png")
+    print(f"wrote {folder / 'illumination-synthetic.png'} and {folder / 'illumination-qc.png'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=int, default=10)
@@ -64,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gain-spread", type=float, default=0.0, help="tile gains uniform in 1 +- this")
     parser.add_argument("--basicpy-path", help="a folder BaSiCPy was installed into (pip --target)")
     parser.add_argument("--no-fuse", action="store_true", help="skip fusing the mosaic (large grids)")
+    parser.add_argument("--pictures", metavar="DIR",
+                        help="draw DIR/illumination-synthetic.png (the mosaic's error, plain and corrected) and "
+                             "DIR/illumination-qc.png (the --qc-plot picture)")
     args = parser.parse_args(argv)
     if args.basicpy_path:
         sys.path.insert(0, args.basicpy_path)
@@ -91,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ngff-fuse estimate: {seconds:.2f} s ({profiles.method['tiles_sampled']} tiles sampled); profile "
           f"max {100 * worst:.2f} %, RMS {100 * rms:.2f} %; dark {profiles.dark.mean():.1f}"
           f"{mosaic_error(Correction(profiles))}")
+    if args.pictures:
+        draw(tileset, Correction(profiles), truth, mask, Path(args.pictures))
     if args.gain_spread > 0:
         started = time.perf_counter()
         gains = equalize(tileset, profiles)

@@ -13,8 +13,8 @@ or a dark band at the seam counts, a smooth gradient does not. The lines inside 
 the same scale, so a seam no one can see scores about 1.
 
 It prints one row per input (seams, contrast plain -> corrected, the profile's fall-off and
-dark level) and draws the mosaic around its first seam, plain above corrected, on one grey
-scale, to docs/illumination-<name>.png (with --pictures).
+dark level) and draws the mosaic around its first seam, plain above corrected, each on its
+own grey scale, to docs/illumination-<name>.png (with --pictures).
 
     python benchmarks/bench_illumination_real.py --pictures
 """
@@ -105,11 +105,10 @@ def picture(name: str, plain: np.ndarray, corrected: np.ndarray, tileset, folder
     axis, at, span = seams(tileset)[0]
     reach = 200
     box = (span, slice(max(0, at - reach), at + reach)) if axis == 1 else (slice(max(0, at - reach), at + reach), span)
-    low, high = np.percentile(plain[box], [1, 99.5])
     figure = Figure(figsize=(7, 6.4), layout="constrained")
     axes = figure.subplots(2, 1)
     for ax, image, label in ((axes[0], plain, "plain"), (axes[1], corrected, "--flatfield auto")):
-        ax.imshow(image[box], cmap="gray", vmin=low, vmax=high)
+        ax.imshow(image[box], cmap="gray", vmin=np.percentile(image[box], 1), vmax=np.percentile(image[box], 99))
         ax.set_title(f"{name}: {label}", fontsize=9)
         ax.set_axis_off()
     out = folder / f"illumination-{name}.png"

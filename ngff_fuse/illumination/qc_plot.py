@@ -1,6 +1,6 @@
 """A one-page picture of an illumination estimate (PNG, SVG or PDF by suffix): per channel the
 flat-field, its fall-off along y and x through the centre, and one seam of the fused mosaic
-before and after correction, on the same grey scale."""
+before and after correction, each on its own grey scale."""
 
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ def illumination_plot(tileset: TileSet, correction: Correction, path: str | Path
         axes[c, 1].legend(fontsize=7)
         axes[c, 1].set_title("fall-off", fontsize=9)
         if window is not None:
-            low, high = np.percentile(before[c], [1, 99.5])
             for ax, image, label in ((axes[c, 2], before[c], "seam before"), (axes[c, 3], after[c], "after")):
-                ax.imshow(image, cmap="gray", vmin=low, vmax=high)
+                # each on its own scale: the dark offset taken off moves the whole range
+                ax.imshow(image, cmap="gray", vmin=np.percentile(image, 1), vmax=np.percentile(image, 99))
                 ax.set_title(label, fontsize=9)
                 ax.set_axis_off()
     figure.suptitle(f"{tileset.name}: illumination ({profiles.method.get('method', '')})", fontsize=10)
