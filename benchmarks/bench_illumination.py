@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                              "DIR/illumination-qc.png (the --qc-plot picture)")
     args = parser.parse_args(argv)
     if args.basicpy_path:
-        sys.path.insert(0, args.basicpy_path)
+        sys.path.append(args.basicpy_path)  # after ours: its own numpy must not win
 
     started = time.perf_counter()
     case = vignetted_mosaic(grid=(args.grid, args.grid), tile_shape=(args.tile_size, args.tile_size),
