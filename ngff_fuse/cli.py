@@ -173,26 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("output", type=Path, help="the OME-Zarr to write (e.g. mosaic.ome.zarr)")
     _add_write_options(conv)
 
-    reg = sub.add_parser("register", help="refine tile positions from the overlaps and save them",
-                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                         epilog="examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
-                                "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
-                                "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json")
-    _add_read_options(reg)
-    reg.add_argument("--out", type=Path, required=True, metavar="FILE",
-                     help=".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
+    reg = _saving_command(sub, "register", "refine tile positions from the overlaps and save them",
+                          "examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
+                          "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
+                          "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json",
+                          "FILE", ".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
     _add_register_options(reg)
     _add_illumination_options(reg)
 
-    illum = sub.add_parser("illumination", help="estimate flat-field and dark-field profiles and save them",
-                           formatter_class=argparse.RawDescriptionHelpFormatter,
-                           epilog="examples:\n  ngff-fuse illumination slide.czi --out profiles.ome.zarr --qc-plot qc.png\n"
-                                  "  ngff-fuse convert slide.czi slide.ome.zarr --flatfield profiles.ome.zarr "
-                                  "--darkfield profiles.ome.zarr")
-    _add_read_options(illum)
-    illum.add_argument("--out", type=Path, required=True, metavar="PROFILES",
-                       help="where to save them: .zarr (NGFF images flatfield and darkfield, with a channel "
-                            "axis) or .ome.tif (two images so named)")
+    illum = _saving_command(sub, "illumination", "estimate flat-field and dark-field profiles and save them",
+                            "examples:\n  ngff-fuse illumination slide.czi --out profiles.ome.zarr --qc-plot qc.png\n"
+                            "  ngff-fuse convert slide.czi slide.ome.zarr --flatfield profiles.ome.zarr "
+                            "--darkfield profiles.ome.zarr",
+                            "PROFILES", "where to save them: .zarr (NGFF images flatfield and darkfield, with a "
+                            "channel axis) or .ome.tif (two images so named)")
     illum.add_argument("--darkfield", choices=["auto", "none"], default="auto",
                        help="estimate the dark offset too (default) or take none")
     illum.add_argument("--qc-plot", type=Path, metavar="PNG",
@@ -251,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (conv, reg, illum, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def _saving_command(sub, name: str, help: str, epilog: str, metavar: str, out: str) -> argparse.ArgumentParser:
+    """A command that reads an input and saves what it finds to --out."""
+    parser = sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    _add_read_options(parser)
+    parser.add_argument("--out", type=Path, required=True, metavar=metavar, help=out)
     return parser
 
 
@@ -425,12 +427,17 @@ def _run_preview(args, console: Console) -> int:
     return 0
 
 
-def _run_register(args, console: Console) -> int:
-    progress = ConsoleProgress(console, quiet=args.quiet)
+def _scenes_to_save(args) -> list:
+    """The input's scenes, once --out and --qc-plot are known to be writable (before any work)."""
     check_file_output(args.out)
     if args.qc_plot is not None:
         check_picture_output(args.qc_plot)
-    _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    return open_input(args.input, _read_options(args), _orientation(args))[1]
+
+
+def _run_register(args, console: Console) -> int:
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    tilesets = _scenes_to_save(args)
     for index, tileset in enumerate(tilesets):
         correction = prepare_correction(tileset, _illumination_options(args), progress)
         if correction is not None:  # overlaps compared as they will be fused
@@ -451,10 +458,7 @@ def _run_register(args, console: Console) -> int:
 
 def _run_illumination(args, console: Console) -> int:
     progress = ConsoleProgress(console, quiet=args.quiet)
-    check_file_output(args.out)
-    if args.qc_plot is not None:
-        check_picture_output(args.qc_plot)
-    _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    tilesets = _scenes_to_save(args)
     options = IlluminationOptions(flatfield="auto", darkfield=args.darkfield)
     for index, tileset in enumerate(tilesets):
         correction = prepare_correction(tileset, options, progress)
