@@ -43,8 +43,3 @@ class Profiles:
                         "dark_level": round(float(dark.mean()), 3)})
         return out
 
-
-def normalised(flat: np.ndarray) -> np.ndarray:
-    """Each channel's profile divided by its mean: a flat-field says only how pixels compare."""
-    flat = np.asarray(flat, dtype=np.float64)
-    return flat / flat.mean(axis=(-2, -1), keepdims=True)

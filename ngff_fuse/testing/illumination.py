@@ -29,11 +29,11 @@ def vignetting(shape: tuple[int, int], corners: float = 0.6) -> np.ndarray:
 
 def vignetted_mosaic(grid=(5, 5), tile_shape=(160, 192), corners: float = 0.6, dark: float = 300.0,
                      gain_spread: float = 0.0, read_noise: float = 2.0, channels: int = 1,
-                     seed: int = 3) -> VignettedMosaic:
+                     overlap: float = 0.15, seed: int = 3) -> VignettedMosaic:
     """`synthetic_mosaic`'s tiles times a vignetting and a gain per tile, plus a dark offset and
     Gaussian read noise, rounded to uint16."""
-    mosaic = synthetic_mosaic(grid=grid, tile_shape=tile_shape, overlap=0.15, jitter=2, seed=seed,
-                              channels=channels)
+    mosaic = synthetic_mosaic(grid=grid, tile_shape=tile_shape, overlap=overlap, jitter=2 if overlap else 0,
+                              seed=seed, channels=channels)
     flat = vignetting(tile_shape, corners)
     rng = np.random.default_rng(seed)
     gains = rng.uniform(1 - gain_spread, 1 + gain_spread, len(mosaic.tiles))
