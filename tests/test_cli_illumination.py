@@ -82,3 +82,16 @@ def test_auto_on_too_few_tiles_is_refused_in_one_line(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1
     assert "9 tiles are too few" in err and "ngff-fuse illumination" in err
     assert not (tmp_path / "out.ome.zarr" / "0").exists()
+
+
+def test_equalize_is_recorded_beside_the_options(acquisition, tmp_path):
+    _, source = acquisition
+    output = tmp_path / "eq.ome.zarr"
+    assert main(["convert", str(source), str(output), "--flatfield", "auto", "--equalize", "--quiet"]) == 0
+    record = multiscale(output)["metadata"]["illumination"]
+    assert record["equalize"] is True
+    assert record["tile_gains"][0]["pairs"] > 0
+    gains = np.asarray(zarr.open_group(output / "illumination", mode="r")["tile_gains"][...])
+    assert gains.shape == (16, 1, 2)  # tiles, channels, (gain, offset)
+    # no gains were applied to these tiles: equalize finds them all alike
+    assert np.abs(gains[..., 0] / gains[..., 0].mean() - 1).max() < 0.01

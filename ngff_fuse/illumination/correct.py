@@ -53,7 +53,7 @@ class Correction:
             record.update(self.profiles.method)
             record["channels"] = self.profiles.summary()
         if self.gains is not None:
-            record["equalize"] = self.gains.summary()
+            record["tile_gains"] = self.gains.summary()
         return record
 
 
