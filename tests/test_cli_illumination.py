@@ -95,3 +95,17 @@ def test_equalize_is_recorded_beside_the_options(acquisition, tmp_path):
     assert gains.shape == (16, 1, 2)  # tiles, channels, (gain, offset)
     # no gains were applied to these tiles: equalize finds them all alike
     assert np.abs(gains[..., 0] / gains[..., 0].mean() - 1).max() < 0.01
+
+
+def test_register_with_flatfield_keeps_true_positions(acquisition, tmp_path):
+    """The synthetic stage positions are the truth: registered on corrected tiles, every tile
+    stays within half a pixel of them."""
+    import json
+
+    case, source = acquisition
+    out = tmp_path / "positions.json"
+    assert main(["register", str(source), "--out", str(out), "--flatfield", "auto", "--quiet"]) == 0
+    saved = json.loads(out.read_text())
+    assert len(saved["tiles"]) == len(case.mosaic.tiles)
+    moved = np.array([tile["correction_px"] for tile in saved["tiles"]])
+    assert np.abs(moved - moved.mean(axis=0)).max() < 0.5

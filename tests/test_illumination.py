@@ -141,3 +141,18 @@ def test_given_flat_with_auto_dark(vignetted):
                                  given_flat=vignetted.flat[None])
     assert np.array_equal(profiles.flat[0], vignetted.flat.astype(np.float32))
     assert abs(float(profiles.dark.mean()) - vignetted.dark) < 0.05 * vignetted.dark
+
+
+def test_corrected_tiles_for_registration_are_the_tiles_corrected():
+    """`register --flatfield` reads tiles through `corrected_tiles`: lazily, block by block,
+    the same values as numpy on the whole tile."""
+    from ngff_fuse.illumination.correct import corrected_tiles
+
+    case = vignetted_mosaic(grid=(2, 2), tile_shape=(40, 50), channels=2, seed=9)
+    tileset = in_memory_tileset(case.mosaic)
+    profiles = Profiles(np.stack([case.flat, case.flat**2]), np.full((2, 40, 50), case.dark), {})
+    corrected = corrected_tiles(tileset, Correction(profiles))
+    for index in (0, 3):
+        raw = case.mosaic.tiles[index].data.astype(np.float32)
+        expected = (raw - np.float32(case.dark)) / profiles.flat[None, :, None]
+        np.testing.assert_allclose(corrected.tiles[index].data.values, expected, rtol=1e-5)
