@@ -296,10 +296,16 @@ class FlatFit:
         self.index = index.reshape(data.pairs.shape)
         self.positions = positions
 
+    def flat(self, dark: float) -> np.ndarray:
+        """The flat-field (mean 1) on every tile pixel for dark offset D."""
+        log_flat = self.surface.evaluate(self.solve(dark)[0][:self.surface.size]) - 1.0
+        flat = np.exp(log_flat)
+        return flat / flat.mean()
+
     def solve(self, dark: float) -> tuple[np.ndarray, float]:
-        """The flat-field (mean 1) on every tile pixel and the cost D minimises: the robust
-        spread of the overlap residuals relative to the pixels' raw brightness, a D-independent
-        scale (relative to a - D, the noise shrank as D fell, and the search preferred D = 0)."""
+        """The coefficients (log F = B c first) and the cost D minimises: the robust spread of
+        the overlap residuals relative to the pixels' raw brightness, a D-independent scale
+        (relative to a - D, the noise shrank as D fell, and the search preferred D = 0)."""
         level = self.median - dark
         a, b = self.a - dark, self.b - dark
         seen = (a > 0) & (b > 0)
@@ -308,7 +314,7 @@ class FlatFit:
         columns = n_terms + n_gains + 1  # profile terms, log gains, log m
         valid = level > 0
         if not valid.any():
-            return np.ones(self.surface.shape), math.inf
+            return np.zeros(columns), math.inf
         stat_rows = np.zeros((int(valid.sum()), columns))
         stat_rows[:, :n_terms] = self.stat_basis[valid]
         stat_rows[:, -1] = 1.0
@@ -332,9 +338,8 @@ class FlatFit:
         if n_gains:
             groups.append(self._gauge(n_terms, n_gains))
         coef = _robust_solve(groups, _robust_solve(groups))
-        flat = np.exp(self.surface.evaluate(coef[:n_terms]) - 1.0)
         cost = math.inf if overlaps is None else _spread(_times(overlaps[0], coef) - overlaps[1])
-        return flat / flat.mean(), cost
+        return coef, cost
 
     def _gauge(self, n_terms: int, n_gains: int) -> tuple:
         """Log gains with no mean and no linear trend over the tiles' positions (y, x)."""
@@ -468,8 +473,7 @@ def estimate_channel(data: WorkingSet, shape: tuple[int, int], flat_given: np.nd
             dark = golden_minimum(lambda d: fit.solve(d)[1], 0.0, ceiling)
         else:
             dark = min(max(dark_from_statistics(data, surface), 0.0), ceiling)
-    flat, _ = fit.solve(dark)
-    return flat, _dark_field(dark, dark_given, shape), half_disagreement(data, surface, dark, positions)
+    return fit.flat(dark), _dark_field(dark, dark_given, shape), half_disagreement(data, surface, dark, positions)
 
 
 def half_disagreement(data: WorkingSet, surface: Surface, dark: float, positions: np.ndarray | None) -> float:
@@ -485,7 +489,7 @@ def half_disagreement(data: WorkingSet, surface: Surface, dark: float, positions
         renumber = np.cumsum(pairs) - 1
         part = WorkingSet(data.factor, data.images[tiles], data.p[rows], data.q[rows], data.a[rows],
                           data.b[rows], renumber[data.pair[rows]], data.pairs[pairs])
-        flats.append(FlatFit(part, surface, positions is not None, positions).solve(dark)[0])
+        flats.append(FlatFit(part, surface, positions is not None, positions).flat(dark))
     return float(np.abs(flats[0] / flats[1] - 1).max())
 
 
