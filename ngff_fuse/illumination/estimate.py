@@ -6,18 +6,18 @@ blocks (about 128 blocks along its longer edge): the working image. Two kinds of
 * statistics: at every block, the median over the sampled tiles is F(x) * m + D, with m the
   median scene brightness; sparse bright objects do not move a median (BaSiC's robustness);
 * overlaps: a scene point seen at p in tile i and at q in tile j gives a = F(p) S + D and
-  b = F(q) S + D, so (a - D) F(q) - (b - D) F(p) = 0 whatever S is. These rows know nothing
-  of the scene, so they pin the profile where statistics of a few tiles are only noise, and
-  they hold only for the right D (where F(p) != F(q)): the dark offset is the one that best
-  explains the overlaps.
+  b = F(q) S + D, so log(a - D) - log(b - D) = log F(p) - log F(q) whatever S is. These rows
+  know nothing of the scene, so they pin the profile where statistics of a few tiles are only
+  the scene, and they hold only for the right D (where F(p) != F(q)): the dark offset is the
+  one that best explains the overlaps.
 
-F is a smooth surface with a few terms (`Surface`); for a given D both
-kinds of rows are linear in its coefficients, solved by iteratively re-weighted least squares
-(Huber weights, each kind scaled by its own robust spread, so misregistered or moving pixels
-fall out). D is a one-dimensional search. Without overlaps D comes from the statistics alone:
-a low quantile and the median over tiles are both affine in F with the same intercept D.
+log F is a smooth surface with a few terms (`Surface`); for a given D both kinds of rows are
+linear in its coefficients, solved by iteratively re-weighted least squares (Huber weights,
+each kind scaled by its own robust spread, so misregistered or moving pixels fall out), see
+`FlatFit`. D is a one-dimensional search. Without overlaps D comes from the statistics alone:
+a low quantile and the median over tiles are both affine in F with the same intercept D. Two
+halves of the evidence must agree (`half_disagreement`), or the estimate is refused.
 """
-
 from __future__ import annotations
 
 import math
