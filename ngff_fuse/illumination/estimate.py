@@ -98,8 +98,9 @@ class WorkingSet:
     pairs: np.ndarray  # (n_pairs, 2) the two tiles (indices into the tile set) of each pair
 
 
-def working_factor(shape: tuple[int, int]) -> int:
-    return max(1, math.ceil(max(shape) / WORKING_EDGE))
+def working_factor(shape: tuple[int, int], edge: int = WORKING_EDGE) -> int:
+    """Tile pixels per block edge for about `edge` blocks along the longer tile edge."""
+    return max(1, math.ceil(max(shape) / edge))
 
 
 def tile_pairs(tileset: TileSet) -> tuple[np.ndarray, np.ndarray]:
@@ -167,11 +168,11 @@ def overlap_samples(tileset: TileSet, i: int, j: int, image_i: np.ndarray, image
 
 def working_set(tileset: TileSet, indices: np.ndarray, pairs, c: int,
                 progress: Callable[[], None] | None = None,
-                adjust: Callable[[np.ndarray], np.ndarray] | None = None) -> WorkingSet:
+                adjust: Callable[[np.ndarray], np.ndarray] | None = None, edge: int = WORKING_EDGE) -> WorkingSet:
     """Read the sampled tiles of channel c once (`adjust`ing each working image, e.g. by a
     flat-field) and collect the overlaps among them."""
     shape = tileset.tiles[int(indices[0])].spatial_shape
-    k = working_factor(shape[1:])
+    k = working_factor(shape[1:], edge)
     pixels = TilePixels(tuple(t.data.data for t in tileset.tiles), tuple(str(t.source) for t in tileset.tiles))
     images = {}
     for i in indices:
