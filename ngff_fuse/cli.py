@@ -374,6 +374,7 @@ def _run_convert(args, console: Console) -> int:
     if args.preview:
         check_picture_output(args.preview)
     read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
+    illumination = _illumination_options(args)
     # an output that would be refused is refused before a cluster starts or the input is read
     check_output(args.input, args.output, write_options, args.keep_tiles, progress)
     with compute_on(args.workers, args.scheduler) as engine:
@@ -382,7 +383,7 @@ def _run_convert(args, console: Console) -> int:
             args.input, args.output, read_options, write_options,
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
             refine=refine, progress=progress, keep_tiles=args.keep_tiles,
-            illumination=_illumination_options(args),
+            illumination=illumination,
         )
     if args.preview:
         write_preview(result.output, args.preview)

@@ -109,3 +109,10 @@ def test_register_with_flatfield_keeps_true_positions(acquisition, tmp_path):
     assert len(saved["tiles"]) == len(case.mosaic.tiles)
     moved = np.array([tile["correction_px"] for tile in saved["tiles"]])
     assert np.abs(moved - moved.mean(axis=0)).max() < 0.5
+
+
+def test_darkfield_auto_alone_is_refused(acquisition, tmp_path, capsys):
+    _, source = acquisition
+    code = main(["convert", str(source), str(tmp_path / "out.ome.zarr"), "--darkfield", "auto"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--flatfield auto" in err

@@ -59,6 +59,9 @@ class IlluminationOptions:
     max_tiles: int = 200
 
     def __post_init__(self) -> None:
+        if self.flatfield is None and str(self.darkfield) == "auto":
+            raise InputError("--darkfield auto: the offset is found through the flat-field it darkens unevenly; "
+                             "add --flatfield auto (or FILE), or give --darkfield FILE")
         if self.max_tiles < MIN_TILES:
             raise InputError(f"max_tiles {self.max_tiles}: sample at least {MIN_TILES} tiles")
 
