@@ -26,6 +26,11 @@ from ngff_fuse.describe import describe
 from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line, reason
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.plan import output_grid
+from ngff_fuse.illumination.correct import corrected_tiles
+from ngff_fuse.illumination.estimate import IlluminationOptions
+from ngff_fuse.illumination.files import write_profiles
+from ngff_fuse.illumination.prepare import prepare_correction
+from ngff_fuse.illumination.qc_plot import illumination_plot
 from ngff_fuse.layout_plot import layout_plot
 from ngff_fuse.ngff.groups import is_zarr_group, ngff_version
 from ngff_fuse.ngff.metadata import FORMATS
@@ -54,6 +59,8 @@ EXAMPLES = """examples:
   ngff-fuse validate slide.ome.zarr
   ngff-fuse convert slide.czi slide.ome.zarr --ngff 0.6 --keep-tiles
   ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max
+  ngff-fuse convert plate/ plate.ome.zarr --flatfield auto --equalize
+  ngff-fuse illumination slide.czi --out profiles.ome.zarr --qc-plot illumination.png
 """
 
 
@@ -171,15 +178,26 @@ def build_parser() -> argparse.ArgumentParser:
                                     "URL (s3://bucket/mosaic.ome.zarr, gs://, az://, file://)")
     _add_write_options(conv)
 
-    reg = sub.add_parser("register", help="refine tile positions from the overlaps and save them",
-                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                         epilog="examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
-                                "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
-                                "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json")
-    _add_read_options(reg)
-    reg.add_argument("--out", type=Path, required=True, metavar="FILE",
-                     help=".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
+    reg = _saving_command(sub, "register", "refine tile positions from the overlaps and save them",
+                          "examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
+                          "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
+                          "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json",
+                          "FILE", ".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
     _add_register_options(reg)
+    _add_illumination_options(reg)
+
+    illum = _saving_command(sub, "illumination", "estimate flat-field and dark-field profiles and save them",
+                            "examples:\n  ngff-fuse illumination slide.czi --out profiles.ome.zarr --qc-plot qc.png\n"
+                            "  ngff-fuse convert slide.czi slide.ome.zarr --flatfield profiles.ome.zarr "
+                            "--darkfield profiles.ome.zarr",
+                            "PROFILES", "where to save them: .zarr (NGFF images flatfield and darkfield, with a "
+                            "channel axis) or .ome.tif (two images so named)")
+    illum.add_argument("--darkfield", choices=["auto", "none"], default="auto",
+                       help="estimate the dark offset too (default) or take none")
+    illum.add_argument("--qc-plot", type=Path, metavar="PNG",
+                       help="draw each channel's profile, its fall-off along y and x, and one seam before "
+                            "and after")
+    illum.add_argument("--ngff", choices=list(FORMATS), default="0.5", help="NGFF version of a .zarr output")
 
     info = sub.add_parser("info", help="show what would be fused: tiles, positions, extent",
                           epilog="example:\n  ngff-fuse info TileConfiguration.txt --json")
@@ -234,9 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an option of the object store's file system, repeatable (e.g. "
                             "endpoint_url=http://host:9000, anon=true); credentials come from the "
                             "cloud's standard configuration")
-    for p in (conv, reg, info, demo, layout, preview, check, refuse):
+    for p in (conv, reg, illum, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def _saving_command(sub, name: str, help: str, epilog: str, metavar: str, out: str) -> argparse.ArgumentParser:
+    """A command that reads an input and saves what it finds to --out."""
+    parser = sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    _add_read_options(parser)
+    parser.add_argument("--out", type=Path, required=True, metavar=metavar, help=out)
     return parser
 
 
@@ -257,6 +283,26 @@ def _register_options(args: argparse.Namespace) -> RegisterOptions:
         register=getattr(args, "register", True), channel=int(channel) if channel.isdigit() else channel,
         max_shift_px=args.max_shift, qc_plot=args.qc_plot, positions=getattr(args, "positions", None),
     )
+
+
+def _add_illumination_options(parser: argparse.ArgumentParser, equalize: bool = True) -> None:
+    parser.add_argument("--flatfield", metavar="auto|FILE",
+                        help="correct vignetting: 'auto' estimates the flat-field of each channel from the "
+                             "tiles and their overlaps; FILE is a profile image (TIFF, OME-TIFF or NGFF, one "
+                             "plane per channel, e.g. BaSiC's)")
+    parser.add_argument("--darkfield", metavar="auto|FILE|none",
+                        help="the camera's dark offset, subtracted before the flat-field: 'auto' estimates "
+                             "it, FILE is an image, 'none' subtracts nothing (default: auto with "
+                             "--flatfield auto, else none)")
+    if equalize:
+        parser.add_argument("--equalize", action="store_true",
+                            help="also give each tile its own gain and offset, solved from the overlaps "
+                                 "(lamp drift, bleaching between tiles)")
+
+
+def _illumination_options(args: argparse.Namespace) -> IlluminationOptions:
+    return IlluminationOptions(flatfield=args.flatfield, darkfield=args.darkfield,
+                               equalize=getattr(args, "equalize", False))
 
 
 def _add_write_options(parser: argparse.ArgumentParser) -> None:
@@ -291,6 +337,7 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positions", type=Path, metavar="FILE",
                         help="use positions saved by `ngff-fuse register` (.txt or .json)")
     _add_register_options(parser)
+    _add_illumination_options(parser)
     parser.add_argument("--preview", type=Path, metavar="PNG",
                         help="also write a thumbnail of the result (channel colours, scale bar)")
     parser.add_argument("--workers", type=int, metavar="N",
@@ -340,6 +387,7 @@ def _run_convert(args, console: Console) -> int:
     if args.preview:
         check_picture_output(args.preview)
     read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
+    illumination = _illumination_options(args)
     # an output that would be refused is refused before a cluster starts or the input is read
     check_output(args.input, args.output, write_options, args.keep_tiles, progress)
     with compute_on(args.workers, args.scheduler) as engine:
@@ -348,6 +396,7 @@ def _run_convert(args, console: Console) -> int:
             args.input, args.output, read_options, write_options,
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
             refine=refine, progress=progress, keep_tiles=args.keep_tiles,
+            illumination=illumination,
         )
     if args.preview:
         write_preview(result.output, args.preview)
@@ -392,13 +441,21 @@ def _run_preview(args, console: Console) -> int:
     return 0
 
 
-def _run_register(args, console: Console) -> int:
-    progress = ConsoleProgress(console, quiet=args.quiet)
+def _scenes_to_save(args) -> list:
+    """The input's scenes, once --out and --qc-plot are known to be writable (before any work)."""
     check_file_output(args.out)
     if args.qc_plot is not None:
         check_picture_output(args.qc_plot)
-    _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    return open_input(args.input, _read_options(args), _orientation(args))[1]
+
+
+def _run_register(args, console: Console) -> int:
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    tilesets = _scenes_to_save(args)
     for index, tileset in enumerate(tilesets):
+        correction = prepare_correction(tileset, _illumination_options(args), progress)
+        if correction is not None:  # overlaps compared as they will be fused
+            tileset = corrected_tiles(tileset, correction)
         registration = register(tileset, _register_options(args).channel, args.max_shift,
                                 progress=progress)
         out = write_positions(registration, scene_path(args.out, index, len(tilesets)))
@@ -410,6 +467,25 @@ def _run_register(args, console: Console) -> int:
             console.print(f"{tileset.name}: {registration.accepted_links} of {len(registration.links)} "
                           f"links accepted, {registration.unlinked_tiles} tiles without links; "
                           f"wrote {out}", markup=False)
+    return 0
+
+
+def _run_illumination(args, console: Console) -> int:
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    tilesets = _scenes_to_save(args)
+    options = IlluminationOptions(flatfield="auto", darkfield=args.darkfield)
+    for index, tileset in enumerate(tilesets):
+        correction = prepare_correction(tileset, options, progress)
+        out = write_profiles(correction.profiles, scene_path(args.out, index, len(tilesets)),
+                             tileset.channel_names, args.ngff)
+        if args.qc_plot:
+            illumination_plot(tileset, correction, scene_path(args.qc_plot, index, len(tilesets)))
+        if not args.quiet:
+            for name, summary in zip(tileset.channel_names, correction.profiles.summary()):
+                console.print(f"{tileset.name}: {name}: falls {summary['falloff_percent']:.1f} % to the "
+                              f"dimmest pixel, corners at {summary['corners_percent']:.1f} %, dark level "
+                              f"{summary['dark_level']:g}", markup=False)
+            console.print(f"wrote {out}", markup=False)
     return 0
 
 
@@ -503,7 +579,7 @@ def _run_validate(args, console: Console) -> int:
 
 
 COMMANDS = {
-    "convert": _run_convert, "register": _run_register, "info": _run_info, "demo": _run_demo,
+    "convert": _run_convert, "register": _run_register, "illumination": _run_illumination, "info": _run_info, "demo": _run_demo,
     "layout": _run_layout, "preview": _run_preview,
     "validate": _run_validate, "fuse-store": _run_fuse_store,
 }

@@ -19,6 +19,9 @@ from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
+from ngff_fuse.illumination.estimate import IlluminationOptions
+from ngff_fuse.illumination.files import GROUP as ILLUMINATION_GROUP, store_beside
+from ngff_fuse.illumination.prepare import prepare_correction
 from ngff_fuse.model import OutputGrid, Tile, TileSet
 from ngff_fuse.orientation import Orientation, reorient
 from ngff_fuse.output import Output, check_claim, check_folder, check_picture_output, claim_output
@@ -28,7 +31,7 @@ from ngff_fuse.readers.tiff_planes import TiffPlanes
 from ngff_fuse.storage import Location, Remote, location
 from ngff_fuse import kept_tiles_writer
 from ngff_fuse.register import apply_positions, qc_plot, register
-from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_plate_images, write_scene_images
+from ngff_fuse.writer import Amend, SceneImage, WriteOptions, write_image, write_plate_images, write_scene_images
 
 @dataclass(frozen=True)
 class RegisterOptions:
@@ -219,6 +222,7 @@ def convert(
     refine: RegisterOptions | None = None,
     progress: Progress | None = None,
     keep_tiles: bool = False,
+    illumination: IlluminationOptions | None = None,
 ) -> ConvertResult:
     """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
     with several scenes one image per scene in the bioformats2raw layout. `keep_tiles` also
@@ -227,6 +231,7 @@ def convert(
     The output is checked and claimed before the input is read (`output.claim_output`).
     `output` may be `input_path` itself when that is a store re-fused with its tiles kept
     (`fuse-store STORE`): the new store is built beside it and takes its place when complete.
+    `illumination` corrects the tiles as they are fused (flat-field, dark-field, tile gains).
     """
     progress = progress or NoProgress()
     read_options, write_options = read_options or ReadOptions(), write_options or WriteOptions()
@@ -238,14 +243,14 @@ def convert(
         check_picture_output(refine.qc_plot)
     with claim_output(output, write_options.overwrite, write_options.resume, in_place, progress) as claimed:
         scenes = _convert_into(claimed, input_path, read_options, write_options, blend, blend_width,
-                               orientation, refine, progress, keep_tiles)
+                               orientation, refine, progress, keep_tiles, illumination or IlluminationOptions())
     return ConvertResult(output, scenes)
 
 
 def _convert_into(
     claimed: Output, input_path: Path, read_options: ReadOptions, write_options: WriteOptions,
     blend: BlendMode | str, blend_width: float | None, orientation: Orientation,
-    refine: RegisterOptions, progress: Progress, keep_tiles: bool,
+    refine: RegisterOptions, progress: Progress, keep_tiles: bool, illumination: IlluminationOptions,
 ) -> list[SceneResult]:
     """`convert`, into an output it has claimed."""
     progress.start(f"reading {input_path.name}", 1, "input")
@@ -257,6 +262,8 @@ def _convert_into(
                             orientation, refine)
     if keep_tiles:
         request["write"]["keep_tiles"] = True
+    if illumination.profiles_wanted or illumination.equalize:
+        request["illumination"] = illumination.to_metadata(records=True)
     claimed.check_request(request)
     for tileset in tilesets:  # before registration reads any pixels
         check_size(tileset, input_path)
@@ -270,16 +277,18 @@ def _convert_into(
     write_options = replace(write_options, request=request)
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
+    # read before planning: each correction reads (a sample of) the tiles once
+    corrections = [prepare_correction(tileset, illumination, progress) for tileset in tilesets]
     scenes = []
     wells = [tileset.well for tileset in tilesets]
     as_plate = write_options.hcs and all(wells)
     grids = plate_grids(tilesets) if as_plate else [output_grid(tileset) for tileset in tilesets]
     progress.start("planning", len(tilesets), "scenes")
-    for tileset, grid in zip(tilesets, grids):
+    for tileset, grid, correction in zip(tilesets, grids, corrections):
         edge = write_options.block_edge()
         z = write_options.z_chunk(grid.shape[0])
         mosaic = fuse(tileset, blend=blend, chunk_size=(z, edge, edge), fill=write_options.fill,
-                      blend_width=blend_width, grid=grid)
+                      blend_width=blend_width, grid=grid, transform=correction)
         scenes.append((mosaic, tileset))
         progress.advance("planning")
     progress.finish("planning")
@@ -288,9 +297,13 @@ def _convert_into(
                    {**provenance, "position_source": tileset.position_source,
                     **stage_z_metadata(tileset),
                     **({"registration": report} if report else {}),
+                    **({"illumination": {**correction.metadata(), "stored": ILLUMINATION_GROUP}}
+                       if correction else {}),
                     **(write_options.extra_metadata or {})},
-                   kept_tiles_writer.keep_tiles(tileset, write_options, progress) if keep_tiles else None)
-        for (mosaic, tileset), report in zip(scenes, registrations)
+                   _amends(kept_tiles_writer.keep_tiles(tileset, write_options, progress) if keep_tiles else None,
+                           store_beside(correction, tileset.channel_names, write_options.ngff)
+                           if correction else None))
+        for (mosaic, tileset), report, correction in zip(scenes, registrations, corrections)
     ]
     if as_plate:
         shapes = write_plate_images(images, wells, claimed.path, claimed.resuming, write_options, progress)
@@ -301,3 +314,17 @@ def _convert_into(
     else:
         shapes = write_scene_images(images, claimed.path, claimed.resuming, write_options, progress)
     return [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)]
+
+
+def _amends(*hooks: Amend | None) -> Amend | None:
+    """The image's `Amend` hooks run one after the other (kept tiles, illumination profiles)."""
+    hooks = [h for h in hooks if h is not None]
+    if len(hooks) < 2:
+        return hooks[0] if hooks else None
+
+    def amend(image: Path, attributes: dict, resuming: bool) -> dict:
+        for hook in hooks:
+            attributes = hook(image, attributes, resuming)
+        return attributes
+
+    return amend
