@@ -2,7 +2,8 @@
 
 Stages, in import order (a module may import its own stage and earlier ones):
 
-    foundation -> model -> ngff format -> readers -> plan -> fuse -> pyramid -> writer -> api -> cli
+    foundation -> model -> ngff format -> readers -> plan -> fuse -> pyramid -> writer
+    -> illumination -> api -> cli
 
 `ngff/` here is the format's vocabulary (versions, keys, transforms), which both the kept-tiles
 reader and the writer speak, so it sits below the readers; it never imports them. Beyond the
@@ -33,6 +34,9 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("pyramid", ("pyramid",)),
     ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "output", "output_lock",
                 "validate", "preview")),
+    # flat-field estimation and correction: reads tiles through the fusion's pixel access and
+    # writes its profiles as images; fusion itself only takes its per-tile transform
+    ("illumination", ("illumination",)),
     # the library's front door and the synthetic acquisitions the CLI's demo writes
     ("api", ("", "convert", "cluster", "testing")),
     # the front ends: the command line and the napari plugin (readers, widget)
