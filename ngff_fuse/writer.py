@@ -22,7 +22,8 @@ import xarray as xr
 import zarr
 
 from ngff_fuse._axes import SPATIAL
-from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec
+from ngff_fuse.gzip_codecs import deterministic
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.ngff.metadata import (
