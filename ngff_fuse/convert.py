@@ -23,7 +23,6 @@ from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
 from ngff_fuse import kept_tiles_writer
-from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_scene_images
 
 @dataclass(frozen=True)
@@ -150,6 +149,9 @@ def refine_positions(
 ) -> tuple[list[TileSet], list[dict | None]]:
     """Apply a positions file or register each scene; returns the tile sets to fuse and, per
     scene, the registration report for the output's metadata."""
+    # scipy's sparse solver and FFTs: imported by the runs that register
+    from ngff_fuse.register import apply_positions, qc_plot, register
+
     if options.positions is not None:
         if len(tilesets) > 1:
             raise InputError(f"{options.positions}: a positions file describes one scene; pick it with --scene N")

@@ -19,8 +19,6 @@ from importlib.resources import files
 from pathlib import Path
 
 import dask.array as da
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_um, present_dims
@@ -86,7 +84,10 @@ def manifest_schema() -> dict:
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator():
+    # imported on first use: every reader module loads when a reader is sought
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(manifest_schema())
 
 
@@ -95,6 +96,8 @@ def validate_manifest(data: object, source: str, lines: Sequence[int] = ()) -> M
 
     `lines` gives the CSV line of each "tiles" entry, so errors point at the row to fix.
     """
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(data))
     if error is not None:
         parts = list(error.absolute_path)
