@@ -98,7 +98,7 @@ def tile_files(tile: Tile) -> set[str]:
     for layer in tile.data.data.dask.layers.values():
         for task in layer.values():
             if isinstance(task, Task):
-                files.update(arg.value.layout.path for arg in task.args
+                files.update(arg.value.table.path for arg in task.args
                              if isinstance(arg, DataNode) and isinstance(arg.value, TiffPlanes))
     if os.path.isfile(tile.source.path):
         files.add(tile.source.path)

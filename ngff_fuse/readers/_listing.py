@@ -13,11 +13,12 @@ from ngff_fuse._axes import MICROMETER
 from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.readers.base import refuse_empty
 from ngff_fuse.readers.image_file import ImageFile, read_image_file
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
 
 
-def open_listed(listing: Path, file: str, series: int | None, where: str) -> ImageFile:
+def open_listed(listing: Path, file: str, series: int | None, where: str, cache: SegmentCache) -> ImageFile:
     """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
     path = listing.parent / file
     if path.exists() and not path.is_file():
@@ -37,7 +38,7 @@ def open_listed(listing: Path, file: str, series: int | None, where: str) -> Ima
                           "it is one image with axes among t, c, z, y, x, or rerun with --debug")
 
     with blaming_the_file(unreadable):
-        return read_image_file(path, scene=series or 0)
+        return read_image_file(path, scene=series or 0, cache=cache)
 
 
 def first_repeat(files: Sequence[tuple[str, int | None]]) -> tuple[int, int] | None:

@@ -28,6 +28,7 @@ from ngff_fuse.readers._listing import (
     PixelSize, calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
+from ngff_fuse.readers.tiff_segments import SegmentCache
 from ngff_fuse.readers.image_file import ImageFile
 from ngff_fuse.readers.samples import channel_labels
 
@@ -407,7 +408,8 @@ class ManifestReader:
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
         manifest = load_manifest(path)
         pick_scenes(path, [manifest.name or path.stem], options.scenes)
-        stacks = [_open_tile(path, tile) for tile in manifest.tiles]
+        cache = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
+        stacks = [_open_tile(path, tile, cache) for tile in manifest.tiles]
         images = [image for _, images in stacks for image in images]
         cal = calibration(images, options.pixel_size, manifest.pixel_size)
         if manifest.position_um is not None and cal.unit is None:
@@ -446,12 +448,12 @@ class ManifestReader:
         ]
 
 
-def _open_tile(path: Path, tile: ManifestTile) -> tuple[da.Array, list[ImageFile]]:
+def _open_tile(path: Path, tile: ManifestTile, cache: SegmentCache) -> tuple[da.Array, list[ImageFile]]:
     """Open a tile's files and stack them into one lazy (t, c, z, y, x) array."""
     images = []
     for entry in tile.files:
         where = f"{path}: tiles[{entry.index}]"
-        image = open_listed(path, entry.file, entry.series, where)
+        image = open_listed(path, entry.file, entry.series, where, cache)
         for key, value, axis in zip(_PLANE_KEYS, entry.plane, range(3)):
             if value is not None and image.data.shape[axis] != 1:
                 raise InputError(

@@ -30,6 +30,7 @@ from ngff_fuse.readers.base import (
 from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
 from ngff_fuse.readers.ome_images import OmeImages, parse_ome_images
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 _UNITLESS_NOTE = ("the stage positions have no unit (OME \"reference frame\"): read as micrometres, "
                   "as stages record them; if the tiles land wrong, give their positions in a tile "
@@ -196,11 +197,12 @@ def _series_pixels(tif: tifffile.TiffFile, ome: OmeImages, path: Path) -> list:
     shape from its OME-XML Pixels; bioio (opened once, and only then) reads a series whose
     planes do not map simply."""
     bioimage = cache(lambda: open_bioimage(path, _bioio_ome_tiff_reader()))
+    segments = SegmentCache()  # decoded TIFF segments, shared by every series' reads
     pixels = []
     for series, ome_image in enumerate(ome.images):
         p = ome_image.pixels
         shape = (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
-        pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, bioimage, series)))
+        pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, bioimage, series), segments))
     return pixels
 
 
