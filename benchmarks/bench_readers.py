@@ -426,7 +426,7 @@ def czi_pixels(path: Path, tiles: list[tuple], repeat: int) -> list[Row]:
     lazy = next(t for t in tileset.tiles if t.name == f"M{m}").data.data
     planes = _planes_of(lazy)
     t, c, z = (n - 1 for n in lazy.shape[:3])
-    index = dict(planes.layout.planes[-1].index)  # the subblock of the last (t, c, z) plane
+    index = dict(planes.table.planes[-1].index)  # the subblock of the last (t, c, z) plane
     plane = {ax: index.get(ax, 0) for ax in "TCZ"}
     x0, y0, w, h = box
     edge = min(REGION, w // 2, h // 2)
