@@ -129,7 +129,11 @@ class TiffPlanes:
         rows, cols = ranges[3], ranges[4]
         for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
             plane, sample = self.table.plane(t, c, z), c % self.table.samples
-            if not _read_rows_into(self.table, plane, rows, cols, out[i, j, k]):
+            if _read_rows_into(self.table, plane, rows, cols, out[i, j, k]):
+                continue
+            if self.table.offsets[plane] < 0 and rows and cols and rows.step == 1 and cols.step == 1:
+                read_segments(self.table, plane, rows, cols, sample, self.cache, into=out[i, j, k])
+            else:
                 out[i, j, k] = _read_plane_region(self.table, plane, rows, cols, sample, self.cache)
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 

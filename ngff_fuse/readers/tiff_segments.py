@@ -48,6 +48,8 @@ class PageSegments:
     grid: tuple[int, int]  # segments down, across, per sample plane
     planar: bool  # separate sample planes: segments of sample s come after those of s - 1
     compressed: bool
+    raw: bool  # uncompressed whole bytes per sample: a segment's bytes are its pixels
+    samples: int  # per pixel, within a segment of contiguous samples
 
 
 class SegmentCache:
@@ -126,31 +128,47 @@ def _page_segments(path: str, index: int) -> PageSegments:
         chunked = tuple(int(n) for n in page.chunked)
         grid = chunked[1:3] if planar else chunked[:2]  # contiguous samples may add an axis of 1
         edge = tuple(int(n) for n in page.chunks[:2])  # 2-D pages only: see tiff_plane_table
+        compressed = page.compression != tifffile.COMPRESSION.NONE
+        raw = (not compressed and page.bitspersample == 8 * page.dtype.itemsize
+               and page.predictor == tifffile.PREDICTOR.NONE and page.fillorder == 1)
         return PageSegments(page.decode, tuple(int(o) for o in page.dataoffsets),
                             tuple(int(n) for n in page.databytecounts), page.jpegtables, edge, grid,
-                            planar, page.compression != tifffile.COMPRESSION.NONE)
+                            planar, compressed, raw, 1 if planar else int(page.samplesperpixel))
 
 
 def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, sample: int,
-                  cache: SegmentCache) -> np.ndarray:
+                  cache: SegmentCache, into: np.ndarray | None = None) -> np.ndarray:
     """Rows x cols of one sample of a plane stored in tiles or strips (or compressed): each
-    segment under the region read and decoded once, and copied into place."""
+    segment under the region read and decoded once, and copied into place: into `into` if
+    given (rows and cols then step by 1), else a new array."""
     stat = os.stat(table.path)
     file = (table.path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     page = table.pages[plane]
     info = cache.page(file, table.path, page)
     top, bottom = min(rows[0], rows[-1]), max(rows[0], rows[-1]) + 1
     left, right = min(cols[0], cols[-1]), max(cols[0], cols[-1]) + 1
-    out = np.empty((bottom - top, right - left), dtype=np.dtype(table.dtype).newbyteorder("="))
+    if into is None:
+        out = np.empty((bottom - top, right - left), dtype=np.dtype(table.dtype).newbyteorder("="))
+    else:
+        out = into
     (tall, wide), (_, across) = info.edge, info.grid
     first = sample * info.grid[0] * across if info.planar else 0
     wanted = [first + down * across + side for down in range(top // tall, (bottom - 1) // tall + 1)
               for side in range(left // wide, (right - 1) // wide + 1)]
-    for index, segment in _segments(table.path, file, page, plane, info, wanted, cache, out.dtype):
+    dtype = np.dtype(table.dtype)
+    if info.raw:
+        found = _raw_segments(table.path, file, plane, info, wanted, (top, bottom), dtype)
+    else:
+        found = _segments(table.path, file, page, plane, info, wanted, cache, dtype)
+    for index, skipped, segment in found:
         down, side = divmod(index - first, across)
-        y0, x0 = down * tall, side * wide
+        y0, x0 = down * tall + skipped, side * wide  # where `segment`'s first pixel lies
         pixels = segment[0] if segment.ndim == 4 else segment  # (rows, columns, samples)
         pixels = pixels[..., 0 if info.planar else sample]
+        if (y0 + pixels.shape[0] < min(bottom, down * tall + tall, table.shape[3])
+                or x0 + pixels.shape[1] < min(right, x0 + wide, table.shape[4])):
+            raise DamagedFile(f"{table.path}: segment {index} of plane {plane} holds fewer pixels than its "
+                              "place needs; the file is damaged, copy it again")
         ys = slice(max(top, y0), min(bottom, y0 + pixels.shape[0]))
         xs = slice(max(left, x0), min(right, x0 + pixels.shape[1]))
         out[ys.start - top:ys.stop - top, xs.start - left:xs.stop - left] = \
@@ -158,9 +176,35 @@ def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, s
     return out[rows.start - top::rows.step][:len(rows)][:, cols.start - left::cols.step][:, :len(cols)]
 
 
+def _raw_segments(path: str, file: tuple, plane: int, info: PageSegments, wanted: list[int],
+                  rows: tuple[int, int], dtype: np.dtype):
+    """(index, first row, pixels) for uncompressed segments: only the rows of each segment
+    the region needs, read with `os.preadv` into one reused buffer (no decoder, no cache:
+    reading whole tiles through the decoder made tiled planes ~3x slower per pixel than
+    strips, a memory map ~5x: benchmarks/bench_readers.py)."""
+    tall, wide = info.edge
+    row_bytes = wide * info.samples * dtype.itemsize
+    buffer = np.empty(tall * row_bytes, dtype=np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for index in wanted:
+            y0 = (index // info.grid[1]) % info.grid[0] * tall
+            first, stop = max(rows[0], y0) - y0, min(rows[1], y0 + tall) - y0
+            if info.bytecounts[index] == 0:  # a segment the file leaves out reads as 0
+                yield index, first, np.zeros((stop - first, wide, info.samples), dtype)
+                continue
+            stop = min(stop, info.bytecounts[index] // row_bytes)  # a short last strip
+            band = buffer[:(stop - first) * row_bytes]
+            if os.preadv(fd, [band], info.offsets[index] + first * row_bytes) != band.nbytes:
+                raise DamagedFile(f"{path}: the file ends inside plane {plane}; it is truncated, copy it again")
+            yield index, first, band.view(dtype).reshape(-1, wide, info.samples)
+    finally:
+        os.close(fd)
+
+
 def _segments(path: str, file: tuple, page: int, plane: int, info: PageSegments, wanted: list[int],
               cache: SegmentCache, dtype: np.dtype):
-    """(index, decoded segment) for each wanted segment: from the cache, else read (one
+    """(index, 0, decoded segment) for each wanted segment: from the cache, else read (one
     `os.pread` each, in file order) and decoded."""
     missing = []
     for index in wanted:
@@ -168,7 +212,7 @@ def _segments(path: str, file: tuple, page: int, plane: int, info: PageSegments,
         if found is None:
             missing.append(index)
         else:
-            yield index, found
+            yield index, 0, found
     if not missing:
         return
     def damaged(exc: Exception) -> DamagedFile:
@@ -188,6 +232,6 @@ def _segments(path: str, file: tuple, page: int, plane: int, info: PageSegments,
                 segment = np.zeros(shape, dtype=dtype)
             if info.compressed:
                 cache.put((file, page, index), segment)
-            yield index, segment
+            yield index, 0, segment
     finally:
         os.close(fd)
