@@ -153,11 +153,14 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
         "kind": "floor", "sources": sources, "offsets": offsets, "codec": args.codec,
         "output": str(work / f"{kind}-floor.zarr")}) for kind, (_, sources) in inputs.items()}
     floor_s: dict[str, list[float]] = {kind: [] for kind in inputs}
+    floor_cpu: dict[str, list[float]] = {kind: [] for kind in inputs}
     runs = {kind: convert_runs(path, work, kind, args.codec) for kind, (path, _) in inputs.items()}
     timed: dict[tuple[str, str], list[Timed]] = {(k, label): [] for k in runs for label in runs[k]}
     for _ in range(args.repeat):
         for kind in inputs:
-            floor_s[kind].append(bench_fuse.measure(floors[kind]).seconds)
+            floor = bench_fuse.measure(floors[kind])
+            floor_s[kind].append(floor.seconds)
+            floor_cpu[kind].append(floor.cpu_seconds)
             for label, (argv, output) in runs[kind].items():
                 bench_fuse.remove(output)
                 timed[kind, label].append(whole_process(argv, work / f"{kind}.log"))
@@ -170,7 +173,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
     for kind in inputs:
         floor = statistics.median(floor_s[kind])
         print(f"{kind:<11} {'floor (work only)':<22} {floor:>8.2f} {mpix / floor:>7.1f} {1:>8.2f} "
-              f"{spread(floor_s[kind]):>10}")
+              f"{spread(floor_s[kind]):>10} {statistics.median(floor_cpu[kind]):>6.1f}")
         for label in runs[kind]:
             results = timed[kind, label]
             ratios = [r.seconds / f for r, f in zip(results, floor_s[kind])]

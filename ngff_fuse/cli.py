@@ -306,9 +306,15 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
 def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
     from ngff_fuse._axes import SPATIAL
     from ngff_fuse.fuse.plan import output_grid
+    from ngff_fuse.stage_clock import CLOCK, shares
 
     size = sum(f.stat().st_size for f in result.output.rglob("*") if f.is_file())
-    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB on disk)")
+    mpix = sum(math.prod(scene.level_shapes[0]) for scene in result.scenes if scene.level_shapes) / 1e6
+    console.print(f"wrote {result.output} in {seconds:.1f} s, {mpix / max(seconds, 1e-9):.1f} MPix/s "
+                  f"({size / 1e6:.1f} MB on disk)")
+    spent = shares(CLOCK.seconds())
+    if spent:
+        console.print(f"  time in the worker threads: {spent}")
     for index, scene in enumerate(result.scenes):
         tileset = scene.tileset
         where = f"image {index} " if len(result.scenes) > 1 else ""
@@ -331,7 +337,10 @@ def _run_convert(args, console: Console) -> int:
     from ngff_fuse.output import check_picture_output
     from ngff_fuse.preview import write_preview
 
+    from ngff_fuse.stage_clock import CLOCK
+
     started = time.monotonic()
+    CLOCK.reset()
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
         check_picture_output(args.preview)

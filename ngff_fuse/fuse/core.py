@@ -24,6 +24,7 @@ from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
 from ngff_fuse.model import TileSet
+from ngff_fuse.stage_clock import CLOCK
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,13 @@ class ChunkTask:
 def fuse_chunk(pixels: TilePixels, task: ChunkTask) -> np.ndarray:
     """Fuse one output chunk; returns shape (1, 1, z, y, x)."""
     def read_tile(index: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-        return pixels.read(index, task.t, task.c, box)
+        with CLOCK.timing("reading"):
+            return pixels.read(index, task.t, task.c, box)
 
-    if all(p.offset is not None for p in task.placements):
-        return paste_chunk(task, read_tile)[None, None]
-    return blend_chunk(task, read_tile)[None, None]
+    with CLOCK.timing("fusing"):
+        if all(p.offset is not None for p in task.placements):
+            return paste_chunk(task, read_tile)[None, None]
+        return blend_chunk(task, read_tile)[None, None]
 
 
 def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:

@@ -63,14 +63,14 @@ def open_bioimage(path: Path, reader=None):
     except PermissionError:
         raise InputError(f"{path}: permission denied; make the file readable") from None
     except Exception as exc:  # bioio plugins raise many kinds for a corrupt or foreign file
-        why = _tiff_damage(path) or reason(exc)
+        why = tiff_damage(path) or reason(exc)
         raise InputError(
             f"{path}: cannot be read as an image ({why}); check that the file is complete "
             "and in a format bioio reads"
         ) from None
 
 
-def _tiff_damage(path: Path) -> str | None:
+def tiff_damage(path: Path) -> str | None:
     """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
     its readers could read it); None for a file that is no TIFF or that tifffile reads."""
     if path.suffix.lower() not in TIFF_SUFFIXES:

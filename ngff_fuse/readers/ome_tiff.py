@@ -27,7 +27,7 @@ from ngff_fuse.readers.base import (
     ReadOptions,
     pick_scenes,
 )
-from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
+from ngff_fuse.readers.image_file import tiff_damage, fast_tiff_pixels, open_bioimage
 from ngff_fuse.readers.ome_images import OmeImages, parse_ome_images
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_segments import SegmentCache
@@ -137,8 +137,9 @@ class OmeTiffReader:
         with tifffile.TiffFile(path) as tif:
             xml = tif.ome_metadata
             if not xml:
-                raise InputError(f"{path}: no OME-XML in this TIFF (its first ImageDescription); "
-                                 "give its positions with a tile manifest or a TileConfiguration.txt")
+                why = tiff_damage(path) or "no OME-XML in its first ImageDescription"
+                raise InputError(f"{path}: cannot be read as an OME-TIFF ({why}); if it was copied, "
+                                 "copy it again, else give the positions with a tile manifest")
             ome = parse_ome_images(xml, path)
             return [ome_tileset(ome, _series_pixels(tif, ome, path), path, options)]
 
