@@ -169,18 +169,19 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
 
     print("\nwhole `ngff-fuse convert` process vs. the floor's work (target: full pyramid within 1.3x)")
     print(f"{'input':<11} {'run':<22} {'seconds':>8} {'MPix/s':>7} {'x floor':>8} {'range':>10} "
-          f"{'CPU s':>6} {'peak RSS MB':>12}")
+          f"{'CPU s':>6} {'CPU x floor':>11} {'peak RSS MB':>12}")
     for kind in inputs:
         floor = statistics.median(floor_s[kind])
         print(f"{kind:<11} {'floor (work only)':<22} {floor:>8.2f} {mpix / floor:>7.1f} {1:>8.2f} "
-              f"{spread(floor_s[kind]):>10} {statistics.median(floor_cpu[kind]):>6.1f}")
+              f"{spread(floor_s[kind]):>10} {statistics.median(floor_cpu[kind]):>6.1f} {1:>11.2f}")
         for label in runs[kind]:
             results = timed[kind, label]
             ratios = [r.seconds / f for r, f in zip(results, floor_s[kind])]
+            cpu_ratios = [r.cpu_seconds / f for r, f in zip(results, floor_cpu[kind])]
             seconds = statistics.median(r.seconds for r in results)
             print(f"{'':<11} {label:<22} {seconds:>8.2f} {mpix / seconds:>7.1f} {statistics.median(ratios):>8.2f} "
                   f"{spread(ratios):>10} {statistics.median(r.cpu_seconds for r in results):>6.1f} "
-                  f"{statistics.median(r.peak_rss_mb for r in results):>12.0f}")
+                  f"{statistics.median(cpu_ratios):>11.2f} {statistics.median(r.peak_rss_mb for r in results):>12.0f}")
     last_log = work / f"{list(inputs)[-1]}.log"
     print(f"\nthe last run's summary ({list(inputs)[-1]}, full pyramid):")
     print("".join(f"  {line}\n" for line in last_log.read_text().splitlines() if line.strip())[-1500:])
