@@ -157,7 +157,7 @@ def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, s
               for side in range(left // wide, (right - 1) // wide + 1)]
     dtype = np.dtype(table.dtype)
     if info.raw:
-        found = _raw_segments(table.path, file, plane, info, wanted, (top, bottom), dtype)
+        found = _raw_segments(table.path, plane, info, wanted, (top, bottom), dtype)
     else:
         found = _segments(table.path, file, page, plane, info, wanted, cache, dtype)
     for index, skipped, segment in found:
@@ -176,10 +176,11 @@ def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, s
     return out[rows.start - top::rows.step][:len(rows)][:, cols.start - left::cols.step][:, :len(cols)]
 
 
-def _raw_segments(path: str, file: tuple, plane: int, info: PageSegments, wanted: list[int],
+def _raw_segments(path: str, plane: int, info: PageSegments, wanted: list[int],
                   rows: tuple[int, int], dtype: np.dtype):
     """(index, first row, pixels) for uncompressed segments: only the rows of each segment
-    the region needs, read with `os.preadv` into one reused buffer (no decoder, no cache:
+    the region needs, read with `os.preadv` into one reused buffer, so each `pixels` is valid
+    until the next is asked for (no decoder, no cache:
     reading whole tiles through the decoder made tiled planes ~3x slower per pixel than
     strips, a memory map ~5x: benchmarks/bench_readers.py)."""
     tall, wide = info.edge
