@@ -56,3 +56,21 @@ def test_the_package_names_load_on_first_use():
         assert getattr(ngff_fuse, name) is not None
     assert ngff_fuse.convert.__module__ == "ngff_fuse.convert"
     assert ngff_fuse.fuse.__module__ == "ngff_fuse.fuse.core"
+
+
+# what only one reader, or one kind of input, needs
+VENDOR = ("aicspylibczi", "pylibCZIrw", "nd2", "readlif", "bioio", "bioio_ome_tiff", "bioio_czi", "bioio_lif",
+          "bioio_nd2", "ome_types", "jsonschema", "PIL", "matplotlib", "scipy.ndimage", "scipy.spatial",
+          "distributed")
+
+
+def test_finding_a_reader_imports_no_reader_library():
+    """Every reader module loads when a path is matched to a reader; each imports its own
+    library (or bioio, ome-types, a schema validator) only when it reads."""
+    root = str(Path(ngff_fuse.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    code = ("import json, sys\nfrom ngff_fuse.readers import available_readers\navailable_readers()\n"
+            f"print(json.dumps([m for m in {VENDOR!r} if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
