@@ -1,6 +1,8 @@
-"""Open a fused OME-Zarr in napari (needs `pip install napari[all] napari-ome-zarr`).
+"""Open a fused OME-Zarr, or the raw acquisition fused on the fly, in napari with ngff-fuse's
+plugin (needs `pip install ngff-fuse[napari]`).
 
     python examples/open_in_napari.py fused.ome.zarr
+    python examples/open_in_napari.py slide.czi
 """
 
 import sys
@@ -8,7 +10,7 @@ import sys
 import napari
 
 viewer = napari.Viewer()
-# the pyramid, channels, colours and scale come along; napari-ome-zarr drops the translation of
-# NGFF 0.4 / 0.5 images (README, Viewers), so the image starts at 0, not at its stage position
-viewer.open(sys.argv[1], plugin="napari-ome-zarr")
+# one layer per channel, with the pyramid, names, colours, contrast limits, and the scale and
+# translation of level 0: several scenes and kept tiles land at their stage positions
+viewer.open(sys.argv[1], plugin="ngff-fuse")
 napari.run()

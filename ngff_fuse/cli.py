@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment, one_line
 from ngff_fuse.fuse.blend import BlendMode
-from ngff_fuse.ngff.metadata import FORMATS
+from ngff_fuse.ngff.versions import NGFF_VERSIONS
 from ngff_fuse.pyramid import Downsample
 from ngff_fuse.version import VERSION
 
@@ -115,6 +115,8 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
                         help="scene (or well) to read, repeatable; 'all' (default) reads every one")
+    parser.add_argument("--well", action="append", metavar="B03",
+                        help="plate well to read (ImageXpress, CellVoyager), repeatable; default: every well")
     parser.add_argument("--flip-x", action="store_true", help="the stage counts x the other way")
     parser.add_argument("--flip-y", action="store_true", help="the stage counts y the other way")
     parser.add_argument("--swap-xy", action="store_true", help="the stage's x and y are swapped")
@@ -129,7 +131,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
             scenes = tuple(sorted({int(s) for s in args.scene}))
         except ValueError:
             raise InputError(f"--scene {' '.join(args.scene)}: give scene numbers (from 0) or 'all'") from None
-    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes)
+    wells = tuple(dict.fromkeys(args.well)) if getattr(args, "well", None) else None
+    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes, wells=wells)
 
 
 def _orientation(args: argparse.Namespace) -> Orientation:
@@ -248,7 +251,7 @@ def _register_options(args: argparse.Namespace) -> RegisterOptions:
 
 
 def _add_write_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ngff", choices=list(FORMATS), default="0.5",
+    parser.add_argument("--ngff", choices=NGFF_VERSIONS, default="0.5",
                         help="NGFF version: 0.4 (zarr v2), 0.5 (zarr v3; default) or 0.6 "
                              "(zarr v3, named coordinate systems)")
     parser.add_argument("--blend", choices=[m.value for m in BlendMode], default="feather",
@@ -288,6 +291,9 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-tiles", action="store_true",
                         help="also write every tile, with its own small pyramid, into OUTPUT/tiles, "
                              "placed where the fused image puts it (re-fuse with `fuse-store`)")
+    parser.add_argument("--no-hcs", action="store_true",
+                        help="write the wells of a plate as a list of images (bioformats2raw's "
+                             "layout) instead of an NGFF HCS plate")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted conversion into the same OUTPUT (same inputs "
                              "and options), skipping the chunks already written")
@@ -299,7 +305,7 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
     return WriteOptions(
         ngff=args.ngff, chunk=args.chunk, chunk_z=args.chunk_z, shard=args.shard, levels=args.levels,
         downsample=Downsample(args.downsample), codec=args.codec, fill=args.fill,
-        overwrite=args.overwrite, resume=args.resume,
+        overwrite=args.overwrite, resume=args.resume, hcs=not getattr(args, "no_hcs", False),
     )
 
 
@@ -460,6 +466,12 @@ def _run_info(args, console: Console) -> int:
     if args.json:
         console.out(json.dumps(summary, indent=2))
         return 0
+    wells = [scene["well"] for scene in summary["scenes"] if "well" in scene]
+    if wells:
+        names = list(dict.fromkeys(w["well"] for w in wells))
+        console.print(f"[bold]{summary['input']}[/bold] ({summary['reader']}): plate {wells[0]['plate']}, "
+                      f"{len(names)} well(s): {', '.join(names)}; {len(wells)} image(s), at most "
+                      f"{max(w['field'] for w in wells) + 1} field(s) per well")
     for scene in summary["scenes"]:
         mosaic = scene["mosaic"]
         unit = scene["unit"]
@@ -468,6 +480,10 @@ def _run_info(args, console: Console) -> int:
                       f"({', '.join(scene['dims'])}), {scene['dtype']}, channels: {', '.join(scene['channels'])}")
         console.print("  pixel size: " + ", ".join(f"{k} {v:g}" for k, v in scene["pixel_size"].items()) + f" {unit}")
         console.print(f"  {len(scene['overlaps'])} overlapping tile pairs")
+        if "well" in scene:
+            well = scene["well"]
+            console.print(f"  well {well['well']}, field {well['field']} ({well['acquisition']}): "
+                          f"{well['path']} in the HCS plate convert writes")
         console.print(f"  positions from: {scene['position_source']}")
         console.print(f"  mosaic: {' x '.join(str(v) for v in mosaic['shape'].values())} px, from "
                       f"{tuple(mosaic['origin'].values())} to {tuple(mosaic['end'].values())} {unit}, "

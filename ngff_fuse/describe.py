@@ -10,6 +10,7 @@ from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.plan import output_grid, output_size_bytes
 from ngff_fuse.model import TileSet
+from ngff_fuse.ngff.plate import well_path
 
 
 def _round(values, digits: int = 6) -> list[float]:
@@ -86,8 +87,13 @@ def describe_tileset(tileset: TileSet) -> dict[str, Any]:
 
 
 def describe(path: str, reader: str, tilesets: list[TileSet]) -> dict[str, Any]:
-    return {
-        "input": path,
-        "reader": reader,
-        "scenes": [describe_tileset(ts) for ts in tilesets],
-    }
+    scenes = [describe_tileset(ts) for ts in tilesets]
+    fields: dict[str, int] = {}
+    for scene, tileset in zip(scenes, tilesets):
+        if tileset.well is not None:  # where an HCS output puts it: field i of its well
+            well = tileset.well
+            field = fields[well.name] = fields.get(well.name, -1) + 1
+            scene["well"] = {"plate": well.plate, "well": well.name, "row": well.row, "column": well.column,
+                             "field": field, "acquisition": well.acquisition or well.plate,
+                             "path": f"{well_path(well)}/{field}"}
+    return {"input": path, "reader": reader, "scenes": scenes}

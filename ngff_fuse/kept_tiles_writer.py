@@ -4,7 +4,7 @@ the raw tiles in place and `fuse-store` can re-fuse them without the vendor file
 
 The tiles are written by the fused image's `Amend` hook: after its arrays, before its metadata,
 while the store is still marked incomplete. Stored transforms reproduce every tile's float64
-affine bit for bit when read back (`readers.kept_tiles.tile_affine`); `as_stored` replaces an
+affine bit for bit when read back (`ngff.transforms.tile_affine`); `as_stored` replaces an
 affine by the one the store represents (they differ by an ulp only for a rotated tile in NGFF
 0.6), so the fused image and a re-fusion of its kept tiles are the same array.
 """
@@ -26,9 +26,10 @@ from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.model import Tile, TileSet
 from ngff_fuse.ngff.groups import NGFF_FUSE_KEY, TILE_SPACE, TILES_GROUP, TILES_KEY, ome
 from ngff_fuse.ngff.metadata import FORMATS, SceneEntry, level_transform, scene
-from ngff_fuse.ngff.transforms import Linear, level_transformations, tile_transform, transform_to_affine
+from ngff_fuse.ngff.transforms import (
+    Linear, level_transformations, tile_affine, tile_transform, transform_to_affine,
+)
 from ngff_fuse.progress import NoProgress, Progress
-from ngff_fuse.readers.kept_tiles import tile_affine
 from ngff_fuse.version import VERSION
 from ngff_fuse.writer import Amend, WriteOptions, write_image
 

@@ -29,7 +29,8 @@ def tile_array(data, spacing, origin, name: str, channel_names=None) -> xr.DataA
 
     Built from ready-made indexes through xarray's fast path: the general constructor
     re-checks and re-aligns what is right by construction, and at ~0.5 ms a tile it was most
-    of the time 10,000 listed tiles took to open."""
+    of the time 10,000 listed tiles took to open. Private, on purpose: the public
+    `xr.Coordinates(coords, indexes)` costs 30x (benchmarks/README.md, "Private APIs")."""
     if data.ndim != 5:
         raise ValueError(f"tile data must be 5-D (t, c, z, y, x), got shape {data.shape}")
     if not isinstance(data, da.Array):
@@ -166,6 +167,41 @@ def _backward_axes(affine: np.ndarray) -> list[int]:
 
 
 @dataclass(frozen=True)
+class PlateWell:
+    """Where a mosaic lies on a multi-well plate, for the NGFF HCS layout: the plate's name and
+    size, the well's 0-based row and column, and which acquisition of the well the mosaic is
+    (a well imaged as planes and as projections holds one image of each)."""
+
+    plate: str
+    row: int
+    column: int
+    rows: int
+    columns: int
+    acquisition: str = ""
+
+    @property
+    def name(self) -> str:
+        """"B03": the row's letters and the column number, as plates are labelled."""
+        return f"{row_name(self.row)}{self.column + 1:02d}"
+
+
+def row_name(index: int) -> str:
+    """A plate row's letters from its 0-based index: A..Z, then AA, AB, ... (1536-well plates)."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return letters[index] if index < 26 else letters[index // 26 - 1] + letters[index % 26]
+
+
+#: Plate formats (rows, columns) from the smallest; a plate whose size no file states is the
+#: smallest of these that holds its wells.
+STANDARD_PLATES = ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48))
+
+
+def plate_size(rows: int, columns: int) -> tuple[int, int]:
+    """The smallest standard plate with at least `rows` rows and `columns` columns."""
+    return next(((r, c) for r, c in STANDARD_PLATES if r >= rows and c >= columns), (rows, columns))
+
+
+@dataclass(frozen=True)
 class TileSet:
     """The tiles of one mosaic (one scene) and what they share."""
 
@@ -178,6 +214,7 @@ class TileSet:
     channel_colors: tuple[str | None, ...] = ()
     position_source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    well: PlateWell | None = None  # set by readers of multi-well plates
 
     def __post_init__(self) -> None:
         if not self.tiles:

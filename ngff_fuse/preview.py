@@ -1,5 +1,6 @@
 """A thumbnail of an OME-Zarr image: each channel in its colour, a sensible contrast window,
-and a scale bar in physical units, from a low pyramid level (a few MB read at most)."""
+and a scale bar in physical units, from a low pyramid level (a few MB read at most); of a
+plate, its well grid with a thumbnail per well."""
 
 from __future__ import annotations
 
@@ -88,11 +89,59 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
     return np.clip(rgb, 0, 1), float(scale) * factor, unit
 
 
+def plate_layout(path: Path) -> dict | None:
+    """The NGFF plate metadata of the group at `path`, or None when it is no plate."""
+    try:
+        attrs = dict(zarr.open_group(path, mode="r").attrs)
+    except Exception:
+        return None  # `render` says what is wrong with it
+    return attrs.get("ome", attrs).get("plate")
+
+
+def render_plate(path: Path, plate: dict, size: int = 768) -> tuple[np.ndarray, list[tuple[str, int, int]], int]:
+    """The plate as one RGB picture: each well's first image in its cell of the row x column
+    grid (empty wells dark grey), cells of at least 48 px; also each well's (name, row,
+    column) and the cell edge."""
+    rows, columns = len(plate["rows"]), len(plate["columns"])
+    cell = max(48, size // max(rows, columns))
+    canvas = np.full((rows * cell, columns * cell, 3), 0.12)
+    labels = []
+    for well in plate["wells"]:
+        r, c = int(well["rowIndex"]), int(well["columnIndex"])
+        attrs = dict(zarr.open_group(path / well["path"], mode="r").attrs)
+        images = attrs.get("ome", attrs).get("well", {}).get("images", [])
+        if not images:
+            raise InputError(f"{path / well['path']}: a well without images listed; the store is damaged")
+        rgb, _, _ = render(path / well["path"] / images[0]["path"], cell - 4)
+        # nearest pixels to fill the cell along the longer side, square pixels kept
+        zoom = (cell - 4) / max(rgb.shape[:2])
+        rows, cols = (np.minimum((np.arange(int(n * zoom)) / zoom).astype(int), n - 1) for n in rgb.shape[:2])
+        rgb = rgb[rows][:, cols]
+        y, x = r * cell + 2, c * cell + 2
+        canvas[y: y + rgb.shape[0], x: x + rgb.shape[1]] = rgb
+        labels.append((f"{plate['rows'][r]['name']}{int(plate['columns'][c]['name']):02d}"
+                       if plate["columns"][c]["name"].isdigit() else well["path"].replace("/", ""), r, c))
+    return canvas, labels, cell
+
+
 def write_preview(path: Path, png: Path, size: int = 768) -> Path:
-    """Write the thumbnail with a scale bar; returns the PNG path. A bare Figure, drawn by
-    savefig's Agg canvas: the caller's pyplot backend and figures are left alone."""
+    """Write the thumbnail with a scale bar, or for a plate the well grid with each well
+    labelled; returns the PNG path. A bare Figure, drawn by savefig's Agg canvas: the caller's
+    pyplot backend and figures are left alone."""
     from matplotlib.figure import Figure
 
+    plate = plate_layout(Path(path))
+    if plate is not None:
+        canvas, labels, cell = render_plate(Path(path), plate, size)
+        fig = Figure(figsize=(canvas.shape[1] / 100, canvas.shape[0] / 100), dpi=100)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.imshow(canvas, interpolation="nearest")
+        ax.set_axis_off()
+        for name, r, c in labels:
+            ax.text(c * cell + 4, r * cell + 4, name, color="white", ha="left", va="top",
+                    fontsize=max(6, cell / 8))
+        fig.savefig(Path(png), dpi=100)
+        return Path(png)
     rgb, pixel, unit = render(path, size)
     height, width = rgb.shape[:2]
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)

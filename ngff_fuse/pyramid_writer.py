@@ -27,6 +27,7 @@ pending parents by reading them back from the store.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
@@ -113,12 +114,12 @@ def _assemble(pieces: list[np.ndarray], counts: tuple[int, ...], step: tuple[int
 class _Counter(Callback):
     """Advances each level's progress as its write tasks finish (in-process schedulers)."""
 
-    def __init__(self, progress: Progress, labels: list[str], prefix: str) -> None:
+    def __init__(self, progress: Progress, labels: list[str], prefixes: set[str]) -> None:
         super().__init__()
-        self.progress, self.labels, self.prefix = progress, labels, prefix
+        self.progress, self.labels, self.prefixes = progress, labels, prefixes
 
     def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        if isinstance(key, tuple) and key[0] == self.prefix:
+        if isinstance(key, tuple) and key[0] in self.prefixes:
             self.progress.advance(self.labels[key[1]])
 
 
@@ -166,44 +167,59 @@ def _client():
     return owner if isinstance(owner, Client) else None
 
 
-def store_pyramid(
-    level0: da.Array,
-    pyramid: Pyramid,
-    arrays: list,
-    pending: list[list[int]],
-    progress: Progress,
-) -> None:
-    """Compute and write block `pending[k][j]` of level k into `arrays[k]`, every level in one
-    graph; `level0` is chunked in level 0's write blocks."""
-    todo = [set(p) for p in pending]
-    name = "ngff-fuse-write-" + tokenize(level0.name, pyramid, todo)
-    layer, roots = _graph(level0, pyramid, arrays, todo, name)
-    labels = [f"writing level {k}" for k in range(len(arrays))]
-    for k, (label, indices) in enumerate(zip(labels, pending)):
+@dataclass(frozen=True)
+class PyramidWrite:
+    """One image's pyramid to write: block `pending[k][j]` of level k into `arrays[k]`, from
+    `level0` chunked in level 0's write blocks."""
+
+    level0: da.Array
+    pyramid: Pyramid
+    arrays: list
+    pending: list[list[int]]
+
+
+def store_pyramids(images: list[PyramidWrite], progress: Progress) -> None:
+    """Compute and write the pending blocks of every image in one graph, so images too small
+    to keep every core busy alone (the wells of a plate) run side by side; the memory bound
+    per thread is that of one image (a thread works on one block chain at a time)."""
+    layer, roots, names = {}, [], set()
+    for image in images:
+        todo = [set(p) for p in image.pending]
+        name = "ngff-fuse-write-" + tokenize(image.level0.name, image.pyramid, todo)
+        tasks, ends = _graph(image.level0, image.pyramid, image.arrays, todo, name)
+        layer.update(tasks)
+        roots += ends
+        names.add(name)
+    levels = max(len(image.arrays) for image in images)
+    labels = [f"writing level {k}" for k in range(levels)]
+    for k, label in enumerate(labels):
+        count = sum(len(image.pending[k]) for image in images if k < len(image.pending))
         # level 0's rate is the fusion speed; the others follow it, their rate says nothing
-        per_block = float(np.prod(level0.shape) / np.prod(level0.numblocks)) if k == 0 else 0.0
-        progress.start(label, len(indices), "chunks", pixels_per_item=per_block)
+        pixels = sum(float(np.prod(image.level0.shape)) / float(np.prod(image.level0.numblocks))
+                     * len(image.pending[0]) for image in images) if k == 0 else 0.0
+        progress.start(label, count, "chunks", pixels_per_item=pixels / max(1, count))
+    dependencies = [image.level0 for image in images]
     client = _client()
     if client is None:
         # the written blocks are the result: the final task depends on the last of each chain
-        final = name + "-done"
+        final = "ngff-fuse-write-done-" + tokenize(sorted(names))
         layer[final] = (len, roots)
-        with _Counter(progress, labels, name):
-            Delayed(final, HighLevelGraph.from_collections(final, layer, dependencies=[level0])).compute()
+        with _Counter(progress, labels, names):
+            Delayed(final, HighLevelGraph.from_collections(final, layer, dependencies=dependencies)).compute()
     else:
-        graph = HighLevelGraph.from_collections(name, layer, dependencies=[level0])
-        _run_distributed(client, graph, todo, name, progress, labels)
+        graph = HighLevelGraph.from_collections("ngff-fuse-write-" + tokenize(sorted(names)), layer,
+                                                dependencies=dependencies)
+        keys = [key for key in layer if isinstance(key, tuple) and key[0] in names]
+        _run_distributed(client, graph, keys, progress, labels)
     for label in labels:
         progress.finish(label)
 
 
-def _run_distributed(client, graph, todo: list[set[int]], name: str, progress: Progress,
-                     labels: list[str]) -> None:
-    """Every write task as a future, counted as it completes; each future is dropped once
-    counted, so the cluster frees a handed-up block as soon as its parent has used it."""
+def _run_distributed(client, graph, keys: list, progress: Progress, labels: list[str]) -> None:
+    """Every write task (`keys`) as a future, counted as it completes; each future is dropped
+    once counted, so the cluster frees a handed-up block as soon as its parent has used it."""
     from distributed import as_completed
 
-    keys = [(name, k, j) for k, indices in enumerate(todo) for j in sorted(indices)]
     for future in as_completed(client.get(graph, keys, sync=False)):
         if future.status == "error":
             future.result()  # raises the task's exception here

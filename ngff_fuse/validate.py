@@ -165,6 +165,10 @@ def _check_group(path: Path, group, where: str, schemas: Path | None, strict: bo
     if checked is None or metadata_only:
         return report
     attrs, release, geometry = checked
+    if "plate" in attrs:
+        _check_plate(path, attrs["plate"], report)
+        if release is not None:
+            _check_models(group, release, report, "hcs", "HCS", "plate")
     if "multiscales" in attrs:
         if release is not None:
             _check_models(group, release, report)
@@ -333,22 +337,53 @@ def _check_arrays(path: Path, where: str, multiscale: dict, geometry, report: Re
         _check_downsampling(arrays[0], arrays[1], multiscale.get("type"), report)
 
 
-def _check_models(group, release: str, report: Report) -> None:
-    """ome-zarr-models' own validation (it also checks arrays against the metadata). For 0.6
-    only where its public `v06` exists (ome-zarr-models >= 1.8, which needs Python >= 3.12):
-    1.7's private `_v06` models an earlier 0.6 draft (`axes`, a scale first) and rejects the
-    released layout, so it is not used."""
+def _check_models(group, release: str, report: Report, module: str = "", model: str = "Image",
+                  kind: str = "image") -> None:
+    """ome-zarr-models' own validation of an image (or with `module` "hcs", `model` "HCS", a
+    plate); it also checks arrays against the metadata. For 0.6 only where its public `v06`
+    exists (ome-zarr-models >= 1.8, which needs Python >= 3.12): 1.7's private `_v06` models an
+    earlier 0.6 draft (`axes`, a scale first) and rejects the released layout, so it is not used."""
     try:
-        Image = importlib.import_module(f"ome_zarr_models.v0{release[-1]}").Image
+        Model = getattr(importlib.import_module(".".join(filter(None, (f"ome_zarr_models.v0{release[-1]}", module)))), model)
     except ImportError:
         if release == "0.6":
             return
         raise
     try:
-        Image.from_zarr(group)
-        report.check(True, f"ome-zarr-models {release} image")
+        Model.from_zarr(group)
+        report.check(True, f"ome-zarr-models {release} {kind}")
     except Exception as exc:  # the validator's own exception types vary by version
-        report.check(False, f"ome-zarr-models {release} image", str(exc).splitlines()[0])
+        report.check(False, f"ome-zarr-models {release} {kind}", str(exc).splitlines()[0])
+
+
+def _check_plate(path: Path, plate: dict, report: Report) -> None:
+    """What a plate's metadata says against its wells: each well's path names the row and
+    column its indices point at, its group lists its images (fields), no well has more than
+    the plate's field_count, and every acquisition a well image names is the plate's."""
+    rows = [r.get("name") for r in plate.get("rows", [])]
+    columns = [c.get("name") for c in plate.get("columns", [])]
+    acquisitions = {a.get("id") for a in plate.get("acquisitions", [])}
+    misplaced, unlisted, fields = [], [], 0
+    for well in plate.get("wells", []):
+        r, c = well.get("rowIndex"), well.get("columnIndex")
+        named = (f"{rows[r]}/{columns[c]}" if isinstance(r, int) and isinstance(c, int)
+                 and 0 <= r < len(rows) and 0 <= c < len(columns) else None)
+        if named != well.get("path"):
+            misplaced.append(f"{well.get('path')} (rowIndex {r}, columnIndex {c}: {named})")
+        try:
+            images = _ome(group_attributes(path / str(well.get("path"))))[0].get("well", {}).get("images", [])
+        except InputError:
+            continue  # the well's own checks say it is missing
+        fields = max(fields, len(images))
+        if acquisitions:
+            unlisted += [f"{well.get('path')}/{i.get('path')} ({i.get('acquisition')})"
+                         for i in images if "acquisition" in i and i["acquisition"] not in acquisitions]
+    report.check(not misplaced, "plate wells at their row and column", "; ".join(misplaced[:5]))
+    count = plate.get("field_count")
+    report.check(count is None or fields <= count, "plate field_count",
+                 f"a well has {fields} images but field_count is {count}")
+    report.check(not unlisted, "well images' acquisitions listed by the plate",
+                 "not in the plate's acquisitions: " + "; ".join(unlisted[:5]))
 
 
 def _check_alignment(name: str, shape, matrix: np.ndarray, base: np.ndarray, axes: list[str],

@@ -27,13 +27,15 @@ from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.gzip_codecs import deterministic
+from ngff_fuse.model import PlateWell
 from ngff_fuse.ngff.metadata import (
     FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform,
 )
+from ngff_fuse.ngff.plate import WellImage, acquisition_names, plate_attributes, well_attributes, well_path
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
-from ngff_fuse.pyramid_writer import remove_partial_writes, store_pyramid, undone_blocks
+from ngff_fuse.pyramid_writer import PyramidWrite, remove_partial_writes, store_pyramids, undone_blocks
 
 if TYPE_CHECKING:
     from ngff_fuse.ome_xml import SceneDescription
@@ -66,6 +68,7 @@ class WriteOptions:
     resume: bool = False  # continue an interrupted write of the same request
     request: dict | None = None  # what was asked (inputs, options): recorded, compared on resume
     extra_metadata: dict | None = None
+    hcs: bool = True  # mosaics of a plate's wells as an NGFF HCS plate; False: bioformats2raw's layout
 
     def __post_init__(self) -> None:
         if self.ngff not in FORMATS:
@@ -136,13 +139,35 @@ def write_image(
     kept tile), continuing what is there when `resuming`. `options.request` is given for the
     store's root only: it is recorded there, and its inputs are checked before the metadata."""
     progress = progress or NoProgress()
+    image = begin_image(mosaic, path, resuming, options, progress)
+    write_pixels([image], progress)
+    return end_image(image, options, channel_colors, amend)
+
+
+@dataclass(frozen=True)
+class ImageWrite:
+    """An image between `begin_image` (arrays there, blocks to write known) and `end_image`
+    (its metadata): several of them get their pixels in one graph (`write_pixels`)."""
+
+    mosaic: xr.DataArray
+    path: Path
+    resuming: bool
+    group: zarr.Group
+    pixels: PyramidWrite
+    factors: list[dict[str, int]]
+
+
+def begin_image(mosaic: xr.DataArray, path: Path, resuming: bool, options: WriteOptions,
+                progress: Progress) -> ImageWrite:
+    """The image's group and level arrays, created (or, `resuming`, opened and checked for
+    the blocks still to write), marked incomplete."""
     fmt = FORMATS[options.ngff]
     dims = tuple(mosaic.dims)
-    spacing, origin = placement(mosaic)
+    spacing, _ = placement(mosaic)
     shape = dict(zip(dims, mosaic.shape))
     spatial_shape = {ax: n for ax, n in shape.items() if ax in SPATIAL}
     factors = level_factors(spatial_shape, spacing, options.chunk, options.levels)
-    block = _grid_shape(dims, shape, options.block_edge(), options)
+    block = grid_shape(dims, shape, options.block_edge(), options)
     data = mosaic.data if isinstance(mosaic.data, da.Array) else da.from_array(mosaic.data)
     pyramid = plan_pyramid(data.shape, dims, factors, block, options.downsample)
 
@@ -173,31 +198,44 @@ def write_image(
             group.attrs[STATUS_KEY] = _record("incomplete", options.request)
         else:
             progress.note(f"{path}: already complete, every block reads")
-    try:
-        store_pyramid(data.rechunk(pyramid.grids[0]), pyramid, targets, pending, progress)
-    except OSError as exc:  # a chunk written, or a tile read (then named), failed
-        raise from_environment(_naming(exc, path), resume_hint=True) from None
+    return ImageWrite(mosaic, path, resuming, group,
+                      PyramidWrite(data.rechunk(pyramid.grids[0]), pyramid, targets, pending), factors)
 
+
+def write_pixels(images: list[ImageWrite], progress: Progress) -> None:
+    """Fuse and write the pending blocks of every image, in one graph."""
+    try:
+        store_pyramids([image.pixels for image in images], progress)
+    except OSError as exc:  # a chunk written, or a tile read (then named), failed
+        raise from_environment(_naming(exc, images[0].path), resume_hint=True) from None
+
+
+def end_image(image: ImageWrite, options: WriteOptions, channel_colors: tuple[str | None, ...] = (),
+              amend: Amend | None = None) -> list[tuple[int, ...]]:
+    """The image's NGFF metadata, written last (after `amend`); returns its level shapes."""
+    mosaic, fmt = image.mosaic, FORMATS[options.ngff]
+    dims = tuple(mosaic.dims)
+    spacing, origin = placement(mosaic)
     unit = mosaic.attrs.get("units")
     meta = ImageMetadata(
-        name=_image_name(mosaic, path),
+        name=_image_name(mosaic, image.path),
         dims=dims,
         unit=None if unit in (None, "pixel") else unit,
         levels=tuple(
             Level(str(i), *level_transform(dims, spacing, origin, factor))
-            for i, factor in enumerate(factors)
+            for i, factor in enumerate(image.factors)
         ),
-        channels=_channel_displays(targets[-1], dims, mosaic, _channel_colors(mosaic, channel_colors),
-                                   options.fill),
+        channels=channel_displays(image.pixels.arrays[-1], dims, mosaic, _channel_colors(mosaic, channel_colors),
+                                  options.fill),
         method=options.downsample.value,
-        default_z=shape.get("z", 1) // 2,
+        default_z=dict(zip(dims, mosaic.shape)).get("z", 1) // 2,
         extra=options.extra_metadata,
     )
     attributes = fmt.attributes(meta)
     if amend is not None:
-        attributes = amend(path, attributes, resuming)
-    _complete(group, path, attributes, options.request)
-    return list(pyramid.shapes)
+        attributes = amend(image.path, attributes, image.resuming)
+    _complete(image.group, image.path, attributes, options.request)
+    return list(image.pixels.pyramid.shapes)
 
 
 def placement(mosaic: xr.DataArray) -> tuple[dict[str, float], dict[str, float]]:
@@ -282,6 +320,40 @@ def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, opt
     return shapes
 
 
+def write_plate_images(scenes: list[SceneImage], wells: list[PlateWell], path: Path, resuming: bool,
+                       options: WriteOptions, progress: Progress | None = None) -> list[list[tuple[int, ...]]]:
+    """Mosaics of the wells of a plate as an NGFF HCS plate (`ngff.plate`), into an output
+    already claimed: scene i is an image (field) of well `wells[i]`, fields numbered from 0 in
+    the order given. Row, column and well groups come before the images, the well and plate
+    metadata after them, the plate's last, as for any store. Every well's pixels are fused in
+    one graph: wells of a block or two each still keep every core busy."""
+    progress = progress or NoProgress()
+    fmt = FORMATS[options.ngff]
+    root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    acquisitions = acquisition_names(wells)
+    fields: dict[str, list[WellImage]] = {}
+    begun = []
+    for scene, well in zip(scenes, wells):
+        where = well_path(well)
+        images = fields.setdefault(where, [])
+        images.append(WellImage(str(len(images)), acquisitions.index(well.acquisition or well.plate)))
+        root.require_group(where)
+        scene_options = replace(options, overwrite=False, resume=False, request=None,
+                                extra_metadata=scene.extra_metadata)
+        image_path = path / where / images[-1].path
+        begun.append((begin_image(scene.mosaic, image_path, resuming and image_path.exists(), scene_options,
+                                  progress), scene_options, scene))
+    progress.note(f"{len(scenes)} image(s) of {len(fields)} well(s), fused in one pass")
+    write_pixels([image for image, _, _ in begun], progress)
+    shapes = [end_image(image, scene_options, scene.channel_colors, scene.amend)
+              for image, scene_options, scene in begun]
+    for where, images in fields.items():
+        root[where].attrs.put(well_attributes(fmt.version, images))
+    field_count = max(len(images) for images in fields.values())
+    _complete(root, path, plate_attributes(fmt.version, wells, field_count), options.request)
+    return shapes
+
+
 def _image_name(mosaic: xr.DataArray, path: Path) -> str:
     return str(mosaic.name or path.name.split(".")[0])
 
@@ -357,7 +429,7 @@ def _existing_array(group, name: str, shape: tuple[int, ...], dtype: np.dtype):
     return array
 
 
-def _grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:
+def grid_shape(dims, shape: dict[str, int], edge: int, options: WriteOptions) -> tuple[int, ...]:
     """Chunk, shard or write-block shape: `edge` on y/x, one plane of t and c, z by options."""
     sizes = {"t": 1, "c": 1, "z": options.z_chunk(shape.get("z", 1)), "y": edge, "x": edge}
     return _clip(tuple(sizes[ax] for ax in dims), tuple(shape[ax] for ax in dims))
@@ -370,7 +442,7 @@ def _clip(block: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
 def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtype, dims,
                   options: WriteOptions):
     shape = dict(zip(dims, level_shape))
-    chunks = _grid_shape(dims, shape, options.chunk, options)
+    chunks = grid_shape(dims, shape, options.chunk, options)
     # Every chunk is written, even where no tile reaches: a missing chunk then always means an
     # unfinished write, which `validate` and --resume rely on.
     common = dict(name=name, shape=level_shape, dtype=dtype, chunks=chunks,
@@ -384,7 +456,7 @@ def _create_array(group, name: str, level_shape: tuple[int, ...], dtype: np.dtyp
     shards = None
     if options.shard_edge():
         # A shard holds whole chunks, even where the level is smaller than one shard.
-        edges = _grid_shape(dims, shape, options.shard_edge(), options)
+        edges = grid_shape(dims, shape, options.shard_edge(), options)
         shards = tuple(-(-s // c) * c for s, c in zip(edges, chunks))
     return group.create_array(
         **common, shards=shards, compressors=options.codec.zarr_v3(dtype.itemsize),
@@ -423,7 +495,7 @@ def _percentiles(values: np.ndarray) -> tuple[float, float]:
     return float(found[0]), float(found[1])
 
 
-def _channel_displays(
+def channel_displays(
     smallest, dims, mosaic: xr.DataArray, colors, fill: float
 ) -> tuple[ChannelDisplay, ...]:
     """Display windows from robust percentiles (0.1, 99.9) of the smallest level. NaN and

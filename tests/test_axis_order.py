@@ -10,8 +10,8 @@ from ngff_fuse import transforms
 from ngff_fuse.describe import describe_tileset
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
-from ngff_fuse.readers._bioio_mosaic import pixel_size
 from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.pixel_size import decide_pixel_size
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
 
 AXES = ("z", "y", "x")
@@ -92,7 +92,8 @@ def test_reversal_is_lazy_and_done_once():
 
 def test_pixel_size_option_keeps_the_direction_the_file_stores():
     """--pixel-size gives sizes; a z stored top-down stays top-down, or it would be mirrored."""
-    spacing, _ = pixel_size(None, (-6.2, 0.5, 0.5), ReadOptions(pixel_size=(2.0, 0.4, 0.4)), True)
+    given = ReadOptions(pixel_size=(2.0, 0.4, 0.4)).pixel_size
+    spacing = decide_pixel_size((-6.2, 0.5, 0.5), given, has_depth=True, where="f", source="m").spacing
     assert spacing == (-2.0, 0.4, 0.4)
-    spacing, _ = pixel_size(None, (None, None, None), ReadOptions(pixel_size=(2.0, 0.4, 0.4)), True)
+    spacing = decide_pixel_size((None, None, None), given, has_depth=True, where="f", source="m").spacing
     assert spacing == (2.0, 0.4, 0.4)

@@ -33,5 +33,6 @@ def test_example_runs(script, acquisition, tmp_path):
     validate_models(out, "0.5")
 
 
-def test_napari_example_is_valid_python():
-    py_compile.compile(str(EXAMPLES / "open_in_napari.py"), doraise=True)
+@pytest.mark.parametrize("script", ["open_in_napari.py", "make_napari_pictures.py"])
+def test_napari_example_is_valid_python(script):
+    py_compile.compile(str(EXAMPLES / script), doraise=True)

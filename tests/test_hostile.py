@@ -979,9 +979,9 @@ def worker_killed(monkeypatch, folder):
     """A dask worker process that died under the task (KilledWorker), as an OOM kill does."""
     from distributed.scheduler import KilledWorker
 
-    def store_pyramid(*args, **kwargs):
+    def store_pyramids(*args, **kwargs):
         raise KilledWorker("fuse-chunk-0", None, 3)
-    monkeypatch.setattr("ngff_fuse.writer.store_pyramid", store_pyramid)
+    monkeypatch.setattr("ngff_fuse.writer.store_pyramids", store_pyramids)
 
 
 def is_kept_tile_chunk(path: str, value: bytes) -> bool:

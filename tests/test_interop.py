@@ -1,7 +1,7 @@
 """Every kind of output, read back by the independent readers of the ecosystem (from PyPI):
 ome-zarr-py, ngff-zarr (images and 0.6 scenes), tensorstore, bioio-ome-zarr, ome-zarr-models and
 napari with napari-ome-zarr (headless). Each output is written once per session from a small
-synthetic acquisition (2 channels, z, a negative and sub-pixel origin).
+synthetic acquisition (2 channels, z, a negative and sub-pixel origin), or a plate of two wells.
 
 What a reader gets right is checked against the truth: pixels against zarr-python's, placement
 against the stage positions the acquisition was made with. Where a reader cannot read an output
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class Kind:
     ngff: str
     options: tuple[str, ...] = ()
     scenes: bool = False  # several scenes: the bioformats2raw layout, image i in group i
+    plate: bool = False  # the wells of a plate: the NGFF HCS layout, well A01 in A/1/0
     sharded: bool = False
 
     @property
@@ -59,8 +61,10 @@ KINDS = {
     "0.6": Kind("0.6", sharded=True),
     "0.5-kept-tiles": Kind("0.5", ("--keep-tiles",), sharded=True),
     "0.6-kept-tiles": Kind("0.6", ("--keep-tiles",), sharded=True),
-    "scenes-0.4": Kind("0.4", scenes=True),
-    "scenes-0.5": Kind("0.5", scenes=True, sharded=True),
+    "scenes-0.4": Kind("0.4", ("--no-hcs",), scenes=True),
+    "scenes-0.5": Kind("0.5", ("--no-hcs",), scenes=True, sharded=True),
+    "plate-0.4": Kind("0.4", plate=True),
+    "plate-0.5": Kind("0.5", plate=True, sharded=True),
 }
 
 
@@ -123,13 +127,14 @@ def written(tmp_path_factory) -> dict[str, Output]:
     outputs = {}
     for name, kind in KINDS.items():
         out = folder / f"{name}.ome.zarr"
-        source = plate if kind.scenes else tif
+        source = plate if kind.scenes or kind.plate else tif
         assert main(["convert", str(source), str(out), "--ngff", kind.ngff, "--chunk", str(CHUNK), "--quiet",
                      *kind.options]) == 0
-        if kind.scenes:
+        if kind.scenes or kind.plate:
             images = tuple(
-                Image(out / str(i), f"Plate_{well}", ("c", "y", "x"), {"y": 0.5, "x": 0.5},
-                      _lowest_corner(wells[well]), wells[well].channel_names)
+                Image(out / (f"{well[0]}/{int(well[1:])}/0" if kind.plate else str(i)), f"Plate_{well}",
+                      ("c", "y", "x"), {"y": 0.5, "x": 0.5}, _lowest_corner(wells[well]),
+                      wells[well].channel_names)
                 for i, well in enumerate(wells))
         else:
             images = (Image(out, "tiles", mosaic.dims, spacing, _lowest_corner(mosaic), mosaic.channel_names),)
@@ -168,13 +173,21 @@ def test_ome_zarr_py(output):
         assert not any(node.data for node in nodes)
         found = find_multiscales(output.path)
         assert [(Path(p), name) for p, name, _ in found] == [(im.path, im.name) for im in output.images]
+    if output.kind.plate:
+        _check_ome_zarr_py_plate(output)
     for image in output.images:
         node = next(iter(reader.Reader(parse_url(str(image.path)))()))
         levels = image.levels()
         assert len(node.data) == len(levels)
         for data, level in zip(node.data, levels):
             np.testing.assert_array_equal(np.asarray(data), level[...])
+        # the levels it found are the arrays zarr-python lists, in order of resolution
+        (multiscales,) = [spec for spec in node.specs if isinstance(spec, reader.Multiscales)]
+        assert multiscales.datasets == sorted(zarr.open_group(image.path, mode="r").array_keys(), key=int)
         assert node.metadata["channel_names"] == list(image.channels)
+        colors = _written_colors(image.path)
+        assert len(set(colors)) == len(image.channels)  # several channels: one colour each
+        assert node.metadata["colormap"] == [[[0, 0, 0], _rgb(color)] for color in colors]
         if output.kind.ngff == "0.6":
             # ome-zarr-py (0.18 and 0.21) reads 0.6 as 0.5: default axes, transforms not applied
             assert [a["name"] for a in node.metadata["axes"]] == ["t", "c", "z", "y", "x"]
@@ -188,6 +201,46 @@ def test_ome_zarr_py(output):
             _close(got_translation, translation, (image.path, k))
     if output.kind.ngff == "0.6" and output.kind.kept:
         _check_ome_zarr_py_scene(output)
+    elif output.kind.kept:  # 0.4 / 0.5: each kept tile an image placed by its own transforms
+        for j, synthetic in enumerate(output.tiles.tiles):
+            node = next(iter(reader.Reader(parse_url(str(output.path / "tiles" / str(j))))()))
+            np.testing.assert_array_equal(np.asarray(node.data[0]), synthetic.data[0])
+            scale, translation = _transforms(node.metadata["coordinateTransformations"][0], output.tiles.dims)
+            _close(scale, dict(zip("zyx", output.tiles.spacing)), j)
+            _close(translation, dict(zip("zyx", synthetic.position)), j)
+
+
+def _written_colors(path: Path) -> list[str]:
+    """The channel colours (RRGGBB) in the omero metadata of the image at `path`, read as
+    plain JSON from its zarr.json (zarr v3) or .zattrs (v2)."""
+    v3 = path / "zarr.json"
+    attrs = json.loads(v3.read_text())["attributes"] if v3.is_file() else json.loads((path / ".zattrs").read_text())
+    return [channel["color"] for channel in attrs.get("ome", attrs)["omero"]["channels"]]
+
+
+def _rgb(color: str) -> list[float]:
+    """RRGGBB as the fractions of 255 napari takes."""
+    return [int(color[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+
+
+def _check_ome_zarr_py_plate(output: Output) -> None:
+    """The plate reader lays every well's field 0 out on the plate's row x column grid (2 x 3
+    here: the smallest standard plate holding A01 and B02), which needs wells of one shape:
+    ngff-fuse grows them to the largest (`convert.plate_grids`), at their far end."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Plate, Reader
+
+    node = next(iter(Reader(parse_url(str(output.path)))()))
+    assert any(isinstance(spec, Plate) for spec in node.specs)
+    wells = [image.levels()[0][...] for image in output.images]
+    assert wells[0].shape == wells[1].shape
+    _, h, w = wells[0].shape
+    grid = np.asarray(node.data[0])
+    assert grid.shape == (2, 2 * h, 3 * w)
+    np.testing.assert_array_equal(grid[:, :h, :w], wells[0])  # A01
+    np.testing.assert_array_equal(grid[:, h:, w:2 * w], wells[1])  # B02
+    assert not grid[:, :h, w:].any() and not grid[:, h:, :w].any()  # wells the plate lacks
+    assert node.metadata["channel_names"] == list(output.images[0].channels)
 
 
 def _check_ome_zarr_py_scene(output: Output) -> None:
@@ -226,6 +279,11 @@ def test_ngff_zarr(output):
     if output.kind.scenes:
         with pytest.raises(ValueError, match="bioformats2raw container with 2 images"):
             ngff_zarr.from_ngff_zarr(str(output.path))  # known: the images are read by their path
+    if output.kind.plate:
+        plate = ngff_zarr.from_hcs_zarr(str(output.path), validate=True)
+        assert [(w.path, w.rowIndex, w.columnIndex) for w in plate.wells] == [("A/1", 0, 0), ("B/2", 1, 1)]
+        for (row, column), image in zip((("A", "1"), ("B", "2")), output.images):
+            _check_ngff_zarr_image(plate.get_well(row, column).get_image(0), image)
     for image in output.images:
         if output.kind.ngff == "0.6" and output.kind.kept:
             # known: a group holding a scene is read only as the scene (its kept tiles), never as
@@ -282,6 +340,9 @@ def test_bioio_ome_zarr(output):
     if output.kind.scenes:
         with pytest.raises(UnsupportedFileFormatError):  # known: "does *not* support" the layout
             BioImage(str(output.path), reader=Reader)
+    if output.kind.plate:
+        # known: no plate support (no scenes, no dims); each well image is read by its path
+        assert BioImage(str(output.path), reader=Reader).scenes == ()
     for image in output.images:
         bio = BioImage(str(image.path), reader=Reader)
         level0 = image.levels()[0][...]
@@ -309,6 +370,10 @@ def test_ome_zarr_models_validate(output):
     models = importlib.import_module(f"ome_zarr_models.v{version}")
     if output.kind.scenes:
         models.BioFormats2Raw.from_zarr(zarr.open_group(output.path, mode="r"))
+    if output.kind.plate:
+        hcs = importlib.import_module(f"ome_zarr_models.v{version}.hcs").HCS.from_zarr(
+            zarr.open_group(output.path, mode="r"))
+        assert [w.path for w in hcs.ome_attributes.plate.wells] == ["A/1", "B/2"]
     for image in output.images:
         validated = models.Image.from_zarr(zarr.open_group(image.path, mode="r"))
         assert len(validated.ome_attributes.multiscales[0].datasets) == len(image.levels())
@@ -353,6 +418,15 @@ def test_napari_ome_zarr_layers(output, napari_model):
     position, except where this napari-ome-zarr is known to drop the translation."""
     layers = _open_in_napari(napari_model, output.path)
     drops = output.kind.ngff in NAPARI_DROPS_TRANSLATION.get(_version("napari-ome-zarr"), set())
+    if output.kind.plate:
+        # the plate as one layer per channel (its wells on the plate grid), at the pixel size
+        first = output.images[0]
+        assert [layer.name for layer in layers] == [f"{first.name}: {c}" for c in first.channels]
+        _, h, w = first.levels()[0].shape
+        for layer in layers:
+            np.testing.assert_allclose(layer.scale, [first.spacing["y"], first.spacing["x"]])
+            assert layer.data[0].shape == (2 * h, 3 * w)
+        return
     expected = [(image, channel) for image in output.images for channel in image.channels]
     assert len(layers) == len(expected)
     for layer, (image, channel) in zip(layers, expected):

@@ -388,19 +388,27 @@ def test_register_and_positions_work_on_a_store(tmp_path):
     assert ome(out)["multiscales"][0]["metadata"]["reader"] == "kept-tiles"
 
 
-def test_each_scene_keeps_its_tiles(tmp_path):
-    """Several scenes (bioformats2raw layout): image i keeps its tiles in i/tiles; fuse-store
-    re-fuses every scene, or the one --scene picks, to the same bytes."""
+@pytest.mark.parametrize("hcs", [True, False])
+def test_each_scene_keeps_its_tiles(tmp_path, hcs):
+    """Several scenes (a plate: its wells, or with --no-hcs the bioformats2raw layout): each
+    image keeps its tiles in <image>/tiles; fuse-store re-fuses every scene, or the one
+    --scene picks, to the same bytes and the same layout."""
     wells = {"A01": synthetic_mosaic(grid=(2, 2), tile_shape=(40, 48), seed=11),
              "B02": synthetic_mosaic(grid=(1, 3), tile_shape=(40, 48), seed=12)}
     export = write_imagexpress(wells, tmp_path / "plate")
     store, again, one = (tmp_path / f"{n}.ome.zarr" for n in ("kept", "again", "one"))
-    assert main(["convert", str(export), str(store), *OPTIONS, "--keep-tiles", "--ngff", "0.6"]) == 0
-    assert [len(attrs(store / str(i) / "tiles")["tiles"]) for i in range(2)] == [4, 3]
-    assert main(["fuse-store", str(store), str(again), *OPTIONS, "--ngff", "0.6"]) == 0
-    assert main(["fuse-store", str(store), str(one), *OPTIONS, "--ngff", "0.6", "--scene", "1"]) == 0
-    for i in range(2):
-        fused, refused = levels(store / str(i)), levels(again / str(i))
+    layout = [] if hcs else ["--no-hcs"]
+    images = ["A/1/0", "B/2/0"] if hcs else ["0", "1"]
+    assert main(["convert", str(export), str(store), *OPTIONS, "--keep-tiles", "--ngff", "0.6", *layout]) == 0
+    assert [len(attrs(store / i / "tiles")["tiles"]) for i in images] == [4, 3]
+    assert main(["fuse-store", str(store), str(again), *OPTIONS, "--ngff", "0.6", *layout]) == 0
+    assert main(["fuse-store", str(store), str(one), *OPTIONS, "--ngff", "0.6", "--scene", "1", *layout]) == 0
+    for image in images:
+        fused, refused = levels(store / image), levels(again / image)
         assert fused.keys() == refused.keys()
         assert all(fused[k].tobytes() == refused[k].tobytes() for k in fused)
-    assert levels(one)["0"].tobytes() == levels(store / "1")["0"].tobytes()
+    if hcs:
+        assert ome(again)["plate"] == ome(store)["plate"]
+    # a well fused alone is not grown to the plate's largest well (see convert.plate_grids)
+    picked = levels(one / "B/2/0" if hcs else one)["0"]
+    assert np.array_equal(picked, levels(store / images[1])["0"][tuple(slice(0, n) for n in picked.shape)])

@@ -403,13 +403,13 @@ def test_a_tile_rewritten_during_the_run_fails_it_naming_the_tile(plain_tiles, t
     out = tmp_path / "out.ome.zarr"
     from ngff_fuse import writer
 
-    real = writer.store_pyramid
+    real = writer.store_pyramids
 
     def then_rewrite(*args, **kwargs):
         real(*args, **kwargs)
         rewrite(plain_tiles.parent / "tile_001.tif", kept)
 
-    monkeypatch.setattr(writer, "store_pyramid", then_rewrite)
+    monkeypatch.setattr(writer, "store_pyramids", then_rewrite)
     assert main(convert_argv(plain_tiles, out)) == 2
     line = one_line(capsys)
     assert "tile_001.tif" in line and "changed while it was converted" in line

@@ -51,15 +51,6 @@ def _tile_files(root: Path, pattern: str) -> list[Path]:
     return sorted(p for p in root.rglob(pattern) if "_thumb" not in p.name)
 
 
-def _coverage(mosaic, first, stop) -> np.ndarray:
-    """Which (z, y, x) pixels of the truth box [first, stop) some tile covers."""
-    covered = np.zeros(tuple(stop - first), dtype=bool)
-    for tile in mosaic.tiles:
-        low = np.rint(tile.pixel_offset).astype(int) - first
-        covered[tuple(slice(a, a + n) for a, n in zip(low, tile.data.shape[2:]))] = True
-    return covered
-
-
 def test_file_names_are_parsed_even_when_a_guid_follows_the_site_number():
     real = parse_name("Projection-Mix_E08_s117654C10-92F1-4DFD-98AA-6A01BBD77557.tif")
     assert (real.plate, real.well, real.site, real.channel, real.thumbnail) == (
@@ -101,10 +92,8 @@ def test_wells_are_mosaics_of_their_sites_at_the_stage_positions(plate):
         assert origins - origins[0] == pytest.approx(truth - truth[0], abs=1e-9)
         assert origins[:, 1:] == pytest.approx(truth[:, 1:], abs=0.05)
         fused = fuse(tileset, chunk_size=(2, 32, 32)).values
-        first, stop = mosaic.truth_extent()
-        expected = mosaic.truth[(slice(None), slice(None), *map(slice, first, stop))]
+        expected, covered = mosaic.covered_truth()
         assert fused.shape == expected.shape
-        covered = _coverage(mosaic, first, stop)
         assert covered.mean() > 0.9  # the jittered grid leaves corners uncovered
         assert np.array_equal(fused[..., covered], expected[..., covered])
 
@@ -154,9 +143,8 @@ def test_abutting_sites_fuse_side_by_side_without_gap_or_overlap(tmp_path):
 def _fused_truth(mosaic, tileset, reduce=None, channels=slice(None)):
     """The fused tile set, and the truth (of `channels`) it must equal where some tile covers."""
     fused = fuse(tileset, blend="mean", chunk_size=(2, 32, 32), squeeze=False).values
-    first, stop = mosaic.truth_extent()
-    truth = mosaic.truth[(slice(None), channels, *map(slice, first, stop))]
-    covered = _coverage(mosaic, first, stop)
+    truth, covered = mosaic.covered_truth()
+    truth = truth[:, channels]
     if reduce is not None:
         truth, covered = reduce(truth), covered.any(axis=0, keepdims=True)
     assert fused.shape == truth.shape and covered.mean() > 0.9
@@ -387,8 +375,15 @@ def test_real_multichannel_timelapse_export(shared_dir, tmp_path):
     assert (s2.stage_x, s2.stage_y, s2.pixel_size) == (68300.0, 31094.5, (13.5504, 13.5504))
     out = tmp_path / "c07.ome.zarr"
     assert main(["convert", str(export), str(out), "--quiet", "--chunk", "128"]) == 0
-    fitc = zarr.open_array(out / "0" / "0", mode="r")[:]
-    projected = zarr.open_array(out / "1" / "0", mode="r")[:]
+    # an HCS plate: well C07 holds its planes (field 0) and its projections (field 1), each
+    # its own acquisition
+    plate = zarr.open_group(out, mode="r").attrs["ome"]["plate"]
+    assert plate["wells"] == [{"path": "C/7", "rowIndex": 2, "columnIndex": 6}]
+    assert plate["acquisitions"] == [{"id": 0, "name": "1well-3C-2S-Zmix-T"}, {"id": 1, "name": "projections"}]
+    assert zarr.open_group(out / "C" / "7", mode="r").attrs["ome"]["well"]["images"] == [
+        {"path": "0", "acquisition": 0}, {"path": "1", "acquisition": 1}]
+    fitc = zarr.open_array(out / "C" / "7" / "0" / "0", mode="r")[:]
+    projected = zarr.open_array(out / "C" / "7" / "1" / "0", mode="r")[:]
     # site 2 sits 3468.8 um = 256 px lower on the stage: below site 1, no gap, no overlap
     assert fitc.shape == (2, 512, 256) and projected.shape == (2, 2, 512, 256)
     for t in (1, 2):

@@ -284,18 +284,22 @@ def test_shard_0_means_unsharded_on_every_path(tmp_path):
     assert all(a.shards[-2:] == (32, 32) for a in arrays if min(a.shape[-2:]) > 16)
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["origin", "mirrored-origin"])
 @pytest.mark.parametrize("threed", [False, True], ids=["2d", "3d"])
-def test_a_selected_region_is_placed_by_its_own_first_pixel(threed, tmp_path):
+def test_a_selected_region_is_placed_by_its_own_first_pixel(threed, sign, tmp_path):
     """`write_ngff(mosaic.isel(...))` / `.sel(...)`: a region's level 0 sits at its own first
     pixel, i.e. the stage position of the mosaic's first pixel (the lowest tile corner) plus
     its start times the pixel size, with the pixel size times its step as scale (a strided
-    selection is coarser); its levels keep pixel centres aligned."""
+    selection is coarser); its levels keep pixel centres aligned. Origins of either sign on
+    every axis (`sign` mirrors them); the coordinates alone place it (no attrs["origin"])."""
     if threed:
         mosaic = synthetic_mosaic(grid=(1, 2, 2), tile_shape=(6, 40, 48), channels=2, subpixel=True,
-                                  spacing=(1.5, 0.4, 0.4), origin=(-3.25, -77.7, 12.3))
+                                  spacing=(1.5, 0.4, 0.4), origin=(-3.25 * sign, -77.7 * sign, 12.3 * sign))
     else:
-        mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(40, 48), subpixel=True, origin=(0.0, -1234.5, -56.78))
+        mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(40, 48), subpixel=True,
+                                  origin=(0.0, -1234.5 * sign, 56.78 * sign))
     fused = fuse(in_memory_tileset(mosaic))
+    assert "origin" not in fused.attrs
     spacing = dict(zip("zyx", mosaic.spacing))
     low = dict(zip("zyx", np.min([tile.position for tile in mosaic.tiles], axis=0)))
     at = {ax: (lambda i, ax=ax: low[ax] + i * spacing[ax]) for ax in "zyx"}  # oracle: index -> um

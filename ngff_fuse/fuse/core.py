@@ -23,7 +23,7 @@ from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
-from ngff_fuse.model import TileSet
+from ngff_fuse.model import OutputGrid, TileSet
 from ngff_fuse.stage_clock import CLOCK
 
 
@@ -125,13 +125,15 @@ def fuse(
     fill: float = 0,
     blend_width: float | None = None,
     squeeze: bool = True,
+    grid: OutputGrid | None = None,
 ) -> xr.DataArray:
     """Fuse a tile set into one lazy mosaic with physical coordinates (um).
 
     `squeeze` drops the axes the source does not have, so a 2-D single-channel input gives a
-    (y, x) mosaic; with `squeeze=False` the result is always (t, c, z, y, x).
+    (y, x) mosaic; with `squeeze=False` the result is always (t, c, z, y, x). `grid`: the
+    output pixel grid, by default `plan.output_grid` (the tiles' extent at their pixel size).
     """
-    plan = plan_fusion(tileset, chunk_size, blend_width=blend_width)
+    plan = plan_fusion(tileset, chunk_size, grid=grid, blend_width=blend_width)
     return as_dataarray(fuse_plan(tileset, plan, blend, fill), tileset, plan, squeeze)
 
 

@@ -1,20 +1,34 @@
 """OME-NGFF metadata, one object per version: axes or coordinate systems, per-level transforms,
-omero channels, and (0.6) scenes."""
+omero channels, and (0.6) scenes.
+
+0.4 and 0.5 lean on the libraries that define them (README, "NGFF: library and hand-built"):
+ome-zarr-py's format objects give the version string, the zarr format, the axes (types and
+the order rules) and check each level's transforms as its own writer does; ome-zarr-models
+builds the bioformats2raw root and validates every image's attributes, omero included, before
+they are written. The JSON itself stays ours: ome-zarr-py's `write_multiscales_metadata`
+orders the keys otherwise, has no multiscale `type`, and writes `omero`, `version` and
+`multiscales` one after another, where ngff-fuse writes them in one go with the
+completeness marker (`writer._complete`). 0.6, which neither library writes, is hand-built.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ome_zarr.axes import Axes
+from ome_zarr.format import Format, FormatV04, FormatV05
+
 from ngff_fuse.ngff.transforms import Linear, Transform, level_transformations
+from ngff_fuse.ngff.versions import NGFF_VERSIONS
 from ngff_fuse.version import VERSION
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
 #: which NGFF 0.6 outputs place the fused image, and kept tiles in a scene.
 STAGE = "stage"
 
-_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 # Colours for channels the source gives none: one channel grey, else a distinct colour each.
 _PALETTE = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00", "FFFFFF")
 
@@ -47,33 +61,34 @@ class ImageMetadata:
     extra: dict[str, Any] | None = None  # ngff-fuse provenance, under multiscales.metadata
 
 
-def axes(dims: tuple[str, ...], unit: str | None) -> list[dict[str, str]]:
-    out = []
-    for ax in dims:
-        entry = {"name": ax, "type": _AXIS_TYPES[ax]}
-        if unit and _AXIS_TYPES[ax] == "space":
+def axes(dims: Sequence[str], unit: str | None, library: Format) -> list[dict[str, str]]:
+    """The axes of an image: names and types as ome-zarr-py's `Axes` makes them (it refuses an
+    order `library`'s version forbids), each spatial one in `unit` (None: uncalibrated pixels)."""
+    out = Axes(list(dims), fmt=library).to_list(library)
+    for entry in out:
+        if unit and entry["type"] == "space":
             entry["unit"] = unit
-        out.append(entry)
     return out
 
 
 def coordinate_system(name: str, dims: Sequence[str], unit: str | None) -> dict[str, Any]:
     """A named 0.6 coordinate system over the image's axes (no unit: uncalibrated pixels)."""
-    return {"name": name, "axes": axes(tuple(dims), unit)}
+    return {"name": name, "axes": axes(dims, unit, Ngff06.library)}
 
 
-def _geometry_axes(meta: ImageMetadata) -> dict[str, Any]:
-    """0.4 / 0.5: `axes`, and per level a scale then a translation."""
-    return {
-        "axes": axes(meta.dims, meta.unit),
-        "datasets": [
-            {
-                "path": level.path,
-                "coordinateTransformations": level_transformations(level.scale, level.translation, "0.4"),
-            }
-            for level in meta.levels
-        ],
-    }
+def _geometry_axes(meta: ImageMetadata, library: Format) -> dict[str, Any]:
+    """0.4 / 0.5: `axes`, and per level a scale then a translation, checked by `library`'s
+    own rule for them (one scale, first; at most one translation; one number per axis)."""
+    datasets = [
+        {
+            "path": level.path,
+            "coordinateTransformations": level_transformations(level.scale, level.translation, "0.4"),
+        }
+        for level in meta.levels
+    ]
+    library.validate_coordinate_transformations(
+        len(meta.dims), len(datasets), [d["coordinateTransformations"] for d in datasets])
+    return {"axes": axes(meta.dims, meta.unit, library), "datasets": datasets}
 
 
 def _geometry_coordinate_systems(meta: ImageMetadata) -> dict[str, Any]:
@@ -92,10 +107,10 @@ def _geometry_coordinate_systems(meta: ImageMetadata) -> dict[str, Any]:
     }
 
 
-def _multiscale(meta: ImageMetadata, geometry=_geometry_axes) -> dict[str, Any]:
+def _multiscale(meta: ImageMetadata, geometry: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": meta.name,
-        **geometry(meta),
+        **geometry,
         "type": meta.method,
         "metadata": {"method": f"ngff_fuse.pyramid.{meta.method}", "version": VERSION,
                      **(meta.extra or {})},
@@ -133,38 +148,68 @@ def _omero(meta: ImageMetadata) -> dict[str, Any]:
 BF2RAW_LAYOUT = 3
 
 
+def _models(version: str, module: str):
+    """ome-zarr-models' `module` for `version` ("0.4", "image" -> `ome_zarr_models.v04.image`),
+    imported when first used: pydantic would add ~0.4 s to every CLI start."""
+    return importlib.import_module(f"ome_zarr_models.v0{version[-1]}.{module}")
+
+
+def _validated(version: str, ome: dict[str, Any]) -> dict[str, Any]:
+    """`ome` (an image's NGFF attributes) once ome-zarr-models accepts it: its image model
+    where it has one for `version` (0.4, 0.5), and its omero model, the same in every version
+    (which its 0.5 image model leaves unchecked). Raises pydantic's ValidationError, naming
+    the key, for metadata the spec forbids: a bug, never written."""
+    if version in ("0.4", "0.5"):
+        _models(version, "image").ImageAttrs.model_validate(ome)
+    importlib.import_module("ome_zarr_models.common.omero").Omero.model_validate(ome["omero"])
+    return ome
+
+
 class Ngff04:
-    version = "0.4"
-    zarr_format = 2
+    """NGFF 0.4 (zarr v2), as ome-zarr-py's FormatV04 and ome-zarr-models' v04 define it."""
+
+    library = FormatV04()
+    version = library.version
+    zarr_format = library.zarr_format
 
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
-        return {"multiscales": [{"version": self.version, **_multiscale(meta)}],
-                "omero": {"version": self.version, **_omero(meta)}}
+        return _validated(self.version, {
+            "multiscales": [{"version": self.version, **_multiscale(meta, _geometry_axes(meta, self.library))}],
+            "omero": {"version": self.version, **_omero(meta)}})
 
     def collection_root(self) -> dict[str, Any]:
-        return {"bioformats2raw.layout": BF2RAW_LAYOUT}
+        attrs = _models(self.version, "bioformats2raw").BioFormats2RawAttrs(bioformats2raw_layout=BF2RAW_LAYOUT)
+        return attrs.model_dump(by_alias=True, exclude_none=True)
 
     def collection_series(self, paths: list[str]) -> dict[str, Any]:
         return {"series": paths}
 
 
 class Ngff05:
-    version = "0.5"
-    zarr_format = 3
+    """NGFF 0.5 (zarr v3, attributes under `ome`), as ome-zarr-py's FormatV05 and
+    ome-zarr-models' v05 define it."""
+
+    library = FormatV05()
+    version = library.version
+    zarr_format = library.zarr_format
 
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
-        return {"ome": {"version": self.version, "multiscales": [_multiscale(meta)],
-                        "omero": _omero(meta)}}
+        return {"ome": _validated(self.version, {
+            "version": self.version, "multiscales": [_multiscale(meta, _geometry_axes(meta, self.library))],
+            "omero": _omero(meta)})}
 
     def collection_root(self) -> dict[str, Any]:
-        return {"ome": {"version": self.version, "bioformats2raw.layout": BF2RAW_LAYOUT}}
+        attrs = _models(self.version, "bioformats2raw").BioFormats2RawAttrs(
+            version=self.version, bioformats2raw_layout=BF2RAW_LAYOUT)
+        return {"ome": attrs.model_dump(by_alias=True, exclude_none=True)}
 
     def collection_series(self, paths: list[str]) -> dict[str, Any]:
         return {"ome": {"version": self.version, "series": paths}}
 
 
 class Ngff06(Ngff05):
-    """NGFF 0.6 (zarr v3): the 0.5 layout with named coordinate systems.
+    """NGFF 0.6 (zarr v3): the 0.5 layout with named coordinate systems, hand-built (neither
+    ome-zarr-py nor the ome-zarr-models that installs on Python 3.11 has a 0.6 format).
 
     Written as the released spec (ome/ngff-spec tag 0.6) says: version "0.6", schema `$id`s
     under `/0.6/`. The release candidate kept in `ngff-spec/0.6-dev` says "0.6rc0" in both
@@ -180,18 +225,23 @@ class Ngff06(Ngff05):
     """
 
     version = "0.6"
+    # inherited `library` (FormatV05): ome-zarr-py has no 0.6 format; 0.6 axes are 0.5's axis
+    # objects, checked by its 0.5 rules (which the t, c, z, y, x order meets in every version)
 
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
-        return {"ome": {"version": self.version,
-                        "multiscales": [_multiscale(meta, _geometry_coordinate_systems)],
-                        "omero": _omero(meta)}}
+        return {"ome": _validated(self.version, {
+            "version": self.version, "multiscales": [_multiscale(meta, _geometry_coordinate_systems(meta))],
+            "omero": _omero(meta)})}
+
+    def collection_root(self) -> dict[str, Any]:
+        return {"ome": {"version": self.version, "bioformats2raw.layout": BF2RAW_LAYOUT}}
 
     def scene_root(self, entries: Sequence[SceneEntry], dims: Sequence[str], unit: str | None) -> dict[str, Any]:
         """Root `ome` attributes of a group whose images share the STAGE coordinate system."""
         return {"ome": {"version": self.version, "scene": scene(entries, dims, unit)}}
 
 
-FORMATS = {"0.4": Ngff04(), "0.5": Ngff05(), "0.6": Ngff06()}
+FORMATS = dict(zip(NGFF_VERSIONS, (Ngff04(), Ngff05(), Ngff06()), strict=True))
 
 
 @dataclass(frozen=True)

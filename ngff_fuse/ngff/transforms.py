@@ -26,6 +26,7 @@ import numpy as np
 
 from ngff_fuse._axes import SPATIAL
 from ngff_fuse.errors import InputError
+from ngff_fuse.ngff.groups import NGFF_FUSE_KEY
 
 #: A reference to a coordinate system or array: {"name": ...} and/or {"path": ...}.
 Ref = dict[str, str]
@@ -219,4 +220,26 @@ def transform_to_affine(transform: Linear | Between | Transform | Sequence[Trans
     index = [SPATIAL.index(dims[i]) for i in spatial]
     affine[np.ix_(index, index)] = full[np.ix_(spatial, spatial)]
     affine[index, 3] = full[spatial, n]
+    return affine
+
+
+def tile_affine(tile_ome: dict, scene_transform: Linear | Transform | None, dims: tuple[str, ...],
+                plane: tuple[float, float] | None) -> np.ndarray:
+    """A kept tile's affine from its stored metadata (see `readers.kept_tiles`), shared by that
+    reader and the writer, which checks that what it stores reads back as the same affine.
+
+    `plane` is the z spacing and stage z of a 2-D tile, which its 2-D transforms leave out.
+    """
+    multiscale = tile_ome["multiscales"][0]
+    kept = (multiscale.get("metadata") or {}).get(NGFF_FUSE_KEY) or {}
+    if "affine" in kept:
+        affine = np.asarray(kept["affine"], dtype=float)
+        if plane is not None:
+            affine[0, 3] = plane[1]
+        return affine
+    affine = transform_to_affine(multiscale["datasets"][0]["coordinateTransformations"], dims)
+    if scene_transform is not None:
+        affine = transform_to_affine(scene_transform, dims) @ affine
+    if plane is not None:
+        affine[0, 0], affine[0, 3] = plane
     return affine

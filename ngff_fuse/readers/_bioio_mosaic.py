@@ -1,5 +1,5 @@
 """What the vendor mosaic readers (CZI, LIF, ND2) share: the optional bioio plugin, scene
-selection, pixel size, stage centres -> first pixels, and the TileSet they build.
+selection, stage centres -> first pixels, and the TileSet they build.
 
 Each vendor module gathers plain facts from its plugin (stage positions, pixel boxes, channel
 names) and hands them to these small pure functions, so the mapping is tested without the
@@ -31,30 +31,6 @@ def plugin(path: Path, module: str, fmt: str, package: str, extra: str):
         raise InputError(
             f"{path}: reading {fmt} needs {package}: pip install 'ngff-fuse[{extra}]'"
         ) from None
-
-
-def pixel_size(
-    path: Path, found: tuple[float | None, float | None, float | None], options: ReadOptions,
-    has_depth: bool,
-) -> tuple[tuple[float, float, float], tuple[str, ...]]:
-    """(z, y, x) um: --pixel-size when given, else the file's; a missing z step is 1 um.
-    The option gives sizes only: an axis the file stores backwards (a negative step) keeps
-    that direction, or its planes would be mirrored."""
-    if options.pixel_size is not None:
-        signs = [-1.0 if v is not None and v < 0 else 1.0 for v in found]
-        return tuple(sign * float(v) for sign, v in zip(signs, options.pixel_size)), ()
-    z, y, x = found
-    if y is None or x is None:
-        raise InputError(
-            f"{path}: no pixel size in the metadata, so stage positions cannot be turned into "
-            "pixels; pass --pixel-size"
-        )
-    notes = ()
-    if z is None:
-        z = 1.0
-        if has_depth:
-            notes = ("no z step in the metadata: assumed 1 micrometer; pass --pixel-size to set it",)
-    return (float(z), float(y), float(x)), notes
 
 
 def first_pixel(centre, size, step):

@@ -6,16 +6,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from ngff_fuse._axes import MICROMETER
 from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.readers.base import refuse_empty
 from ngff_fuse.readers.image_file import ImageFile, read_image_file
+from ngff_fuse.readers.pixel_size import Calibration, PixelSize, decide_pixel_size
 from ngff_fuse.readers.tiff_segments import SegmentCache
-
-PixelSize = tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
 
 
 def open_listed(listing: Path, file: str, series: int | None, where: str, cache: SegmentCache) -> ImageFile:
@@ -66,27 +63,20 @@ def listed_channel_colors(image: ImageFile) -> tuple[str | None, ...]:
     return colors if len(colors) == image.data.shape[1] else ()
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """The pixel size every tile shares, and what was assumed to get it."""
-
-    spacing: tuple[float, float, float]  # (z, y, x), in `unit`
-    unit: str | None  # None: uncalibrated, sizes and positions are in pixels
-    notes: tuple[str, ...] = ()
-
-
 def calibration(
     images: Sequence[ImageFile],
     override: tuple[float, float, float] | None,
     declared: PixelSize | None = None,
 ) -> Calibration:
-    """Pixel size by precedence: the user's option, then the listing, then the image files."""
-    if override is not None:
-        return Calibration(tuple(float(v) for v in override), MICROMETER)
+    """Pixel size by precedence: the user's option, then the listing, then the image files
+    (which must agree); the listing's z step, when it gives none, from the first file."""
     first = images[0]
     is_3d = any(image.data.shape[2] > 1 for image in images)
-    if declared is not None:
-        return _with_z(declared, first.pixel_size[0], is_3d, first.path.name)
+    name = first.path.name
+    if override is not None or declared is not None:
+        found = first.pixel_size if declared is None else (declared[0] if declared[0] is not None
+                                                           else first.pixel_size[0], *declared[1:])
+        return decide_pixel_size(found, override, has_depth=is_3d, where=name, source=name)
     for image in images[1:]:
         if not _same(image.pixel_size, first.pixel_size):
             raise InputError(
@@ -94,33 +84,12 @@ def calibration(
                 f"{_show(first.pixel_size)} of {first.path}; give every tile the same pixel size "
                 "or pass --pixel-size"
             )
-    _, y, x = first.pixel_size
-    why = f" ({first.pixel_size_note})" if first.pixel_size_note else ""
-    if y is None or x is None:
-        return Calibration(
-            (1.0, 1.0, 1.0),
-            None,
-            (
-                f"{first.path.name} has no pixel size{why}: assumed 1 pixel = 1 unit (uncalibrated); "
-                "pass --pixel-size to set it",
-            ),
-        )
-    found = _with_z(first.pixel_size, None, is_3d, first.path.name)
-    if why:
-        return Calibration(found.spacing, found.unit, (f"{first.path.name}: {first.pixel_size_note}", *found.notes))
+    note = first.pixel_size_note
+    found = decide_pixel_size(first.pixel_size, None, has_depth=is_3d, where=name, source=name,
+                              uncalibrated_ok=True, why=f" ({note})" if note else "")
+    if note and found.unit is not None:
+        return Calibration(found.spacing, found.unit, (f"{name}: {note}", *found.notes))
     return found
-
-
-def _with_z(size: PixelSize, fallback_z: float | None, is_3d: bool, name: str) -> Calibration:
-    """Fill a missing z step: from `fallback_z`, else 1 um (noted when the tiles have depth)."""
-    z, y, x = size
-    z = z if z is not None else fallback_z
-    notes = ()
-    if z is None:
-        z = 1.0
-        if is_3d:
-            notes = (f"{name} has no z step: assumed 1 micrometer; pass --pixel-size to set it",)
-    return Calibration((float(z), float(y), float(x)), MICROMETER, notes)
 
 
 def _same(a: PixelSize, b: PixelSize) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import TileSet
+from ngff_fuse.model import PlateWell, TileSet
 
 
 #: File name suffixes of TIFF (and BigTIFF) files, whatever reads them.
@@ -23,6 +24,7 @@ class ReadOptions:
 
     pixel_size: tuple[float, float, float] | None = None  # (z, y, x) in micrometres
     scenes: tuple[int, ...] | None = None  # scene indices to read; None: every scene
+    wells: tuple[str, ...] | None = None  # plate wells to read ("B03"); None: every well
 
 
 @runtime_checkable
@@ -59,6 +61,38 @@ def pick_scenes(path: Path, names: Sequence[str], wanted: tuple[int, ...] | None
             shown += f", ... {len(names) - 1}"
         raise InputError(f"{path}: no scene {missing[0]}; its scenes are {shown}; pick with --scene")
     return list(wanted)
+
+
+_WELL = re.compile(r"([A-Za-z]{1,2})0*(\d{1,3})")
+
+
+def well_position(name: str) -> tuple[int, int] | None:
+    """The 0-based (row, column) of a well named like "B03", "b3" or "AF48"; None otherwise."""
+    match = _WELL.fullmatch(name.strip())
+    if match is None or int(match[2]) == 0:
+        return None
+    letters = match[1].upper()
+    row = ord(letters[-1]) - 65 + (26 * (ord(letters[0]) - 64) if len(letters) == 2 else 0)
+    return row, int(match[2]) - 1
+
+
+def pick_wells(path: Path, wells: Sequence[PlateWell], wanted: tuple[str, ...] | None) -> list[int]:
+    """Indices of the images (in `wells`, one entry per image) in the wells `--well` names;
+    all when none is named. A named well the plate lacks is refused, naming those it has."""
+    if wanted is None:
+        return list(range(len(wells)))
+    positions = [well_position(name) for name in wanted]
+    bad = next((name for name, at in zip(wanted, positions) if at is None), None)
+    if bad is not None:
+        raise InputError(f"--well {bad}: not a well name; name wells like B03 (row letters, column number)")
+    have = {(w.row, w.column) for w in wells}
+    missing = [name for name, at in zip(wanted, positions) if at not in have]
+    if missing:
+        listed = ", ".join(dict.fromkeys(w.name for w in wells))
+        raise InputError(f"{path}: no well {missing[0].strip().upper()} in this plate; its wells are "
+                         f"{listed}; pick with --well")
+    chosen = set(positions)
+    return [i for i, w in enumerate(wells) if (w.row, w.column) in chosen]
 
 
 def refuse_empty(path: Path, where: str | Path | None = None) -> None:

@@ -54,11 +54,12 @@ from dask.base import tokenize
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers._bioio_mosaic import (
-    Placement, TileFacts, anchor, first_pixel, mosaic_tileset, pick_scenes, pixel_size, plugin,
+    Placement, TileFacts, anchor, first_pixel, mosaic_tileset, pick_scenes, plugin,
     stack_z, tile_list, wavelength_color,
 )
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.pixel_size import decide_pixel_size
 from ngff_fuse.readers.samples import RGB_COLORS, RGB_NAMES
 from ngff_fuse.readers.czi_file import (
     KNOWN_DIMS,
@@ -328,7 +329,9 @@ class CziReader:
             raise InputError(f"{path}: scene {name} has colour (Bgr) pixels in several channels; "
                              "export one channel per scene")
         scene = with_tags(scene, subblock_tags(path, firsts))
-        spacing, size_notes = pixel_size(path, czi_pixel_size(meta), options, scene.shape[2] > 1)
+        calibration = decide_pixel_size(czi_pixel_size(meta), options.pixel_size, where=str(path),
+                                        source="the metadata", has_depth=scene.shape[2] > 1)
+        spacing, size_notes = calibration.spacing, calibration.notes
         placement = place_tiles(scene.tiles, spacing, scene.shape[2])
         channel_names, channel_colors = (
             (RGB_NAMES, RGB_COLORS) if rgb else czi_channels(meta, scene.channels)

@@ -16,6 +16,7 @@ from ngff_fuse._axes import is_length_unit, length_in_um
 from ngff_fuse.errors import InputError, reason
 from ngff_fuse.readers.base import OME_TIFF_SUFFIXES, TIFF_SUFFIXES
 from ngff_fuse.readers.picture_file import PICTURE_SUFFIXES, read_picture
+from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_plane_table, tiff_series_shape
 from ngff_fuse.readers.tiff_segments import SegmentCache
@@ -28,7 +29,7 @@ class ImageFile:
     """Pixels of one image (one series of a file) as (t, c, z, y, x), and what the file says."""
 
     data: da.Array
-    pixel_size: tuple[float | None, float | None, float | None]  # (z, y, x) um, None = unknown
+    pixel_size: PixelSize  # (z, y, x) um, None = unknown
     channel_names: tuple[str, ...]
     path: Path
     pixel_size_note: str | None = None  # why a resolution the file holds is not its pixel size
@@ -183,7 +184,6 @@ _RESOLUTION_UNIT_UM = {_INCH: 25400.0, _CENTIMETER: 1e4, 4: 1e3, 5: 1.0}
 #: dots per inch (pixels of 42 um or more) is such a default, not a calibration.
 WRITER_DEFAULT_MAX_DPI = 600.0
 
-PixelSize = tuple[float | None, float | None, float | None]
 _UNCALIBRATED: PixelSize = (None, None, None)
 
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dask.array as da
@@ -57,13 +57,16 @@ import tifffile
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
+from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, plate_size, tile_array
 from ngff_fuse.readers._bioio_mosaic import wavelength_color
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.readers.base import ReadOptions, pick_wells, well_position
+from ngff_fuse.readers.fields import field_corners, rounding_note
 from ngff_fuse.readers.metaseries import (
     MetaSeriesPlane, PlaneName, distinct_channel_labels, open_plane, parse_name, plane_damage,
     read_metaseries,
 )
+from ngff_fuse.readers.pixel_size import decide_pixel_size
+from ngff_fuse.readers.planes import stack_planes
 
 _TIMEPOINT = re.compile(r"TimePoint_(\d+)", re.IGNORECASE)
 _ZSTEP = re.compile(r"ZStep_(\d+)", re.IGNORECASE)
@@ -333,10 +336,42 @@ def _read_export(export: _Export, options: ReadOptions) -> list[TileSet]:
         by_image.setdefault((f.name.well, kind), {}).setdefault(f.name.site, {})[key] = f.path
     wells = sorted({f.name.well for f in files}, key=_well_order)
     images = [(well, kind) for well in wells for kind in kinds if (well, kind.name) in by_image]
+    on_plate = _plate_wells(export, plate, [well for well, _ in images], [kind for _, kind in images])
+    chosen = pick_wells(export.root, on_plate, options.wells)
+    images, on_plate = [images[i] for i in chosen], {images[i]: on_plate[i] for i in chosen}
     return [
-        _well_tileset(export, plate, well, kind, by_image[(well, kind.name)], options)
+        replace(_well_tileset(export, plate, well, kind, by_image[(well, kind.name)], options),
+                well=on_plate[(well, kind)])
         for well, kind in _pick_images(images, plate, options.scenes, export.root)
     ]
+
+
+def _plate_wells(export: _Export, plate: str, wells: Sequence[str], kinds: Sequence[_Kind]) -> list[PlateWell]:
+    """Each image's place on the plate; the plate's size from its .HTD (XWells, YWells), else
+    the smallest standard plate that holds the wells."""
+    positions = []
+    for well in wells:
+        at = well_position(well)
+        if at is None:
+            raise InputError(f"{export.root}: well {well!r} in its file names is no plate well "
+                             "(like B03); rename the files as MetaXpress names them")
+        positions.append(at)
+    size = _htd_plate_size(export.root / f"{plate}.HTD") or plate_size(
+        max(r for r, _ in positions) + 1, max(c for _, c in positions) + 1)
+    return [PlateWell(plate, row, column, *size, acquisition="" if kind.name == PLANES else kind.name)
+            for (row, column), kind in zip(positions, kinds)]
+
+
+def _htd_plate_size(path: Path) -> tuple[int, int] | None:
+    """(rows, columns) from a MetaXpress .HTD's "YWells" and "XWells" lines, if it has them."""
+    try:
+        text = path.read_text(encoding="latin-1")
+    except OSError:
+        return None
+    found = dict(re.findall(r'^"([XY]Wells)",\s*(\d+)', text, flags=re.MULTILINE))
+    if "XWells" in found and "YWells" in found and int(found["XWells"]) and int(found["YWells"]):
+        return int(found["YWells"]), int(found["XWells"])
+    return None
 
 
 @dataclass(frozen=True)
@@ -365,21 +400,23 @@ def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
     sites = [_read_site(export, well, kind, number, sites_files[number])
              for number in sorted(sites_files)]
     first = sites[0]
-    pixel_size = _pixel_size(sites, options)
-    z_step, z_note = _z_step(sites, kind, options)
-    spacing = (z_step, *pixel_size)
+    if options.pixel_size is None:
+        z_step, z_note = _z_step(sites, kind)
+        found = (z_step, *_site_pixel_size(sites))
+    else:
+        found, z_note = (None, None, None), None
+    calibration = decide_pixel_size(found, options.pixel_size, has_depth=len(kind.zsteps) > 1,
+                                    where=str(first.first.path), source="the MetaSeries XML")
+    spacing = calibration.spacing
+    pixel_size = spacing[1:]
     labels = distinct_channel_labels(first.channel_meta, kind.channels)
     z0 = first.first.meta.z_position or 0.0
-    tiles, shifts, anchor = [], [], None
-    for site in sites:
-        ny, nx = site.data.shape[3:]
-        # Stage position = field centre; the first pixel's centre is (n - 1) / 2 pixels before.
-        centre = np.array([site.first.meta.stage_y, site.first.meta.stage_x])
-        corner = centre - (np.array([ny, nx]) - 1) / 2 * np.array(pixel_size)
-        anchor = corner if anchor is None else anchor
-        steps = (corner - anchor) / np.array(pixel_size)
-        shifts.append(float(np.max(np.abs(steps - np.round(steps)))))
-        origin = (z0, *(anchor + np.round(steps) * np.array(pixel_size)))
+    # stage position = field centre (stage y grows with image rows)
+    corners, shift = field_corners([(s.first.meta.stage_y, s.first.meta.stage_x) for s in sites],
+                                   [s.data.shape[3:] for s in sites], pixel_size)
+    tiles = []
+    for site, corner in zip(sites, corners):
+        origin = (z0, *corner)
         name = f"{well} site {site.number}"
         tiles.append(Tile(
             data=tile_array(site.data, spacing, origin, name, labels),
@@ -399,7 +436,7 @@ def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
             "MetaSeries stage-position-x/y (um, field centre) in the first plane's TIFF of each "
             "site, rounded to whole pixels; stage y grows with image rows"
         ),
-        notes=_notes(sites, shifts, z_note, kind, labels),
+        notes=_notes(sites, shift, (z_note, *calibration.notes), kind, labels),
     )
 
 
@@ -437,18 +474,13 @@ def _read_site(export: _Export, well: str, kind: _Kind, number: int,
                     )
                 planes[key] = _Plane(path, *open_plane(path))
                 _check_kind(planes[key], kind)
-    _check_alike(export, well, number, planes)
-    sample = next(iter(planes.values()))
-    empty = da.zeros_like(sample.data)
     at, placed = _plane_indices(kind, planes)
-    depth = max(len(kind.zsteps), 1)
-    data = da.concatenate([
-        da.concatenate([
-            da.concatenate([at.get((t, c, i), empty) for i in range(depth)], axis=2)
-            for c in kind.channels
-        ], axis=1)
-        for t in kind.timepoints
-    ], axis=0)
+    data = stack_planes(
+        {(kind.timepoints.index(t), kind.channels.index(c), z): plane for (t, c, z), plane in at.items()},
+        (len(kind.timepoints), len(kind.channels), max(len(kind.zsteps), 1)),
+        f"{export.root}: well {well} site {number}", "export them at one binning and bit depth",
+        fill_missing=True,  # a plane the plate has nowhere stays empty (checked above)
+    )
     t0 = kind.timepoints[0]
     first = next(planes[k] for k in sorted(planes, key=lambda k: (k[0] != t0, k[2] is None, k[2] or 0, k[1])))
     if first.meta.stage_x is None or first.meta.stage_y is None:
@@ -469,14 +501,6 @@ def _check_kind(plane: _Plane, kind: _Kind) -> None:
             f"{plane.path}: a projection ({plane.meta.projection}) among single planes of its "
             "channel; the export mixes projections and planes in one channel, export it again"
         )
-
-
-def _check_alike(export: _Export, well: str, number: int, planes: dict) -> None:
-    sizes = {(p.data.shape, p.data.dtype) for p in planes.values()}
-    if len(sizes) > 1:
-        raise InputError(f"{export.root}: the planes of well {well} site {number} differ in size "
-                         f"or type ({sorted((s[3:], str(d)) for s, d in sizes)}); export them at "
-                         "one binning and bit depth")
 
 
 def _plane_indices(kind: _Kind, planes: dict[tuple[int, int, int | None], _Plane]
@@ -516,14 +540,11 @@ def _stack_steps(planes: dict[tuple[int, int, int | None], _Plane]) -> tuple[flo
     return tuple(steps)
 
 
-def _pixel_size(sites: Sequence[_Site], options: ReadOptions) -> tuple[float, float]:
-    """(y, x) um: the user's, else the MetaSeries calibration every site must share."""
-    if options.pixel_size is not None:
-        return options.pixel_size[1], options.pixel_size[2]
+def _site_pixel_size(sites: Sequence[_Site]) -> tuple[float | None, float | None]:
+    """(y, x) um: the MetaSeries calibration every site must share, (None, None) without."""
     first = sites[0].first
     if first.meta.pixel_size is None:
-        raise InputError(f"{first.path}: no spatial calibration in its MetaSeries XML, so stage "
-                         "positions cannot be turned into pixels; pass --pixel-size")
+        return None, None
     for site in sites[1:]:
         size = site.first.meta.pixel_size
         if size is None or not np.allclose(size, first.meta.pixel_size, rtol=1e-6):
@@ -534,13 +555,11 @@ def _pixel_size(sites: Sequence[_Site], options: ReadOptions) -> tuple[float, fl
     return first.meta.pixel_size
 
 
-def _z_step(sites: Sequence[_Site], kind: _Kind, options: ReadOptions) -> tuple[float, str | None]:
-    """The z step (um) and where it came from: the user; the median plane-to-plane step of the
-    planes' stage z (rounded to the focus drive's 0.01 um); the XML's nominal projection step."""
-    if options.pixel_size is not None:
-        return options.pixel_size[0], None
+def _z_step(sites: Sequence[_Site], kind: _Kind) -> tuple[float | None, str | None]:
+    """The z step (um) and where it came from: the median plane-to-plane step of the planes'
+    stage z (rounded to the focus drive's 0.01 um); the XML's nominal projection step; None."""
     if len(kind.zsteps) < 2:
-        return 1.0, None
+        return None, None
     steps = [s for site in sites for s in site.steps]
     step = round(float(np.median(steps)), 2) if steps else 0.0  # the drive reads back 0.01 um
     if abs(step) >= _STAGE_Z_RESOLUTION:
@@ -552,14 +571,13 @@ def _z_step(sites: Sequence[_Site], kind: _Kind, options: ReadOptions) -> tuple[
     if nominal:
         return nominal, (f"z step {nominal:g} um: the MetaSeries Z Projection Step Size (the planes' "
                          "stage z does not step)")
-    return 1.0, "no z step in the MetaSeries XML: assumed 1 micrometer; pass --pixel-size to set it"
+    return None, None
 
 
-def _notes(sites: Sequence[_Site], shifts: Sequence[float], z_note: str | None, kind: _Kind,
+def _notes(sites: Sequence[_Site], shift: float, z_notes: Sequence[str | None], kind: _Kind,
            labels: Sequence[str]) -> tuple[str, ...]:
-    notes = [z_note] if z_note else []
-    if max(shifts) >= 0.005:
-        notes.append(f"site positions rounded to whole pixels (at most {max(shifts):.2f} px)")
+    notes = [note for note in z_notes if note]
+    notes += rounding_note(shift, "site")
     heights = [s.first.meta.z_position for s in sites if s.first.meta.z_position is not None]
     if len(heights) > 1 and max(heights) - min(heights) > 0:
         notes.append(f"sites placed at one z; their autofocus z-positions differ by up to "

@@ -13,43 +13,21 @@ Pixels are the lazy level 0 of each tile, so re-fusing never needs the vendor fi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.errors import InputError
-from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
+from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, tile_array
 from ngff_fuse.ngff.groups import (
     NGFF_FUSE_KEY, TILES_GROUP, TILES_KEY, attributes, image_axes, is_zarr_group, ome,
 )
-from ngff_fuse.ngff.transforms import Linear, Transform, transform_to_affine
-from ngff_fuse.readers.base import ReadOptions
+from ngff_fuse.ngff.transforms import tile_affine
+from ngff_fuse.readers.base import ReadOptions, pick_wells
 from ngff_fuse.zarr_check import lazy_checked
 
 _KEPT_IN = "tiles kept in "
 _FIX = "write one with `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`"
-
-
-def tile_affine(tile_ome: dict, scene_transform: Linear | Transform | None, dims: tuple[str, ...],
-                plane: tuple[float, float] | None) -> np.ndarray:
-    """A kept tile's affine from its stored metadata (see the module docstring).
-
-    `plane` is the z spacing and stage z of a 2-D tile, which its 2-D transforms leave out.
-    """
-    multiscale = tile_ome["multiscales"][0]
-    kept = (multiscale.get("metadata") or {}).get(NGFF_FUSE_KEY) or {}
-    if "affine" in kept:
-        affine = np.asarray(kept["affine"], dtype=float)
-        if plane is not None:
-            affine[0, 3] = plane[1]
-        return affine
-    affine = transform_to_affine(multiscale["datasets"][0]["coordinateTransformations"], dims)
-    if scene_transform is not None:
-        affine = transform_to_affine(scene_transform, dims) @ affine
-    if plane is not None:
-        affine[0, 0], affine[0, 3] = plane
-    return affine
 
 
 class KeptTilesReader:
@@ -70,15 +48,22 @@ class KeptTilesReader:
         if record.get("status") != "complete":
             raise InputError(f"{path}: an unfinished ngff-fuse output; finish it by running the "
                              "same `ngff-fuse convert` command with --resume")
-        series = [str(s) for s in (attributes(path / "OME").get("series")
-                                   or ome(attributes(path / "OME")).get("series") or [])]
-        images = [path / s for s in series] if "bioformats2raw.layout" in ome(root) else [path]
+        wells: list[PlateWell | None]
+        if "plate" in ome(root):
+            images, wells = _plate_images(path, ome(root)["plate"])
+            chosen = pick_wells(path, wells, options.wells)
+            images, wells = [images[i] for i in chosen], [wells[i] for i in chosen]
+        else:
+            series = [str(s) for s in (attributes(path / "OME").get("series")
+                                       or ome(attributes(path / "OME")).get("series") or [])]
+            images = [path / s for s in series] if "bioformats2raw.layout" in ome(root) else [path]
+            wells = [None] * len(images)
         picked = range(len(images)) if options.scenes is None else options.scenes
         for index in picked:
             if not 0 <= index < len(images):
                 raise InputError(f"{path}: has {len(images)} image(s), no scene {index}; "
                                  f"pick one of 0 to {len(images) - 1}")
-        return [self._read_image(images[i]) for i in picked]
+        return [replace(self._read_image(images[i]), well=wells[i]) for i in picked]
 
     def _read_image(self, image: Path) -> TileSet:
         listing = attributes(image / TILES_GROUP)
@@ -125,6 +110,25 @@ class KeptTilesReader:
             channel_names=names, channel_colors=tuple(ch.get("color") for ch in channels),
             position_source=kept_position_source(image, provenance.get("position_source", "unknown")),
         )
+
+
+def _plate_images(path: Path, plate: dict) -> tuple[list[Path], list[PlateWell]]:
+    """Every image of every well of an NGFF plate, with its place on the plate."""
+    named = {a.get("id"): a.get("name", "") for a in plate.get("acquisitions", [])}
+    name = plate.get("name", path.name.split(".")[0])
+    rows, columns = len(plate.get("rows", [])), len(plate.get("columns", []))
+    images, wells = [], []
+    for well in plate.get("wells", []):
+        listed = ome(attributes(path / well["path"])).get("well", {}).get("images", [])
+        if not listed:
+            raise InputError(f"{path / well['path']}: a plate well without its images listed, the store "
+                             f"is damaged; {_FIX}")
+        for image in listed:
+            acquisition = named.get(image.get("acquisition"), "")
+            images.append(path / well["path"] / image["path"])
+            wells.append(PlateWell(name, int(well["rowIndex"]), int(well["columnIndex"]), rows, columns,
+                                   "" if acquisition == name else acquisition))
+    return images, wells
 
 
 def kept_position_source(image: Path, recorded: str) -> str:

@@ -24,11 +24,12 @@ import numpy as np
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers._bioio_mosaic import (
-    Placement, TileFacts, anchor, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, pixel_size,
+    Placement, TileFacts, anchor, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes,
     plugin, stack_z,
 )
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.pixel_size import decide_pixel_size
 from ngff_fuse.readers.samples import channel_labels
 
 # LIF dimensions (liffile's letters) other than tiles, time, channels, samples, z, y, x: what
@@ -148,7 +149,9 @@ class LifReader:
             raise InputError(f"{path}: image {name} has {exc}; ngff-fuse reads tiles of t, c, z, y, x") from None
         sizes = reader.physical_pixel_sizes
         depth = int(arrays[0].shape[2])
-        spacing, notes = pixel_size(path, (sizes.Z, sizes.Y, sizes.X), options, depth > 1)
+        calibration = decide_pixel_size((sizes.Z, sizes.Y, sizes.X), options.pixel_size, where=str(path),
+                                        source="the metadata", has_depth=depth > 1)
+        spacing, notes = calibration.spacing, calibration.notes
         placement = place_lif_tiles(scan, len(arrays), tuple(int(n) for n in arrays[0].shape[2:]),
                                     spacing, f"{path} image {name}")
         names = [str(c) for c in data.coords["C"].values] if "C" in data.coords else []

@@ -19,17 +19,20 @@ from importlib.resources import files
 from pathlib import Path
 
 import dask.array as da
+import numpy as np
 
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_um, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers._listing import (
-    PixelSize, calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
+    calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
 from ngff_fuse.readers.tiff_segments import SegmentCache
 from ngff_fuse.readers.image_file import ImageFile
+from ngff_fuse.readers.pixel_size import PixelSize
+from ngff_fuse.readers.planes import stack_planes
 from ngff_fuse.readers.samples import channel_labels
 
 SCHEMA_NAME = "tile-manifest.schema.json"
@@ -408,8 +411,8 @@ class ManifestReader:
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
         manifest = load_manifest(path)
         pick_scenes(path, [manifest.name or path.stem], options.scenes)
-        cache = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
-        stacks = [_open_tile(path, tile, cache) for tile in manifest.tiles]
+        segments = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
+        stacks = [_open_tile(path, tile, segments) for tile in manifest.tiles]
         images = [image for _, images in stacks for image in images]
         cal = calibration(images, options.pixel_size, manifest.pixel_size)
         if manifest.position_um is not None and cal.unit is None:
@@ -448,12 +451,12 @@ class ManifestReader:
         ]
 
 
-def _open_tile(path: Path, tile: ManifestTile, cache: SegmentCache) -> tuple[da.Array, list[ImageFile]]:
+def _open_tile(path: Path, tile: ManifestTile, segments: SegmentCache) -> tuple[da.Array, list[ImageFile]]:
     """Open a tile's files and stack them into one lazy (t, c, z, y, x) array."""
     images = []
     for entry in tile.files:
         where = f"{path}: tiles[{entry.index}]"
-        image = open_listed(path, entry.file, entry.series, where, cache)
+        image = open_listed(path, entry.file, entry.series, where, segments)
         for key, value, axis in zip(_PLANE_KEYS, entry.plane, range(3)):
             if value is not None and image.data.shape[axis] != 1:
                 raise InputError(
@@ -469,17 +472,10 @@ def _open_tile(path: Path, tile: ManifestTile, cache: SegmentCache) -> tuple[da.
                 f"{first.data.shape[2:]}; the files of one tile must match"
             )
         images.append(image)
-    if len(images) == 1:  # nothing to stack; dask's concatenate costs even for one array
-        return images[0].data, images
-    nt, nc, nz = tile.counts
-    blocks = iter(image.data for image in images)
-    # Files come t-major, then channel, then z_index: stack z first, then c, then t.
-    by_t = []
-    for _ in range(nt):
-        by_c = [da.concatenate([next(blocks) for _ in range(nz)], axis=2) for _ in range(nc)]
-        by_t.append(da.concatenate(by_c, axis=1))
-    data = da.concatenate(by_t, axis=0)
-    return data, images
+    # Files come t-major, then channel, then z_index: the grid's indices in that order.
+    parts = {index: image.data for index, image in zip(np.ndindex(*tile.counts), images)}
+    return stack_planes(parts, tile.counts, f"{path}: tile {tile.name!r}",
+                        "give one file for each channel/t/z_index"), images
 
 
 def _channels(

@@ -32,11 +32,12 @@ import numpy as np
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers._bioio_mosaic import (
-    Placement, TileFacts, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, pixel_size, plugin,
+    Placement, TileFacts, bioio_tiles, first_pixel, mosaic_tileset, pick_scenes, plugin,
     stack_z, wavelength_color,
 )
 from ngff_fuse.readers.base import ReadOptions
 from ngff_fuse.readers.image_file import open_bioimage
+from ngff_fuse.readers.pixel_size import decide_pixel_size
 from ngff_fuse.readers.samples import channel_labels
 
 _ROTATION_NOTE = 0.5  # degrees of camera rotation worth telling the user about
@@ -195,7 +196,9 @@ def mosaic_from_positions(
     shape = tuple(int(n) for n in arrays[0].shape[2:])
     sizes = reader.physical_pixel_sizes
     found = (sizes.Z, sizes.Y, sizes.X) if facts.calibrated else (None, None, None)
-    spacing, notes = pixel_size(path, found, options, shape[0] > 1)
+    calibration = decide_pixel_size(found, options.pixel_size, where=str(path), source="the metadata",
+                                    has_depth=shape[0] > 1)
+    spacing, notes = calibration.spacing, calibration.notes
     placement, turned = place_positions(facts, shape, spacing, str(path))
     if turned:
         arrays = [a[:, :, ::-1] for a in arrays]

@@ -29,6 +29,7 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers.base import TIFF_SUFFIXES, ReadOptions
 from ngff_fuse.readers.ome_tiff import ome_tileset
+from ngff_fuse.readers.planes import stack_planes
 from ngff_fuse.readers.tiff_planes import TiffPlaneTable, tiff_dask_array
 from ngff_fuse.readers.tiff_segments import SegmentCache
 
@@ -216,17 +217,8 @@ def _image_pixels(pixels, index: int, xml_path: Path, own_file: Path | None,
         except (tifffile.TiffFileError, OSError) as exc:
             raise InputError(f"{file}: cannot be read as a TIFF ({exc}); check that the file "
                              "is complete") from None
-    dtypes = {np.dtype(array.dtype) for array in planes.values()}
-    if len(dtypes) > 1:
-        raise InputError(f"{xml_path}: the planes of image {index} have different dtypes "
-                         f"({', '.join(sorted(map(str, dtypes)))}); check the TIFF files")
-    t, c, z = pixels.size_t, pixels.size_c, pixels.size_z
-    return da.concatenate([
-        da.concatenate([
-            da.concatenate([planes[(ti, ci, zi)] for zi in range(z)], axis=2) for ci in range(c)
-        ], axis=1)
-        for ti in range(t)
-    ], axis=0)
+    return stack_planes(planes, (pixels.size_t, pixels.size_c, pixels.size_z),
+                        f"{xml_path}: image {index}", "check the TIFF files")
 
 
 def _page_table(tif: tifffile.TiffFile, ifd: int, shape: tuple[int, int], xml_path: Path,

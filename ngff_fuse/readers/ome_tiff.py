@@ -21,14 +21,10 @@ from ngff_fuse._axes import (
 )
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
-from ngff_fuse.readers.base import (
-    OME_TIFF_SUFFIXES,
-    TIFF_SUFFIXES,
-    ReadOptions,
-    pick_scenes,
-)
-from ngff_fuse.readers.image_file import tiff_damage, fast_tiff_pixels, open_bioimage
+from ngff_fuse.readers.base import OME_TIFF_SUFFIXES, TIFF_SUFFIXES, ReadOptions, pick_scenes
+from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage, tiff_damage
 from ngff_fuse.readers.ome_images import OmeImages, parse_ome_images
+from ngff_fuse.readers.pixel_size import PixelSize, decide_pixel_size
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_segments import SegmentCache
 
@@ -99,19 +95,15 @@ def _in_reference_frame(pixels) -> bool:
     return any(_unit_name(u) == REFERENCE_FRAME for u in (plane.position_x_unit, plane.position_y_unit))
 
 
-def _pixel_size(pixels, path: Path, options: ReadOptions) -> tuple[float, float, float]:
-    if options.pixel_size is not None:
-        return options.pixel_size
-    if pixels.physical_size_x is None or pixels.physical_size_y is None:
-        raise InputError(
-            f"{path}: no PhysicalSizeX/Y in the OME metadata, so stage positions cannot be "
-            "turned into pixels; pass --pixel-size"
+def _found_pixel_size(pixels, path: Path) -> PixelSize:
+    """(z, y, x) um from PhysicalSizeZ/Y/X, None where not given."""
+    return tuple(
+        None if size is None else _size_um(size, unit, path, f"PhysicalSize{ax}")
+        for ax, size, unit in (
+            ("Z", pixels.physical_size_z, pixels.physical_size_z_unit),
+            ("Y", pixels.physical_size_y, pixels.physical_size_y_unit),
+            ("X", pixels.physical_size_x, pixels.physical_size_x_unit),
         )
-    sz = pixels.physical_size_z
-    return (
-        1.0 if sz is None else _size_um(sz, pixels.physical_size_z_unit, path, "PhysicalSizeZ"),
-        _size_um(pixels.physical_size_y, pixels.physical_size_y_unit, path, "PhysicalSizeY"),
-        _size_um(pixels.physical_size_x, pixels.physical_size_x_unit, path, "PhysicalSizeX"),
     )
 
 
@@ -151,10 +143,16 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
     pick_scenes(path, [mosaic_name], options.scenes)
     tiles = []
     spacings = []
+    notes: dict[str, None] = {}  # in order, each once
     unitless = False
     for series, data in enumerate(pixels):
         image_pixels = ome.images[series].pixels
-        spacing = _pixel_size(image_pixels, path, options)
+        # OME sizes are positive, so the option needs nothing of the file's (not even its units)
+        found = (None, None, None) if options.pixel_size else _found_pixel_size(image_pixels, path)
+        calibration = decide_pixel_size(found, options.pixel_size, has_depth=data.shape[2] > 1,
+                                        where=str(path), source="the OME metadata (PhysicalSizeX/Y/Z)")
+        spacing = calibration.spacing
+        notes.update(dict.fromkeys(calibration.notes))
         origin = _first_plane_position(image_pixels, path, series, spacing)
         unitless = unitless or _in_reference_frame(image_pixels)
         names, _ = _channel_labels(image_pixels)
@@ -179,7 +177,7 @@ def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOption
         channel_names=names,
         channel_colors=colors,
         position_source="OME-XML Plane PositionX/Y/Z of each series (first plane)",
-        notes=(_UNITLESS_NOTE,) if unitless else (),
+        notes=(*notes, *((_UNITLESS_NOTE,) if unitless else ())),
     )
 
 

@@ -176,9 +176,9 @@ class TileConfigReader:
             raise InputError(f"{path}: lists no tiles; add lines of the form '{_EXPECTED[dim]}'")
         mosaic_name = path.resolve().parent.name or path.stem
         pick_scenes(path, [mosaic_name], options.scenes)
-        cache = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
+        segments = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
         images = [
-            open_listed(path, entry.file, entry.series, f"{path}, line {number}", cache)
+            open_listed(path, entry.file, entry.series, f"{path}, line {number}", segments)
             for number, entry in numbered
         ]
         cal = calibration(images, options.pixel_size)

@@ -42,6 +42,16 @@ class SyntheticMosaic:
         stop = np.floor((offsets + shapes - 1).max(axis=0) + 1e-9).astype(int) + 1
         return first, stop
 
+    def covered_truth(self) -> tuple[np.ndarray, np.ndarray]:
+        """The truth cut to `truth_extent`, and which of its (z, y, x) pixels some tile covers
+        (a jittered grid leaves corners uncovered); for whole-pixel tile offsets."""
+        first, stop = self.truth_extent()
+        covered = np.zeros(tuple(stop - first), dtype=bool)
+        for tile in self.tiles:
+            low = np.rint(tile.pixel_offset).astype(int) - first
+            covered[tuple(slice(a, a + n) for a, n in zip(low, tile.data.shape[2:]))] = True
+        return self.truth[(slice(None), slice(None), *map(slice, first, stop))], covered
+
 
 def ground_truth(
     shape: tuple[int, ...], dtype=np.uint16, seed: int = 0, smooth: bool = False
