@@ -23,7 +23,7 @@ PACKAGE = Path(ngff_fuse.__file__).parent
 # (stage, module prefixes); a module belongs to its longest matching prefix.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("_axes", "errors", "console", "version", "progress", "transforms", "boxes",
-                    "fingerprint", "zarr_check")),
+                    "fingerprint", "zarr_check", "stage_clock")),
     ("model", ("model",)),
     ("ngff format", ("ngff", "ome_xml")),
     ("readers", ("readers",)),
@@ -31,7 +31,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("plan", ("fuse.plan", "register", "checks", "describe", "orientation", "layout_plot")),
     ("fuse", ("fuse",)),
     ("pyramid", ("pyramid",)),
-    ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "output", "output_lock",
+    ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "gzip_codecs", "output", "output_lock",
                 "validate", "preview")),
     # the library's front door and the synthetic acquisitions the CLI's demo writes
     ("api", ("", "convert", "cluster", "testing")),
