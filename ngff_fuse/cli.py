@@ -13,39 +13,27 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from ngff_fuse._axes import SPATIAL
-from ngff_fuse.cluster import compute_on
+# Only what the parser needs is imported here: `ngff-fuse --version` and `--help` stay as quick
+# as Python importing numpy (benchmarks/bench_process.py); each command imports its own
+# modules (dask, zarr, a reader's library) when it runs.
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
-from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
-from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
-from ngff_fuse.describe import describe
-from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line, reason
+from ngff_fuse.errors import InputError, NgffFuseError, from_environment, one_line, reason
 from ngff_fuse.fuse.blend import BlendMode
-from ngff_fuse.fuse.plan import output_grid
-from ngff_fuse.illumination.correct import corrected_tiles
-from ngff_fuse.illumination.estimate import IlluminationOptions
-from ngff_fuse.illumination.files import write_profiles
-from ngff_fuse.illumination.prepare import prepare_correction
-from ngff_fuse.illumination.qc_plot import illumination_plot
-from ngff_fuse.layout_plot import layout_plot
-from ngff_fuse.ngff.groups import is_zarr_group, ngff_version
-from ngff_fuse.ngff.metadata import FORMATS
-from ngff_fuse.orientation import Orientation, check_orientation
-from ngff_fuse.output import (
-    check_claim, check_file_output, check_folder, check_picture_output, left_incomplete,
-)
-from ngff_fuse.preview import write_preview
+from ngff_fuse.ngff.versions import NGFF_VERSIONS
 from ngff_fuse.pyramid import Downsample
-from ngff_fuse.readers import ReadOptions
-from ngff_fuse.register import qc_plot, register, write_positions
 from ngff_fuse.storage import connection_lost, location, storage_options, total_size
-from ngff_fuse.validate import validate_store
 from ngff_fuse.version import VERSION
-from ngff_fuse.writer import WriteOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ngff_fuse.convert import ConvertResult, RegisterOptions
+    from ngff_fuse.illumination.estimate import IlluminationOptions
+    from ngff_fuse.orientation import Orientation
+    from ngff_fuse.readers import ReadOptions
+    from ngff_fuse.writer import WriteOptions
 
 EXAMPLES = """examples:
   ngff-fuse demo demo.ome.zarr
@@ -139,6 +127,8 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_options(args: argparse.Namespace) -> ReadOptions:
+    from ngff_fuse.readers import ReadOptions
+
     scenes = None
     if args.scene and "all" not in args.scene:
         try:
@@ -150,6 +140,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
 
 
 def _orientation(args: argparse.Namespace) -> Orientation:
+    from ngff_fuse.orientation import Orientation
+
     return Orientation(flip_x=args.flip_x, flip_y=args.flip_y, swap_xy=args.swap_xy)
 
 
@@ -197,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     illum.add_argument("--qc-plot", type=Path, metavar="PNG",
                        help="draw each channel's profile, its fall-off along y and x, and one seam before "
                             "and after")
-    illum.add_argument("--ngff", choices=list(FORMATS), default="0.5", help="NGFF version of a .zarr output")
+    illum.add_argument("--ngff", choices=NGFF_VERSIONS, default="0.5", help="NGFF version of a .zarr output")
 
     info = sub.add_parser("info", help="show what would be fused: tiles, positions, extent",
                           epilog="example:\n  ngff-fuse info TileConfiguration.txt --json")
@@ -278,6 +270,8 @@ def _add_register_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _register_options(args: argparse.Namespace) -> RegisterOptions:
+    from ngff_fuse.convert import RegisterOptions
+
     channel = args.register_channel
     return RegisterOptions(
         register=getattr(args, "register", True), channel=int(channel) if channel.isdigit() else channel,
@@ -301,12 +295,14 @@ def _add_illumination_options(parser: argparse.ArgumentParser, equalize: bool = 
 
 
 def _illumination_options(args: argparse.Namespace) -> IlluminationOptions:
+    from ngff_fuse.illumination.estimate import IlluminationOptions
+
     return IlluminationOptions(flatfield=args.flatfield, darkfield=args.darkfield,
                                equalize=getattr(args, "equalize", False))
 
 
 def _add_write_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ngff", choices=list(FORMATS), default="0.5",
+    parser.add_argument("--ngff", choices=NGFF_VERSIONS, default="0.5",
                         help="NGFF version: 0.4 (zarr v2), 0.5 (zarr v3; default) or 0.6 "
                              "(zarr v3, named coordinate systems)")
     parser.add_argument("--blend", choices=[m.value for m in BlendMode], default="feather",
@@ -356,6 +352,8 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_options(args: argparse.Namespace) -> WriteOptions:
+    from ngff_fuse.writer import WriteOptions
+
     return WriteOptions(
         ngff=args.ngff, chunk=args.chunk, chunk_z=args.chunk_z, shard=args.shard, levels=args.levels,
         downsample=Downsample(args.downsample), codec=args.codec, fill=args.fill,
@@ -364,8 +362,17 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
 
 
 def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
+    from ngff_fuse._axes import SPATIAL
+    from ngff_fuse.fuse.plan import output_grid
+    from ngff_fuse.stage_clock import CLOCK, shares
+
     size = total_size(result.output)
-    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB stored)")
+    mpix = sum(math.prod(scene.level_shapes[0]) for scene in result.scenes if scene.level_shapes) / 1e6
+    console.print(f"wrote {result.output} in {seconds:.1f} s, {mpix / max(seconds, 1e-9):.1f} MPix/s "
+                  f"({size / 1e6:.1f} MB stored)")
+    spent = shares(CLOCK.seconds())
+    if spent:
+        console.print(f"  time in the worker threads: {spent}")
     for index, scene in enumerate(result.scenes):
         tileset = scene.tileset
         where = f"image {index} " if len(result.scenes) > 1 else ""
@@ -382,7 +389,16 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
 
 
 def _run_convert(args, console: Console) -> int:
+    from ngff_fuse.cluster import compute_on
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.convert import check_output, convert
+    from ngff_fuse.output import check_picture_output
+    from ngff_fuse.preview import write_preview
+
+    from ngff_fuse.stage_clock import CLOCK
+
     started = time.monotonic()
+    CLOCK.reset()
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
         check_picture_output(args.preview)
@@ -409,6 +425,8 @@ def _run_convert(args, console: Console) -> int:
 
 def _run_fuse_store(args, console: Console) -> int:
     """`convert` with the tiles kept in a store as its input."""
+    from ngff_fuse.ngff.groups import is_zarr_group, ngff_version
+
     if not is_zarr_group(args.input):
         raise InputError(f"{args.input}: not an OME-Zarr store; fuse-store re-fuses the tiles of a store "
                          "written by `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`")
@@ -424,6 +442,10 @@ def _run_fuse_store(args, console: Console) -> int:
 
 
 def _run_layout(args, console: Console) -> int:
+    from ngff_fuse.convert import open_input, scene_path
+    from ngff_fuse.layout_plot import layout_plot
+    from ngff_fuse.output import check_picture_output
+
     check_picture_output(args.png)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
@@ -434,6 +456,9 @@ def _run_layout(args, console: Console) -> int:
 
 
 def _run_preview(args, console: Console) -> int:
+    from ngff_fuse.output import check_picture_output
+    from ngff_fuse.preview import write_preview
+
     check_picture_output(args.png)
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
@@ -443,6 +468,9 @@ def _run_preview(args, console: Console) -> int:
 
 def _scenes_to_save(args) -> list:
     """The input's scenes, once --out and --qc-plot are known to be writable (before any work)."""
+    from ngff_fuse.convert import open_input
+    from ngff_fuse.output import check_file_output, check_picture_output
+
     check_file_output(args.out)
     if args.qc_plot is not None:
         check_picture_output(args.qc_plot)
@@ -450,6 +478,12 @@ def _scenes_to_save(args) -> list:
 
 
 def _run_register(args, console: Console) -> int:
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.convert import scene_path
+    from ngff_fuse.illumination.correct import corrected_tiles
+    from ngff_fuse.illumination.prepare import prepare_correction
+    from ngff_fuse.register import qc_plot, register, write_positions
+
     progress = ConsoleProgress(console, quiet=args.quiet)
     tilesets = _scenes_to_save(args)
     for index, tileset in enumerate(tilesets):
@@ -471,6 +505,13 @@ def _run_register(args, console: Console) -> int:
 
 
 def _run_illumination(args, console: Console) -> int:
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.convert import scene_path
+    from ngff_fuse.illumination.estimate import IlluminationOptions
+    from ngff_fuse.illumination.files import write_profiles
+    from ngff_fuse.illumination.prepare import prepare_correction
+    from ngff_fuse.illumination.qc_plot import illumination_plot
+
     progress = ConsoleProgress(console, quiet=args.quiet)
     tilesets = _scenes_to_save(args)
     options = IlluminationOptions(flatfield="auto", darkfield=args.darkfield)
@@ -490,6 +531,9 @@ def _run_illumination(args, console: Console) -> int:
 
 
 def _orientation_report(tileset) -> dict:
+    from ngff_fuse.errors import DamagedFile
+    from ngff_fuse.orientation import check_orientation
+
     try:
         check = check_orientation(tileset)
     except DamagedFile:  # a tile that does not read is no orientation question
@@ -501,6 +545,11 @@ def _orientation_report(tileset) -> dict:
 
 
 def _run_info(args, console: Console) -> int:
+    from rich.table import Table
+
+    from ngff_fuse.convert import open_input
+    from ngff_fuse.describe import describe
+
     reader, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     summary = describe(str(args.input), reader.name, tilesets)
     if not args.no_orientation_check:
@@ -548,6 +597,7 @@ def _run_info(args, console: Console) -> int:
 def _run_demo(args, console: Console) -> int:
     """A synthetic acquisition, written to a temporary folder (deleted after) and converted:
     the demo leaves nothing behind but OUTPUT."""
+    from ngff_fuse.output import check_claim, check_folder
     from ngff_fuse.testing.demo import write_demo_acquisition
 
     check_folder(args.output)
@@ -563,6 +613,9 @@ def _run_demo(args, console: Console) -> int:
 
 
 def _run_validate(args, console: Console) -> int:
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.validate import validate_store
+
     progress = ConsoleProgress(console, quiet=args.quiet or args.json)
     report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
@@ -612,6 +665,8 @@ def _quiet_libraries(quiet: bool) -> Iterator[None]:
 
 
 def _left_incomplete(args: argparse.Namespace) -> bool:
+    from ngff_fuse.output import left_incomplete
+
     output = getattr(args, "output", None)
     return args.command in ("convert", "fuse-store") and output is not None and left_incomplete(output)
 
@@ -628,6 +683,8 @@ def _locate(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ngff_fuse.console import stdout_console, terminal_console
+
     console = stdout_console()
     errors = terminal_console(sys.stderr)
     try:

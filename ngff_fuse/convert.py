@@ -30,7 +30,6 @@ from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
 from ngff_fuse.storage import Location, Remote, location
 from ngff_fuse import kept_tiles_writer
-from ngff_fuse.register import apply_positions, qc_plot, register
 from ngff_fuse.writer import Amend, SceneImage, WriteOptions, write_image, write_plate_images, write_scene_images
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def tile_files(tile: Tile) -> set[str]:
     for layer in tile.data.data.dask.layers.values():
         for task in layer.values():
             if isinstance(task, Task):
-                files.update(arg.value.layout.path for arg in task.args
+                files.update(arg.value.table.path for arg in task.args
                              if isinstance(arg, DataNode) and isinstance(arg.value, TiffPlanes))
     if os.path.isfile(tile.source.path):
         files.add(tile.source.path)
@@ -168,6 +167,9 @@ def refine_positions(
 ) -> tuple[list[TileSet], list[dict | None]]:
     """Apply a positions file or register each scene; returns the tile sets to fuse and, per
     scene, the registration report for the output's metadata."""
+    # scipy's sparse solver and FFTs: imported by the runs that register
+    from ngff_fuse.register import apply_positions, qc_plot, register
+
     if options.positions is not None:
         if len(tilesets) > 1:
             raise InputError(f"{options.positions}: a positions file describes one scene; pick it with --scene N")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -42,6 +41,7 @@ from ngff_fuse.progress import Progress
 from ngff_fuse.pyramid import Downsample, Pyramid, reduce_block
 from ngff_fuse.storage import Location, Remote
 from ngff_fuse.zarr_check import ChunkChecker, bounded_map
+from ngff_fuse.stage_clock import CLOCK
 
 def block_done(checker: ChunkChecker, region: tuple[slice, ...]) -> bool:
     """True when the block's store key exists and decodes, every inner chunk of a shard
@@ -90,8 +90,12 @@ def remove_partial_writes(folder: Location) -> None:
 def _write_block(block: np.ndarray, array, region: tuple[slice, ...],
                  hand_up: tuple[int, ...] | None, method: Downsample) -> np.ndarray | None:
     """Write one block; return what the level above needs of it (reduced by `hand_up`)."""
-    array[region] = block
-    return None if hand_up is None else reduce_block(block, hand_up, method)
+    with CLOCK.timing("compressing and writing"):
+        array[region] = block
+    if hand_up is None:
+        return None
+    with CLOCK.timing("downsampling"):
+        return reduce_block(block, hand_up, method)
 
 
 def _read_block(array, region: tuple[slice, ...], hand_up: tuple[int, ...], method: Downsample) -> np.ndarray:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask.array as da
 import numpy as np
@@ -22,20 +23,23 @@ import xarray as xr
 import zarr
 
 from ngff_fuse._axes import SPATIAL
-from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
+from ngff_fuse.gzip_codecs import deterministic
 from ngff_fuse.model import PlateWell
 from ngff_fuse.ngff.metadata import (
     FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform,
 )
 from ngff_fuse.ngff.plate import WellImage, acquisition_names, plate_attributes, well_attributes, well_path
-from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
 from ngff_fuse.pyramid_writer import PyramidWrite, remove_partial_writes, store_pyramids, undone_blocks
 from ngff_fuse.storage import Remote, location, zarr_store
+
+if TYPE_CHECKING:
+    from ngff_fuse.ome_xml import SceneDescription
 
 #: Default shard edge of NGFF 0.5 outputs, in chunks: 4x fewer files than none at the same
 #: speed, less memory than 4 x 4 (figures: README, "How the defaults were chosen").
@@ -294,6 +298,9 @@ def write_scenes(
 def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, options: WriteOptions,
                        progress: Progress | None = None) -> list[list[tuple[int, ...]]]:
     """`write_scenes` into an output already claimed, continuing what is there when `resuming`."""
+    # ome-types takes ~0.6 s to import: only multi-scene stores need it
+    from ngff_fuse.ome_xml import METADATA_XML, metadata_xml
+
     progress = progress or NoProgress()
     fmt = FORMATS[options.ngff]
     xml = metadata_xml([_describe(scene, path / str(i)) for i, scene in enumerate(scenes)])
@@ -365,6 +372,8 @@ def _channel_colors(mosaic: xr.DataArray, given: tuple[str | None, ...]) -> tupl
 
 def _describe(scene: SceneImage, path: Path) -> SceneDescription:
     """What the store's OME-XML says about a scene: what its NGFF metadata says."""
+    from ngff_fuse.ome_xml import SceneDescription
+
     mosaic = scene.mosaic
     names = _channel_names(mosaic)
     given = _channel_colors(mosaic, scene.channel_colors)

@@ -24,7 +24,7 @@ PACKAGE = Path(ngff_fuse.__file__).parent
 # (stage, module prefixes); a module belongs to its longest matching prefix.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("_axes", "errors", "console", "version", "progress", "transforms", "boxes",
-                    "fingerprint", "zarr_check", "storage")),
+                    "fingerprint", "zarr_check", "storage", "stage_clock")),
     ("model", ("model",)),
     ("ngff format", ("ngff", "ome_xml")),
     ("readers", ("readers",)),
@@ -32,7 +32,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("plan", ("fuse.plan", "register", "checks", "describe", "orientation", "layout_plot")),
     ("fuse", ("fuse",)),
     ("pyramid", ("pyramid",)),
-    ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "output", "output_lock",
+    ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "gzip_codecs", "output", "output_lock",
                 "validate", "preview")),
     # flat-field estimation and correction: reads tiles through the fusion's pixel access and
     # writes its profiles as images; fusion itself only takes its per-tile transform

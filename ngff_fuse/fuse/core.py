@@ -30,6 +30,7 @@ from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
 from ngff_fuse.model import OutputGrid, TileSet
+from ngff_fuse.stage_clock import CLOCK
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,14 @@ TileTransform = Callable[[int, int, tuple[slice, slice, slice], np.ndarray], np.
 def fuse_chunk(pixels: TilePixels, task: ChunkTask, transform: TileTransform | None = None) -> np.ndarray:
     """Fuse one output chunk; returns shape (1, 1, z, y, x)."""
     def read_tile(index: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-        values = pixels.read(index, task.t, task.c, box)
+        with CLOCK.timing("reading"):
+            values = pixels.read(index, task.t, task.c, box)
         return values if transform is None else transform(index, task.c, box, values)
 
-    if all(p.offset is not None for p in task.placements):
-        return paste_chunk(task, read_tile)[None, None]
-    return blend_chunk(task, read_tile)[None, None]
+    with CLOCK.timing("fusing"):
+        if all(p.offset is not None for p in task.placements):
+            return paste_chunk(task, read_tile)[None, None]
+        return blend_chunk(task, read_tile)[None, None]
 
 
 def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:
