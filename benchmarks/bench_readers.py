@@ -1,5 +1,7 @@
 """Do the hand-written readers earn their place? ngff-fuse's own TIFF plane reader
-(`readers/tiff_planes.py`: strip offsets, `os.pread`, a decoded-plane cache) and CZI parser
+(`readers/tiff_planes.py`: strip offsets and `os.pread` for contiguous planes; for tiled or
+compressed ones, `readers/tiff_segments.py`: only the segments under a region, decoded by
+tifffile and kept in a bounded cache) and CZI parser
 (`readers/czi_file.py`: the ZISRAW directory and subblocks read by hand) against the library
 paths: tifffile (`imread`, `TiffFile.pages[k].asarray()`, `aszarr` + zarr, memmap) and
 aicspylibczi / pylibCZIrw.
@@ -47,7 +49,8 @@ from ngff_fuse.readers.czi_file import (
     CziTilePlanes, check_complete, read_directory, subblock_tags, tag_number,
 )
 from ngff_fuse.readers.image_file import read_image_file
-from ngff_fuse.readers.tiff_planes import TiffPlanes, tiff_layout
+from ngff_fuse.readers.tiff_planes import TiffPlanes, tiff_plane_table
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 CZI_FILES = (
@@ -58,6 +61,7 @@ CZI_FILES = (
 TIFF_KINDS = {  # label -> tifffile.imwrite options
     "strips, uncompressed": {},
     "strips, zlib": {"compression": "zlib"},
+    "tiles 512, uncompressed": {"tile": (512, 512)},
     "tiles 512, zlib": {"compression": "zlib", "tile": (512, 512)},
     "tiles 512, lzw": {"compression": "lzw", "tile": (512, 512)},
 }
@@ -121,8 +125,18 @@ def _equal(a, b) -> bool:
     return a == b
 
 
+#: every segment cache a timed variant reads through, emptied before each call
+CACHES: list[SegmentCache] = []
+
+
 def _cold() -> None:
-    tiff_planes._decoded.clear()
+    for cache in CACHES:
+        cache.clear()
+
+
+def _reader_caches(lazy: da.Array) -> list[SegmentCache]:
+    return [node.value.cache for task in dict(lazy.__dask_graph__()).values()
+            for node in getattr(task, "args", ()) if isinstance(getattr(node, "value", None), TiffPlanes)]
 
 
 # --- TIFF --------------------------------------------------------------------------------
@@ -156,7 +170,8 @@ def region_variants(planes: list[Plane], boxes: list[tuple[slice, slice]], conti
         with tifffile.TiffFile(p.path) as tif:
             series = next(i for i, s in enumerate(tif.series) if p.page in [pg.index for pg in s.pages])
             shape = tuple(int(n) for n in p.lazy.shape)
-            layouts.append(tiff_layout(tif, series, shape))
+            layouts.append(tiff_plane_table(tif, series, shape))
+        CACHES.extend(_reader_caches(p.lazy))
         tif = tifffile.TiffFile(p.path)
         handles.append(tif)
         arrays.append(zarr.open(tif.aszarr(key=p.page), mode="r"))
@@ -165,13 +180,15 @@ def region_variants(planes: list[Plane], boxes: list[tuple[slice, slice]], conti
             maps.append(np.memmap(p.path, dtype=page.dtype.newbyteorder(tif.byteorder), mode="r",
                                   offset=page.dataoffsets[0], shape=page.shape))
     t_c_z = [p.index for p in planes]
+    own = SegmentCache()
+    CACHES.append(own)
 
     def each(read):
         return lambda: [read(i, ys, xs) for i in range(len(planes)) for ys, xs in boxes]
 
     variants = {
         "ngff-fuse TiffPlanes[...] (hand-written)": each(
-            lambda i, ys, xs: TiffPlanes(layouts[i])[(*t_c_z[i], ys, xs)]),
+            lambda i, ys, xs: TiffPlanes(layouts[i], own)[(*t_c_z[i], ys, xs)]),
         "ngff-fuse tile.data[...].compute() (+dask)": each(
             lambda i, ys, xs: planes[i].lazy[(*t_c_z[i], ys, xs)].compute(scheduler="synchronous")),
     }
@@ -197,7 +214,7 @@ def region_variants(planes: list[Plane], boxes: list[tuple[slice, slice]], conti
     return variants, handles
 
 
-def _preadv_plane(layout: tiff_planes.TiffSeriesLayout, tcz: tuple[int, int, int]) -> np.ndarray:
+def _preadv_plane(layout: tiff_planes.TiffPlaneTable, tcz: tuple[int, int, int]) -> np.ndarray:
     """Not ngff-fuse's code: a whole plane read straight into its numpy buffer (one
     allocation, no intermediate bytes object), to size that fix for `tiff_planes`' full-plane
     cost. Only the whole plane: for many small regions a fresh band buffer per read measured
@@ -228,6 +245,7 @@ def region_cases(label: str, planes: list[Plane], edge: int, contiguous: bool, r
         finally:
             for h in handles:
                 h.close()
+            CACHES.clear()
     return rows
 
 
@@ -266,7 +284,7 @@ def ome_tiff(folder: Path, images: list[np.ndarray], repeat: int) -> list[Row]:
     def ngff_layouts():
         with tifffile.TiffFile(path) as tif:
             shapes = [s.shape for s in tif.series]
-            return [tiff_planes.tiff_dask_array(tiff_layout(tif, i, (1, 2, 1, edge, edge))).shape
+            return [tiff_planes.tiff_dask_array(tiff_plane_table(tif, i, (1, 2, 1, edge, edge)), SegmentCache()).shape
                     for i in range(len(shapes))]
 
     def aszarr_dask():
@@ -275,7 +293,7 @@ def ome_tiff(folder: Path, images: list[np.ndarray], repeat: int) -> list[Row]:
                     for i in range(len(tif.series))]
 
     rows += compare("OME-TIFF open: lazy arrays of every series", {
-        "ngff-fuse tiff_layout + tiff_dask_array": ngff_layouts,
+        "ngff-fuse tiff_plane_table + tiff_dask_array": ngff_layouts,
         "tifffile aszarr + zarr + da.from_zarr": aszarr_dask,
         "ngff-fuse read_input (all, bioio+ome-types)": lambda: [t.data.shape for t in read_input(path)[0].tiles],
     }, repeat)
@@ -293,8 +311,8 @@ def small_files(folder: Path, count: int, repeat: int) -> list[Row]:
 
     def ngff_layout(path):
         with tifffile.TiffFile(path, is_mmstack=False) as tif:
-            layout = tiff_layout(tif, 0, tiff_planes.tiff_series_shape(tif, 0))
-        return tiff_planes.tiff_dask_array(layout).shape
+            table = tiff_plane_table(tif, 0, tiff_planes.tiff_series_shape(tif, 0))
+        return tiff_planes.tiff_dask_array(table, SegmentCache()).shape
 
     def bare(path):
         with tifffile.TiffFile(path) as tif:
@@ -309,7 +327,7 @@ def small_files(folder: Path, count: int, repeat: int) -> list[Row]:
 
     return compare(f"open {count} small TIFFs (per file)", {
         "ngff-fuse read_image_file": lambda: [read_image_file(p).data.shape for p in paths],
-        "ngff-fuse tiff_layout + tiff_dask_array": lambda: [ngff_layout(p) for p in paths],
+        "ngff-fuse tiff_plane_table + tiff_dask_array": lambda: [ngff_layout(p) for p in paths],
         "tifffile TiffFile + series (parse floor)": lambda: [bare(p) for p in paths],
         "tifffile aszarr + zarr + da.from_zarr": lambda: [aszarr(p) for p in paths],
         "tifffile.memmap": lambda: [memmap(p) for p in paths],
@@ -408,7 +426,7 @@ def czi_pixels(path: Path, tiles: list[tuple], repeat: int) -> list[Row]:
     lazy = next(t for t in tileset.tiles if t.name == f"M{m}").data.data
     planes = _planes_of(lazy)
     t, c, z = (n - 1 for n in lazy.shape[:3])
-    index = dict(planes.layout.planes[-1].index)  # the subblock of the last (t, c, z) plane
+    index = dict(planes.table.planes[-1].index)  # the subblock of the last (t, c, z) plane
     plane = {ax: index.get(ax, 0) for ax in "TCZ"}
     x0, y0, w, h = box
     edge = min(REGION, w // 2, h // 2)

@@ -13,33 +13,27 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from ngff_fuse._axes import SPATIAL
-from ngff_fuse.cluster import compute_on
+# Only what the parser needs is imported here: `ngff-fuse --version` and `--help` stay as quick
+# as Python importing numpy (benchmarks/bench_process.py); each command imports its own
+# modules (dask, zarr, a reader's library) when it runs.
 from ngff_fuse.codecs import CODECS, DEFAULT_CODEC, Codec
-from ngff_fuse.console import ConsoleProgress, stdout_console, terminal_console
-from ngff_fuse.convert import ConvertResult, RegisterOptions, check_output, convert, open_input, scene_path
-from ngff_fuse.describe import describe
-from ngff_fuse.errors import DamagedFile, InputError, NgffFuseError, from_environment, one_line
+from ngff_fuse.errors import InputError, NgffFuseError, from_environment, one_line, reason
 from ngff_fuse.fuse.blend import BlendMode
-from ngff_fuse.fuse.plan import output_grid
-from ngff_fuse.layout_plot import layout_plot
-from ngff_fuse.ngff.groups import is_zarr_group, ngff_version
-from ngff_fuse.ngff.metadata import FORMATS
-from ngff_fuse.orientation import Orientation, check_orientation
-from ngff_fuse.output import (
-    check_claim, check_file_output, check_folder, check_picture_output, left_incomplete,
-)
-from ngff_fuse.preview import write_preview
+from ngff_fuse.ngff.versions import NGFF_VERSIONS
 from ngff_fuse.pyramid import Downsample
-from ngff_fuse.readers import ReadOptions
-from ngff_fuse.register import qc_plot, register, write_positions
-from ngff_fuse.validate import validate_store
+from ngff_fuse.storage import connection_lost, location, storage_options, total_size
 from ngff_fuse.version import VERSION
-from ngff_fuse.writer import WriteOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ngff_fuse.convert import ConvertResult, RegisterOptions
+    from ngff_fuse.illumination.estimate import IlluminationOptions
+    from ngff_fuse.orientation import Orientation
+    from ngff_fuse.readers import ReadOptions
+    from ngff_fuse.writer import WriteOptions
 
 EXAMPLES = """examples:
   ngff-fuse demo demo.ome.zarr
@@ -53,6 +47,8 @@ EXAMPLES = """examples:
   ngff-fuse validate slide.ome.zarr
   ngff-fuse convert slide.czi slide.ome.zarr --ngff 0.6 --keep-tiles
   ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max
+  ngff-fuse convert plate/ plate.ome.zarr --flatfield auto --equalize
+  ngff-fuse illumination slide.czi --out profiles.ome.zarr --qc-plot illumination.png
 """
 
 
@@ -116,9 +112,9 @@ def _codec(text: str) -> Codec:
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path,
+    parser.add_argument("input",
                         help="OME-TIFF, CZI, LIF, ND2, ImageXpress folder, TileConfiguration.txt, "
-                             "or tile manifest (.json/.csv)")
+                             "tile manifest (.json/.csv), or a store with kept tiles (also at a URL)")
     parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
@@ -131,6 +127,8 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_options(args: argparse.Namespace) -> ReadOptions:
+    from ngff_fuse.readers import ReadOptions
+
     scenes = None
     if args.scene and "all" not in args.scene:
         try:
@@ -142,6 +140,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
 
 
 def _orientation(args: argparse.Namespace) -> Orientation:
+    from ngff_fuse.orientation import Orientation
+
     return Orientation(flip_x=args.flip_x, flip_y=args.flip_y, swap_xy=args.swap_xy)
 
 
@@ -166,18 +166,30 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter,
                           epilog="example:\n  ngff-fuse convert slide.ome.tif slide.ome.zarr --ngff 0.5 --shard 4096")
     _add_read_options(conv)
-    conv.add_argument("output", type=Path, help="the OME-Zarr to write (e.g. mosaic.ome.zarr)")
+    conv.add_argument("output", help="the OME-Zarr to write: a path (mosaic.ome.zarr) or an object-store "
+                                    "URL (s3://bucket/mosaic.ome.zarr, gs://, az://, file://)")
     _add_write_options(conv)
 
-    reg = sub.add_parser("register", help="refine tile positions from the overlaps and save them",
-                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                         epilog="examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
-                                "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
-                                "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json")
-    _add_read_options(reg)
-    reg.add_argument("--out", type=Path, required=True, metavar="FILE",
-                     help=".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
+    reg = _saving_command(sub, "register", "refine tile positions from the overlaps and save them",
+                          "examples:\n  ngff-fuse register TileConfiguration.txt --out registered.txt\n"
+                          "  ngff-fuse register slide.czi --out positions.json --qc-plot qc.png\n"
+                          "  ngff-fuse convert slide.czi slide.ome.zarr --positions positions.json",
+                          "FILE", ".txt (Fiji TileConfiguration, pixels) or .json (with units, quality, links)")
     _add_register_options(reg)
+    _add_illumination_options(reg)
+
+    illum = _saving_command(sub, "illumination", "estimate flat-field and dark-field profiles and save them",
+                            "examples:\n  ngff-fuse illumination slide.czi --out profiles.ome.zarr --qc-plot qc.png\n"
+                            "  ngff-fuse convert slide.czi slide.ome.zarr --flatfield profiles.ome.zarr "
+                            "--darkfield profiles.ome.zarr",
+                            "PROFILES", "where to save them: .zarr (NGFF images flatfield and darkfield, with a "
+                            "channel axis) or .ome.tif (two images so named)")
+    illum.add_argument("--darkfield", choices=["auto", "none"], default="auto",
+                       help="estimate the dark offset too (default) or take none")
+    illum.add_argument("--qc-plot", type=Path, metavar="PNG",
+                       help="draw each channel's profile, its fall-off along y and x, and one seam before "
+                            "and after")
+    illum.add_argument("--ngff", choices=NGFF_VERSIONS, default="0.5", help="NGFF version of a .zarr output")
 
     info = sub.add_parser("info", help="show what would be fused: tiles, positions, extent",
                           epilog="example:\n  ngff-fuse info TileConfiguration.txt --json")
@@ -199,13 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview = sub.add_parser("preview", help="write a PNG thumbnail of an OME-Zarr image",
                              epilog="example:\n  ngff-fuse preview fused.ome.zarr fused.png")
-    preview.add_argument("store", type=Path, help="an OME-Zarr image (or a multi-scene store: image 0)")
+    preview.add_argument("store", help="an OME-Zarr image (or a multi-scene store: image 0), a path or URL")
     preview.add_argument("png", type=Path, help="the PNG to write")
     preview.add_argument("--size", type=_positive_int, default=768, help="longer edge to aim for, in pixels")
 
     check = sub.add_parser("validate", help="check an OME-Zarr: metadata, levels, every chunk readable",
                            epilog="example:\n  ngff-fuse validate fused.ome.zarr --schemas ngff-spec/")
-    check.add_argument("store", type=Path, help="the OME-Zarr to check")
+    check.add_argument("store", help="the OME-Zarr to check, a path or URL")
     check.add_argument("--schemas", type=Path, metavar="DIR",
                        help="also validate against the NGFF JSON schemas in DIR/<version>/schemas")
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -216,9 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             epilog="examples:\n  ngff-fuse fuse-store slide.ome.zarr slide-max.ome.zarr --blend max\n"
                                    "  ngff-fuse fuse-store slide.ome.zarr slide-reg.ome.zarr --register")
-    refuse.add_argument("input", type=Path, metavar="STORE",
+    refuse.add_argument("input", metavar="STORE",
                         help="an OME-Zarr written with `ngff-fuse convert ... --keep-tiles`")
-    refuse.add_argument("output", type=Path, nargs="?",
+    refuse.add_argument("output", nargs="?",
                         help="the OME-Zarr to write (default: re-fuse STORE in place, keeping its "
                              "tiles and its NGFF version)")
     refuse.add_argument("--scene", action="append", metavar="N|all",
@@ -227,9 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     # --ngff: 0.5 for a new output, the store's own version in place (see _run_fuse_store)
     refuse.set_defaults(pixel_size=None, flip_x=False, flip_y=False, swap_xy=False, ngff=None)
 
-    for p in (conv, reg, info, demo, layout, preview, check, refuse):
+    for p in (conv, reg, info, layout, preview, check, refuse):
+        p.add_argument("--storage-option", action="append", metavar="KEY=VALUE",
+                       help="an option of the object store's file system, repeatable (e.g. "
+                            "endpoint_url=http://host:9000, anon=true); credentials come from the "
+                            "cloud's standard configuration")
+    for p in (conv, reg, illum, info, demo, layout, preview, check, refuse):
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
+
+
+def _saving_command(sub, name: str, help: str, epilog: str, metavar: str, out: str) -> argparse.ArgumentParser:
+    """A command that reads an input and saves what it finds to --out."""
+    parser = sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    _add_read_options(parser)
+    parser.add_argument("--out", type=Path, required=True, metavar=metavar, help=out)
     return parser
 
 
@@ -245,6 +270,8 @@ def _add_register_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _register_options(args: argparse.Namespace) -> RegisterOptions:
+    from ngff_fuse.convert import RegisterOptions
+
     channel = args.register_channel
     return RegisterOptions(
         register=getattr(args, "register", True), channel=int(channel) if channel.isdigit() else channel,
@@ -252,8 +279,30 @@ def _register_options(args: argparse.Namespace) -> RegisterOptions:
     )
 
 
+def _add_illumination_options(parser: argparse.ArgumentParser, equalize: bool = True) -> None:
+    parser.add_argument("--flatfield", metavar="auto|FILE",
+                        help="correct vignetting: 'auto' estimates the flat-field of each channel from the "
+                             "tiles and their overlaps; FILE is a profile image (TIFF, OME-TIFF or NGFF, one "
+                             "plane per channel, e.g. BaSiC's)")
+    parser.add_argument("--darkfield", metavar="auto|FILE|none",
+                        help="the camera's dark offset, subtracted before the flat-field: 'auto' estimates "
+                             "it, FILE is an image, 'none' subtracts nothing (default: auto with "
+                             "--flatfield auto, else none)")
+    if equalize:
+        parser.add_argument("--equalize", action="store_true",
+                            help="also give each tile its own gain and offset, solved from the overlaps "
+                                 "(lamp drift, bleaching between tiles)")
+
+
+def _illumination_options(args: argparse.Namespace) -> IlluminationOptions:
+    from ngff_fuse.illumination.estimate import IlluminationOptions
+
+    return IlluminationOptions(flatfield=args.flatfield, darkfield=args.darkfield,
+                               equalize=getattr(args, "equalize", False))
+
+
 def _add_write_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ngff", choices=list(FORMATS), default="0.5",
+    parser.add_argument("--ngff", choices=NGFF_VERSIONS, default="0.5",
                         help="NGFF version: 0.4 (zarr v2), 0.5 (zarr v3; default) or 0.6 "
                              "(zarr v3, named coordinate systems)")
     parser.add_argument("--blend", choices=[m.value for m in BlendMode], default="feather",
@@ -284,6 +333,7 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positions", type=Path, metavar="FILE",
                         help="use positions saved by `ngff-fuse register` (.txt or .json)")
     _add_register_options(parser)
+    _add_illumination_options(parser)
     parser.add_argument("--preview", type=Path, metavar="PNG",
                         help="also write a thumbnail of the result (channel colours, scale bar)")
     parser.add_argument("--workers", type=int, metavar="N",
@@ -302,6 +352,8 @@ def _add_write_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_options(args: argparse.Namespace) -> WriteOptions:
+    from ngff_fuse.writer import WriteOptions
+
     return WriteOptions(
         ngff=args.ngff, chunk=args.chunk, chunk_z=args.chunk_z, shard=args.shard, levels=args.levels,
         downsample=Downsample(args.downsample), codec=args.codec, fill=args.fill,
@@ -310,8 +362,17 @@ def _write_options(args: argparse.Namespace) -> WriteOptions:
 
 
 def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
-    size = sum(f.stat().st_size for f in result.output.rglob("*") if f.is_file())
-    console.print(f"wrote {result.output} in {seconds:.1f} s ({size / 1e6:.1f} MB on disk)")
+    from ngff_fuse._axes import SPATIAL
+    from ngff_fuse.fuse.plan import output_grid
+    from ngff_fuse.stage_clock import CLOCK, shares
+
+    size = total_size(result.output)
+    mpix = sum(math.prod(scene.level_shapes[0]) for scene in result.scenes if scene.level_shapes) / 1e6
+    console.print(f"wrote {result.output} in {seconds:.1f} s, {mpix / max(seconds, 1e-9):.1f} MPix/s "
+                  f"({size / 1e6:.1f} MB stored)")
+    spent = shares(CLOCK.seconds())
+    if spent:
+        console.print(f"  time in the worker threads: {spent}")
     for index, scene in enumerate(result.scenes):
         tileset = scene.tileset
         where = f"image {index} " if len(result.scenes) > 1 else ""
@@ -328,11 +389,21 @@ def _summary(console: Console, result: ConvertResult, seconds: float) -> None:
 
 
 def _run_convert(args, console: Console) -> int:
+    from ngff_fuse.cluster import compute_on
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.convert import check_output, convert
+    from ngff_fuse.output import check_picture_output
+    from ngff_fuse.preview import write_preview
+
+    from ngff_fuse.stage_clock import CLOCK
+
     started = time.monotonic()
+    CLOCK.reset()
     progress = ConsoleProgress(console, quiet=args.quiet)
     if args.preview:
         check_picture_output(args.preview)
     read_options, write_options, refine = _read_options(args), _write_options(args), _register_options(args)
+    illumination = _illumination_options(args)
     # an output that would be refused is refused before a cluster starts or the input is read
     check_output(args.input, args.output, write_options, args.keep_tiles, progress)
     with compute_on(args.workers, args.scheduler) as engine:
@@ -341,6 +412,7 @@ def _run_convert(args, console: Console) -> int:
             args.input, args.output, read_options, write_options,
             blend=args.blend, blend_width=args.blend_width, orientation=_orientation(args),
             refine=refine, progress=progress, keep_tiles=args.keep_tiles,
+            illumination=illumination,
         )
     if args.preview:
         write_preview(result.output, args.preview)
@@ -353,6 +425,8 @@ def _run_convert(args, console: Console) -> int:
 
 def _run_fuse_store(args, console: Console) -> int:
     """`convert` with the tiles kept in a store as its input."""
+    from ngff_fuse.ngff.groups import is_zarr_group, ngff_version
+
     if not is_zarr_group(args.input):
         raise InputError(f"{args.input}: not an OME-Zarr store; fuse-store re-fuses the tiles of a store "
                          "written by `ngff-fuse convert INPUT STORE.ome.zarr --keep-tiles`")
@@ -368,6 +442,10 @@ def _run_fuse_store(args, console: Console) -> int:
 
 
 def _run_layout(args, console: Console) -> int:
+    from ngff_fuse.convert import open_input, scene_path
+    from ngff_fuse.layout_plot import layout_plot
+    from ngff_fuse.output import check_picture_output
+
     check_picture_output(args.png)
     _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     for index, tileset in enumerate(tilesets):
@@ -378,6 +456,9 @@ def _run_layout(args, console: Console) -> int:
 
 
 def _run_preview(args, console: Console) -> int:
+    from ngff_fuse.output import check_picture_output
+    from ngff_fuse.preview import write_preview
+
     check_picture_output(args.png)
     write_preview(args.store, args.png, args.size)
     if not args.quiet:
@@ -385,13 +466,30 @@ def _run_preview(args, console: Console) -> int:
     return 0
 
 
-def _run_register(args, console: Console) -> int:
-    progress = ConsoleProgress(console, quiet=args.quiet)
+def _scenes_to_save(args) -> list:
+    """The input's scenes, once --out and --qc-plot are known to be writable (before any work)."""
+    from ngff_fuse.convert import open_input
+    from ngff_fuse.output import check_file_output, check_picture_output
+
     check_file_output(args.out)
     if args.qc_plot is not None:
         check_picture_output(args.qc_plot)
-    _, tilesets = open_input(args.input, _read_options(args), _orientation(args))
+    return open_input(args.input, _read_options(args), _orientation(args))[1]
+
+
+def _run_register(args, console: Console) -> int:
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.convert import scene_path
+    from ngff_fuse.illumination.correct import corrected_tiles
+    from ngff_fuse.illumination.prepare import prepare_correction
+    from ngff_fuse.register import qc_plot, register, write_positions
+
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    tilesets = _scenes_to_save(args)
     for index, tileset in enumerate(tilesets):
+        correction = prepare_correction(tileset, _illumination_options(args), progress)
+        if correction is not None:  # overlaps compared as they will be fused
+            tileset = corrected_tiles(tileset, correction)
         registration = register(tileset, _register_options(args).channel, args.max_shift,
                                 progress=progress)
         out = write_positions(registration, scene_path(args.out, index, len(tilesets)))
@@ -406,7 +504,36 @@ def _run_register(args, console: Console) -> int:
     return 0
 
 
+def _run_illumination(args, console: Console) -> int:
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.convert import scene_path
+    from ngff_fuse.illumination.estimate import IlluminationOptions
+    from ngff_fuse.illumination.files import write_profiles
+    from ngff_fuse.illumination.prepare import prepare_correction
+    from ngff_fuse.illumination.qc_plot import illumination_plot
+
+    progress = ConsoleProgress(console, quiet=args.quiet)
+    tilesets = _scenes_to_save(args)
+    options = IlluminationOptions(flatfield="auto", darkfield=args.darkfield)
+    for index, tileset in enumerate(tilesets):
+        correction = prepare_correction(tileset, options, progress)
+        out = write_profiles(correction.profiles, scene_path(args.out, index, len(tilesets)),
+                             tileset.channel_names, args.ngff)
+        if args.qc_plot:
+            illumination_plot(tileset, correction, scene_path(args.qc_plot, index, len(tilesets)))
+        if not args.quiet:
+            for name, summary in zip(tileset.channel_names, correction.profiles.summary()):
+                console.print(f"{tileset.name}: {name}: falls {summary['falloff_percent']:.1f} % to the "
+                              f"dimmest pixel, corners at {summary['corners_percent']:.1f} %, dark level "
+                              f"{summary['dark_level']:g}", markup=False)
+            console.print(f"wrote {out}", markup=False)
+    return 0
+
+
 def _orientation_report(tileset) -> dict:
+    from ngff_fuse.errors import DamagedFile
+    from ngff_fuse.orientation import check_orientation
+
     try:
         check = check_orientation(tileset)
     except DamagedFile:  # a tile that does not read is no orientation question
@@ -418,6 +545,11 @@ def _orientation_report(tileset) -> dict:
 
 
 def _run_info(args, console: Console) -> int:
+    from rich.table import Table
+
+    from ngff_fuse.convert import open_input
+    from ngff_fuse.describe import describe
+
     reader, tilesets = open_input(args.input, _read_options(args), _orientation(args))
     summary = describe(str(args.input), reader.name, tilesets)
     if not args.no_orientation_check:
@@ -465,6 +597,7 @@ def _run_info(args, console: Console) -> int:
 def _run_demo(args, console: Console) -> int:
     """A synthetic acquisition, written to a temporary folder (deleted after) and converted:
     the demo leaves nothing behind but OUTPUT."""
+    from ngff_fuse.output import check_claim, check_folder
     from ngff_fuse.testing.demo import write_demo_acquisition
 
     check_folder(args.output)
@@ -480,6 +613,9 @@ def _run_demo(args, console: Console) -> int:
 
 
 def _run_validate(args, console: Console) -> int:
+    from ngff_fuse.console import ConsoleProgress
+    from ngff_fuse.validate import validate_store
+
     progress = ConsoleProgress(console, quiet=args.quiet or args.json)
     report = validate_store(args.store, args.schemas, decode=not args.quick, progress=progress)
     if args.json:
@@ -496,7 +632,7 @@ def _run_validate(args, console: Console) -> int:
 
 
 COMMANDS = {
-    "convert": _run_convert, "register": _run_register, "info": _run_info, "demo": _run_demo,
+    "convert": _run_convert, "register": _run_register, "illumination": _run_illumination, "info": _run_info, "demo": _run_demo,
     "layout": _run_layout, "preview": _run_preview,
     "validate": _run_validate, "fuse-store": _run_fuse_store,
 }
@@ -529,16 +665,31 @@ def _quiet_libraries(quiet: bool) -> Iterator[None]:
 
 
 def _left_incomplete(args: argparse.Namespace) -> bool:
+    from ngff_fuse.output import left_incomplete
+
     output = getattr(args, "output", None)
     return args.command in ("convert", "fuse-store") and output is not None and left_incomplete(output)
 
 
+def _locate(args: argparse.Namespace) -> None:
+    """The stores and inputs named on the command line as local paths or object-store URLs,
+    the latter with the --storage-option given."""
+    options = storage_options(getattr(args, "storage_option", None))
+    for name in ("input", "output", "store"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, location(value, options))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ngff_fuse.console import stdout_console, terminal_console
+
     console = stdout_console()
     errors = terminal_console(sys.stderr)
     try:
         with _quiet_libraries(not args.debug):
+            _locate(args)
             return COMMANDS[args.command](args, console)
     except NgffFuseError as exc:
         if args.debug:
@@ -559,6 +710,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if args.debug:
             raise
+        lost = connection_lost(exc)
+        if lost is not None:  # outside a write (validate, preview, info): nothing to resume
+            errors.print(f"ngff-fuse: error: lost the connection to the object store ({one_line(reason(lost))}); "
+                         "check the endpoint and the network", markup=False)
+            return 1
         errors.print(f"ngff-fuse: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
                      "(rerun with --debug for the traceback)", markup=False)
         return 1

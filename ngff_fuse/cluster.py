@@ -23,7 +23,12 @@ def compute_on(workers: int | None = None, scheduler: str | None = None) -> Iter
     A scheduler that does not answer within `CONNECT_TIMEOUT` seconds is an error of the
     environment (exit 1), not a wait."""
     if workers is None and scheduler is None:
-        yield "in-process threads"
+        import dask
+        import dask.threaded
+
+        # named, so dask does not import dask.distributed (~0.3 s) to look for a client
+        with dask.config.set(scheduler=dask.threaded.get):
+            yield "in-process threads"
         return
     if workers is not None and scheduler is not None:
         raise InputError("--workers starts a local cluster and --scheduler uses a running one: pick one")

@@ -1,15 +1,12 @@
-"""`--codec NAME[:LEVEL]` -> the compressor objects zarr v2 and v3 expect."""
+"""`--codec NAME[:LEVEL]` -> the compressor objects zarr v2 and v3 expect.
+
+zarr and numcodecs are imported when compressors are built, not with this module: the CLI's
+parser reads `CODECS` and `Codec.parse`, and `ngff-fuse --help` should not wait for zarr.
+"""
 
 from __future__ import annotations
 
-import gzip
-from dataclasses import dataclass, replace
-from functools import cached_property
-
-import numcodecs
-import zarr
-from numcodecs.compat import ensure_contiguous_ndarray
-from zarr.codecs import BloscCodec, Crc32cCodec, GzipCodec, ShardingCodec, ZstdCodec
+from dataclasses import dataclass
 
 from ngff_fuse.errors import InputError
 
@@ -24,50 +21,6 @@ CODECS: dict[str, tuple[int, int]] = {
 #: The fastest zstd for a few % more bytes; lz4 is larger on fluorescence (figures from
 #: benchmarks/bench_codecs.py: README, "How the defaults were chosen").
 DEFAULT_CODEC = "blosc-zstd:1"
-
-
-class DeterministicGZip(numcodecs.GZip):
-    """numcodecs' GZip (which zarr v3's gzip codec calls too) stamps the time of writing into
-    every chunk's gzip header, so converting the same input twice wrote different bytes. With
-    mtime 0, as `gzip -n` does, a chunk depends on its pixels alone; it reads as any gzip."""
-
-    def encode(self, buf) -> bytes:
-        return gzip.compress(ensure_contiguous_ndarray(buf), compresslevel=self.level, mtime=0)
-
-
-class DeterministicGzipCodec(GzipCodec):
-    """zarr v3's gzip codec, compressing with `DeterministicGZip`; the same metadata."""
-
-    @cached_property
-    def _gzip_codec(self) -> numcodecs.GZip:
-        return DeterministicGZip(self.level)
-
-
-def deterministic(array: zarr.Array) -> zarr.Array:
-    """`array`, opened from its stored metadata (as a resumed run opens it), writing gzip as a
-    new array does: zarr rebuilds a stored gzip codec as the time-stamping one, so a resumed
-    run would write other bytes than an uninterrupted one. The metadata is unchanged."""
-    metadata = array.metadata
-    if metadata.zarr_format == 2:
-        if type(metadata.compressor) is not numcodecs.GZip:
-            return array
-        metadata = replace(metadata, compressor=DeterministicGZip(level=metadata.compressor.level))
-    else:
-        metadata = replace(metadata, codecs=_deterministic_codecs(metadata.codecs))
-    stored = array.async_array
-    return zarr.Array(zarr.AsyncArray(metadata, stored.store_path, stored.config))
-
-
-def _deterministic_codecs(codecs: tuple) -> tuple:
-    """zarr v3 codecs with every gzip (inside shards too) replaced by `DeterministicGzipCodec`."""
-    swapped = []
-    for codec in codecs:
-        if type(codec) is GzipCodec:
-            codec = DeterministicGzipCodec(level=codec.level)
-        elif isinstance(codec, ShardingCodec):
-            codec = replace(codec, codecs=_deterministic_codecs(codec.codecs))
-        swapped.append(codec)
-    return tuple(swapped)
 
 
 @dataclass(frozen=True)
@@ -100,6 +53,10 @@ class Codec:
         zarr v3 spec (sharded arrays' indexes carry one already); it costs 4 bytes a chunk and
         runs at ~20 GB/s on one core, within the noise of a whole convert (bench_fuse.py).
         zarr v2 (NGFF 0.4) gets none: no checksum codec is known to all its readers."""
+        from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
+
+        from ngff_fuse.gzip_codecs import DeterministicGzipCodec
+
         if self.name == "none":
             return (Crc32cCodec(),)
         if self.name.startswith("blosc-"):
@@ -109,6 +66,10 @@ class Codec:
         return (compressor, Crc32cCodec())
 
     def zarr_v2(self):
+        import numcodecs
+
+        from ngff_fuse.gzip_codecs import DeterministicGZip
+
         if self.name == "none":
             return None
         if self.name.startswith("blosc-"):

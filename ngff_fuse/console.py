@@ -22,7 +22,7 @@ class _Task:
     bar: int | None = None  # rich task id on a terminal
     done: int = 0
     quarter: int = 0  # plain lines printed so far, one per quarter
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: time.monotonic())
 
     def rate(self) -> str:
         """MPix/s so far, where items are chunks of known size."""
@@ -30,6 +30,13 @@ class _Task:
         if not self.pixels_per_item or seconds <= 0:
             return ""
         return f"{self.done * self.pixels_per_item / 1e6 / seconds:.1f} MPix/s"
+
+    def eta(self) -> str:
+        """The time left at the pace so far (the bars' own column says it on a terminal)."""
+        seconds = time.monotonic() - self.started
+        if not self.done or self.done >= self.total:
+            return ""
+        return f"ETA {seconds * (self.total - self.done) / self.done:.0f} s"
 
 
 class ConsoleProgress:
@@ -69,7 +76,8 @@ class ConsoleProgress:
         quarter = task.done * 4 // max(task.total, 1)
         if quarter > task.quarter and task.done < task.total:
             task.quarter = quarter
-            self.console.print(f"{label}: {task.done}/{task.total} {task.rate()}".rstrip())
+            details = ", ".join(filter(None, (task.rate(), task.eta())))
+            self.console.print(f"{label}: {task.done}/{task.total} {details}".rstrip())
 
     def finish(self, label: str) -> None:
         task = self.tasks.pop(label, None)

@@ -19,15 +19,18 @@ from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
+from ngff_fuse.illumination.estimate import IlluminationOptions
+from ngff_fuse.illumination.files import GROUP as ILLUMINATION_GROUP, store_beside
+from ngff_fuse.illumination.prepare import prepare_correction
 from ngff_fuse.model import OutputGrid, Tile, TileSet
 from ngff_fuse.orientation import Orientation, reorient
 from ngff_fuse.output import Output, check_claim, check_folder, check_picture_output, claim_output
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.readers import Reader, ReadOptions, read_with, reader_for
 from ngff_fuse.readers.tiff_planes import TiffPlanes
+from ngff_fuse.storage import Location, Remote, location
 from ngff_fuse import kept_tiles_writer
-from ngff_fuse.register import apply_positions, qc_plot, register
-from ngff_fuse.writer import SceneImage, WriteOptions, write_image, write_plate_images, write_scene_images
+from ngff_fuse.writer import Amend, SceneImage, WriteOptions, write_image, write_plate_images, write_scene_images
 
 @dataclass(frozen=True)
 class RegisterOptions:
@@ -52,31 +55,40 @@ class SceneResult:
 
 @dataclass(frozen=True)
 class ConvertResult:
-    output: Path
+    output: Location
     scenes: list[SceneResult]
 
 
-def check_output_path(input_path: Path, output: Path, in_place: bool = False) -> None:
+def check_output_path(input_path: Location, output: Location, in_place: bool = False) -> None:
     """The output may not be, or lie inside, the input (unless it is a store re-fused in
-    place), and its folder must be writable."""
+    place), and its folder must be writable (its bucket must exist)."""
     resolved_in, resolved_out = input_path.resolve(), output.resolve()
-    inside = resolved_out == resolved_in or (resolved_in.is_dir() and resolved_in in resolved_out.parents)
+    inside = resolved_out == resolved_in or (resolved_in.is_dir() and _within(resolved_out, resolved_in))
     if inside and not in_place:
         raise InputError(f"{output}: the output lies inside the input {input_path}; write it elsewhere")
+    if isinstance(resolved_out, Remote) and _within(resolved_in, resolved_out):
+        # a store there is replaced by deleting it first (no rename): never with its input in it
+        raise InputError(f"{output}: holds the input {input_path}; write the output elsewhere")
     check_folder(output)
 
 
-def re_fused_in_place(input_path: Path, output: Path, keep_tiles: bool) -> bool:
+def _within(inner: Location, outer: Location) -> bool:
+    if isinstance(inner, Path) and isinstance(outer, Path):
+        return outer in inner.parents
+    return type(inner) is type(outer) and str(inner).startswith(str(outer) + "/")
+
+
+def re_fused_in_place(input_path: Location, output: Location, keep_tiles: bool) -> bool:
     """Whether `output` is the input store itself, re-fused with its tiles kept (`fuse-store STORE`)."""
     return keep_tiles and input_path.is_dir() and input_path.resolve() == output.resolve()
 
 
-def check_output(input_path: str | Path, output: str | Path, write_options: WriteOptions,
+def check_output(input_path: str | Path, output: str | Location, write_options: WriteOptions,
                  keep_tiles: bool = False, progress: Progress | None = None) -> None:
     """Refuse what `convert` would refuse about `output` (another run writing it, an existing
     output without --overwrite or --resume, a missing folder), before any work: before a
     cluster is started or the input is read."""
-    input_path, output = Path(input_path), Path(output)
+    input_path, output = location(input_path), location(output)
     in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     check_claim(output, write_options.overwrite, write_options.resume, in_place, progress)
@@ -102,7 +114,7 @@ def tile_files(tile: Tile) -> set[str]:
     for layer in tile.data.data.dask.layers.values():
         for task in layer.values():
             if isinstance(task, Task):
-                files.update(arg.value.layout.path for arg in task.args
+                files.update(arg.value.table.path for arg in task.args
                              if isinstance(arg, DataNode) and isinstance(arg.value, TiffPlanes))
     if os.path.isfile(tile.source.path):
         files.add(tile.source.path)
@@ -155,6 +167,9 @@ def refine_positions(
 ) -> tuple[list[TileSet], list[dict | None]]:
     """Apply a positions file or register each scene; returns the tile sets to fuse and, per
     scene, the registration report for the output's metadata."""
+    # scipy's sparse solver and FFTs: imported by the runs that register
+    from ngff_fuse.register import apply_positions, qc_plot, register
+
     if options.positions is not None:
         if len(tilesets) > 1:
             raise InputError(f"{options.positions}: a positions file describes one scene; pick it with --scene N")
@@ -200,7 +215,7 @@ def scene_path(path: Path, index: int, scenes: int) -> Path:
 
 def convert(
     input_path: str | Path,
-    output: str | Path,
+    output: str | Location,
     read_options: ReadOptions | None = None,
     write_options: WriteOptions | None = None,
     blend: BlendMode | str = BlendMode.FEATHER,
@@ -209,6 +224,7 @@ def convert(
     refine: RegisterOptions | None = None,
     progress: Progress | None = None,
     keep_tiles: bool = False,
+    illumination: IlluminationOptions | None = None,
 ) -> ConvertResult:
     """Fuse the tiles of `input_path` into a multiscale OME-Zarr at `output`: one image, or
     with several scenes one image per scene in the bioformats2raw layout. `keep_tiles` also
@@ -217,25 +233,26 @@ def convert(
     The output is checked and claimed before the input is read (`output.claim_output`).
     `output` may be `input_path` itself when that is a store re-fused with its tiles kept
     (`fuse-store STORE`): the new store is built beside it and takes its place when complete.
+    `illumination` corrects the tiles as they are fused (flat-field, dark-field, tile gains).
     """
     progress = progress or NoProgress()
     read_options, write_options = read_options or ReadOptions(), write_options or WriteOptions()
     orientation, refine = orientation or Orientation(), refine or RegisterOptions()
-    input_path, output = Path(input_path), Path(output)
+    input_path, output = location(input_path), location(output)
     in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     if refine.qc_plot is not None:
         check_picture_output(refine.qc_plot)
     with claim_output(output, write_options.overwrite, write_options.resume, in_place, progress) as claimed:
         scenes = _convert_into(claimed, input_path, read_options, write_options, blend, blend_width,
-                               orientation, refine, progress, keep_tiles)
+                               orientation, refine, progress, keep_tiles, illumination or IlluminationOptions())
     return ConvertResult(output, scenes)
 
 
 def _convert_into(
     claimed: Output, input_path: Path, read_options: ReadOptions, write_options: WriteOptions,
     blend: BlendMode | str, blend_width: float | None, orientation: Orientation,
-    refine: RegisterOptions, progress: Progress, keep_tiles: bool,
+    refine: RegisterOptions, progress: Progress, keep_tiles: bool, illumination: IlluminationOptions,
 ) -> list[SceneResult]:
     """`convert`, into an output it has claimed."""
     progress.start(f"reading {input_path.name}", 1, "input")
@@ -247,6 +264,8 @@ def _convert_into(
                             orientation, refine)
     if keep_tiles:
         request["write"]["keep_tiles"] = True
+    if illumination.profiles_wanted or illumination.equalize:
+        request["illumination"] = illumination.to_metadata(records=True)
     claimed.check_request(request)
     for tileset in tilesets:  # before registration reads any pixels
         check_size(tileset, input_path)
@@ -260,16 +279,18 @@ def _convert_into(
     write_options = replace(write_options, request=request)
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
+    # read before planning: each correction reads (a sample of) the tiles once
+    corrections = [prepare_correction(tileset, illumination, progress) for tileset in tilesets]
     scenes = []
     wells = [tileset.well for tileset in tilesets]
     as_plate = write_options.hcs and all(wells)
     grids = plate_grids(tilesets) if as_plate else [output_grid(tileset) for tileset in tilesets]
     progress.start("planning", len(tilesets), "scenes")
-    for tileset, grid in zip(tilesets, grids):
+    for tileset, grid, correction in zip(tilesets, grids, corrections):
         edge = write_options.block_edge()
         z = write_options.z_chunk(grid.shape[0])
         mosaic = fuse(tileset, blend=blend, chunk_size=(z, edge, edge), fill=write_options.fill,
-                      blend_width=blend_width, grid=grid)
+                      blend_width=blend_width, grid=grid, transform=correction)
         scenes.append((mosaic, tileset))
         progress.advance("planning")
     progress.finish("planning")
@@ -278,9 +299,13 @@ def _convert_into(
                    {**provenance, "position_source": tileset.position_source,
                     **stage_z_metadata(tileset),
                     **({"registration": report} if report else {}),
+                    **({"illumination": {**correction.metadata(), "stored": ILLUMINATION_GROUP}}
+                       if correction else {}),
                     **(write_options.extra_metadata or {})},
-                   kept_tiles_writer.keep_tiles(tileset, write_options, progress) if keep_tiles else None)
-        for (mosaic, tileset), report in zip(scenes, registrations)
+                   _amends(kept_tiles_writer.keep_tiles(tileset, write_options, progress) if keep_tiles else None,
+                           store_beside(correction, tileset.channel_names, write_options.ngff)
+                           if correction else None))
+        for (mosaic, tileset), report, correction in zip(scenes, registrations, corrections)
     ]
     if as_plate:
         shapes = write_plate_images(images, wells, claimed.path, claimed.resuming, write_options, progress)
@@ -291,3 +316,17 @@ def _convert_into(
     else:
         shapes = write_scene_images(images, claimed.path, claimed.resuming, write_options, progress)
     return [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)]
+
+
+def _amends(*hooks: Amend | None) -> Amend | None:
+    """The image's `Amend` hooks run one after the other (kept tiles, illumination profiles)."""
+    hooks = [h for h in hooks if h is not None]
+    if len(hooks) < 2:
+        return hooks[0] if hooks else None
+
+    def amend(image: Path, attributes: dict, resuming: bool) -> dict:
+        for hook in hooks:
+            attributes = hook(image, attributes, resuming)
+        return attributes
+
+    return amend

@@ -30,6 +30,7 @@ from ngff_fuse.ngff.transforms import (
     Linear, level_transformations, tile_affine, tile_transform, transform_to_affine,
 )
 from ngff_fuse.progress import NoProgress, Progress
+from ngff_fuse.storage import zarr_store
 from ngff_fuse.version import VERSION
 from ngff_fuse.writer import Amend, WriteOptions, write_image
 
@@ -164,7 +165,7 @@ def write_tiles(tileset: TileSet, folder: Path, options: WriteOptions, resuming:
     one after another, a mosaic of 2048^2 tiles kept its tiles on one core (49 tiles: +3.4 s
     on a 2.6 s convert)."""
     layout = LAYOUTS[options.ngff]
-    group = zarr.open_group(folder, mode="a", zarr_format=FORMATS[options.ngff].zarr_format)
+    group = zarr.open_group(zarr_store(folder), mode="a", zarr_format=FORMATS[options.ngff].zarr_format)
 
     def write(index: int) -> None:
         tile, path = tileset.tiles[index], folder / str(index)

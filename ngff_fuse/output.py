@@ -11,6 +11,11 @@ new store is built.
   again.
 - An OUTPUT that is a symbolic link is followed on purpose: the store behind it is the output
   (checked, locked, replaced beside itself), and the link is left as it is.
+- An OUTPUT in an object store (a `storage.Remote`: s3://, gs://, az://) has no rename, so no
+  staging store: --overwrite deletes the old store (after the same checks) and writes in its
+  place, marked incomplete until its metadata comes last; a failure leaves it incomplete, and
+  --resume finishes it. Re-fusing a store in place (`fuse-store STORE` alone) is refused there:
+  it would delete its own input. The lock is an object (`output_lock.ObjectLock`).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ import zarr
 
 from ngff_fuse.errors import InputError, NgffFuseError
 from ngff_fuse.fingerprint import record_difference
-from ngff_fuse.output_lock import OutputLock
+from ngff_fuse.output_lock import lock_for
 from ngff_fuse.progress import NoProgress, Progress
+from ngff_fuse.storage import Location, Remote, check_bucket, location, reaching, remove_tree, zarr_store
 
 #: ngff-fuse's record in every image it writes: {"status": "incomplete" | "complete"}, and at
 #: the root of a store also the request (inputs, options). It marks a store as ngff-fuse's own.
@@ -45,25 +51,29 @@ _PLATE_ROW = re.compile(r"[A-Z]{1,2}")
 _FILES = {"OME": frozenset({"METADATA.ome.xml"})}
 
 
-def status(path: Path) -> dict:
+def status(path: Location) -> dict:
     """ngff-fuse's own record in a store: status and request ({} for anything else)."""
     try:
-        record = zarr.open_group(path, mode="r").attrs.get(STATUS_KEY)
+        record = zarr.open_group(zarr_store(path), mode="r").attrs.get(STATUS_KEY)
     except (OSError, ValueError):  # no store, an array, unreadable metadata: not ours
         return {}
     return dict(record) if isinstance(record, dict) and record.get("status") else {}
 
 
-def left_incomplete(target: Path) -> bool:
+def left_incomplete(target: Location | str) -> bool:
     """Whether a run into `target` left a store marked incomplete (itself or its staging
     store), which --resume finishes."""
-    target = Path(target)
+    target = location(target)
     return any(status(p).get("status") == "incomplete" for p in (staging_path(target), target))
 
 
-def check_folder(path: Path) -> None:
-    """The folder `path` is to be written in exists and is writable: checked before any work,
-    so a typo in a folder name is not reported after the conversion."""
+def check_folder(path: Location) -> None:
+    """The folder `path` is to be written in exists and is writable (in an object store: its
+    bucket exists): checked before any work, so a typo in a folder name is not reported after
+    the conversion."""
+    if isinstance(path, Remote):
+        check_bucket(path)
+        return
     parent = Path(path).resolve().parent
     if parent.exists() and not parent.is_dir():
         raise InputError(f"{path}: {parent} is a file, not a folder; choose another place")
@@ -93,7 +103,7 @@ def check_picture_output(path: Path) -> None:
                          f"(or .{', .'.join(sorted(f for f in formats if f not in ('png', 'svg', 'pdf')))})")
 
 
-def staging_path(target: Path) -> Path:
+def staging_path(target: Location) -> Location:
     return target.with_name(target.name + STAGING_SUFFIX)
 
 
@@ -102,8 +112,8 @@ class Output:
     """Where one run writes: `target` is the output asked for (symlinks resolved), `path` the
     store written now (the target, or its staging store), `resuming` whether it continues one."""
 
-    target: Path
-    path: Path
+    target: Location
+    path: Location
     resuming: bool
     in_place: bool = False  # the target is the input, re-fused with its tiles kept (fuse-store)
 
@@ -123,11 +133,16 @@ class Output:
                                  "replace it; write the output elsewhere")
 
 
-def plan_output(target: Path, overwrite: bool, resume: bool, in_place: bool = False) -> Output:
+def plan_output(target: Location, overwrite: bool, resume: bool, in_place: bool = False) -> Output:
     """Where a run writes into `target` (resolved), decided from what is there now; refuses in
-    one line what it may not do. Reads only: `claim_output` takes the lock and deletes."""
-    staging = staging_path(target)
-    if staging.exists() or staging.is_symlink():  # a run replacing the target was interrupted
+    one line what it may not do. Reads only: `claim_output` takes the lock and deletes. In an
+    object store there is no staging store, as there is no rename (module doc)."""
+    remote = isinstance(target, Remote)
+    if remote and in_place:
+        raise InputError(f"{target}: an object store cannot replace a store by renaming, so it is not "
+                         "re-fused in place; give an OUTPUT URL for the re-fused store")
+    staging = target if remote else staging_path(target)
+    if not remote and (staging.exists() or staging.is_symlink()):  # a run replacing the target was interrupted
         if resume:
             if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
                 return Output(target, staging, False, in_place)  # killed as it began: begin again
@@ -157,12 +172,12 @@ def plan_output(target: Path, overwrite: bool, resume: bool, in_place: bool = Fa
     return Output(target, staging, False)
 
 
-def check_claim(path: Path, overwrite: bool, resume: bool, in_place: bool = False,
+def check_claim(path: Location | str, overwrite: bool, resume: bool, in_place: bool = False,
                 progress: Progress | None = None) -> None:
     """Refuse now what `claim_output` would refuse (another run writing, an existing output
     without --overwrite or --resume...), for callers that have work to do before claiming."""
-    target = Path(path).resolve()
-    lock = OutputLock(target)
+    target = location(path).resolve()
+    lock = lock_for(target)
     lock.acquire(progress or NoProgress())
     try:
         plan_output(target, overwrite, resume, in_place)
@@ -171,30 +186,40 @@ def check_claim(path: Path, overwrite: bool, resume: bool, in_place: bool = Fals
 
 
 @contextmanager
-def claim_output(path: Path, overwrite: bool, resume: bool, in_place: bool = False,
+def claim_output(path: Location | str, overwrite: bool, resume: bool, in_place: bool = False,
                  progress: Progress | None = None) -> Iterator[Output]:
     """Lock the output, decide where this run writes (`plan_output`), and once the body ends
     without an error put a staging store in the target's place. An error leaves a staged
     target untouched and says so."""
     progress = progress or NoProgress()
-    target = Path(path).resolve()
-    lock = OutputLock(target)
-    lock.acquire(progress)
-    try:
-        output = plan_output(target, overwrite, resume, in_place)
-        if staging_path(target).exists() and not output.resuming:
-            # an interrupted replacement, started again or given up (checked ours by the plan)
-            shutil.rmtree(staging_path(target))
+    target = location(path).resolve()
+    with reaching(target, resume_hint=True):
+        lock = lock_for(target)
+        lock.acquire(progress)
         try:
-            yield output
-        except NgffFuseError as exc:
-            if output.staged:
-                exc.args = (f"{exc}; {target.name} itself is unchanged",)
-            raise
+            yield from _claimed(target, overwrite, resume, in_place, progress)
+        finally:
+            lock.release()
+
+
+def _claimed(target: Location, overwrite: bool, resume: bool, in_place: bool,
+             progress: Progress) -> Iterator[Output]:
+    """`claim_output` once the lock is held."""
+    output = plan_output(target, overwrite, resume, in_place)
+    if isinstance(target, Remote):
+        if overwrite and not output.resuming and target.exists():  # checked ours by the plan
+            remove_tree(target)
+    elif staging_path(target).exists() and not output.resuming:
+        # an interrupted replacement, started again or given up (checked ours by the plan)
+        shutil.rmtree(staging_path(target))
+    try:
+        yield output
+    except NgffFuseError as exc:
         if output.staged:
-            swap_in(output.path, target, progress)
-    finally:
-        lock.release()
+            exc.args = (f"{exc}; {target.name} itself is unchanged",)
+        raise
+    if output.staged:
+        swap_in(output.path, target, progress)
 
 
 def swap_in(staging: Path, target: Path, progress: Progress) -> None:
@@ -224,7 +249,7 @@ def _delete_replaced(replaced: Path, progress: Progress, strict: bool) -> None:
         progress.note(f"{why}; delete it yourself")
 
 
-def check_deletable(path: Path) -> None:
+def check_deletable(path: Location) -> None:
     """Refuse, in one line, to delete anything but a store ngff-fuse wrote that holds nothing
     else (an empty folder, too, as there is nothing to lose)."""
     def refuse(why: str) -> InputError:
@@ -244,7 +269,7 @@ def check_deletable(path: Path) -> None:
         raise refuse(f"holds {stray.relative_to(path)}, which ngff-fuse did not write")
 
 
-def foreign_entry(store: Path) -> Path | None:
+def foreign_entry(store: Location) -> Location | None:
     """The first thing in `store` that ngff-fuse does not write, or None. Groups are walked
     (numbered ones, `tiles`, `OME`, a plate's rows at the root), arrays are not: inside an
     array it writes only chunks.
@@ -253,29 +278,40 @@ def foreign_entry(store: Path) -> Path | None:
     groups = [store]
     while groups:
         group = groups.pop()
-        with os.scandir(group) as entries:
-            for entry in entries:
-                path = Path(entry.path)
-                if entry.is_symlink():
+        for path, kind in _entries(group):
+            if kind == "link":
+                return path
+            if kind == "file":
+                if not (path.name in _METADATA or path.name.endswith(".partial")  # zarr's temporaries
+                        or path.name in _FILES.get(group.name, ())):
                     return path
-                if entry.is_file():
-                    if not (entry.name in _METADATA or entry.name.endswith(".partial")  # zarr's temporaries
-                            or entry.name in _FILES.get(group.name, ())):
-                        return path
-                    continue
-                ours = (entry.name.isdigit() or entry.name in _GROUPS
-                        or (group == store and _PLATE_ROW.fullmatch(entry.name) is not None))
-                if not entry.is_dir() or not ours:
-                    return path
-                kind = _node_kind(path)
-                if kind == "group":
-                    groups.append(path)
-                elif kind is None and any(path.iterdir()):
-                    return path
+                continue
+            ours = (path.name.isdigit() or path.name in _GROUPS
+                    or (group == store and _PLATE_ROW.fullmatch(path.name) is not None))
+            if kind != "dir" or not ours:
+                return path
+            node = _node_kind(path)
+            if node == "group":
+                groups.append(path)
+            elif node is None and any(path.iterdir()):
+                return path
     return None
 
 
-def _node_kind(path: Path) -> str | None:
+def _entries(folder: Location) -> Iterator[tuple[Location, str]]:
+    """What is in `folder`, each as "link", "file", "dir" or "other"."""
+    if isinstance(folder, Remote):
+        for name, kind in folder.children().items():
+            yield folder / name, kind
+        return
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            kind = ("link" if entry.is_symlink() else "file" if entry.is_file()
+                    else "dir" if entry.is_dir() else "other")
+            yield Path(entry.path), kind
+
+
+def _node_kind(path: Location) -> str | None:
     """"array", "group" or None (no zarr node, or one whose metadata does not parse)."""
     if (path / ".zarray").is_file():
         return "array"
@@ -290,14 +326,14 @@ def _node_kind(path: Path) -> str | None:
     return None
 
 
-def input_inside(store: Path, request: dict) -> str | None:
+def input_inside(store: Location, request: dict) -> str | None:
     """The first input (the input path itself, or a file read) inside `store`, or None."""
     root = str(store)
     paths = [request.get("input"), *(record.get("path") for record in request.get("inputs") or [])]
     return next((p for p in paths if p and (p == root or p.startswith(root + os.sep))), None)
 
 
-def check_resumable(path: Path, request: dict | None) -> None:
+def check_resumable(path: Location, request: dict | None) -> None:
     """Refuse to resume into an output written for something else, naming the first input file
     or option that differs (one short line, however many inputs there are)."""
     recorded = status(path)

@@ -13,6 +13,15 @@ alone decides: a run of this host whose pid is gone is over.
 The lock is made whole before it appears: written and flocked under a name of its own, then
 hard-linked to the lock's name, which fails if a lock is there. So a second run always finds
 a complete record under a held flock, never an empty file.
+
+In an object store (`ObjectLock`) the lock is an object beside the store, created with a
+conditional put (If-None-Match: *), which the store grants to exactly one of two runs racing
+for it (SeaweedFS does, tested; AWS S3 has since 2024); a store that ignores the condition
+lets both through. It
+cannot be flocked, so nothing tells that its run is gone but the record: a lock of this host
+whose pid is gone is taken over (deleted, then created again under the same condition, so of
+two runs taking it over one wins); a lock of another host is never taken over (the user deletes
+it once that run has ended). A run that dies leaves the lock until then.
 """
 
 from __future__ import annotations
@@ -29,13 +38,19 @@ from pathlib import Path
 
 from ngff_fuse.errors import NgffFuseError
 from ngff_fuse.progress import Progress
+from ngff_fuse.storage import Location, Remote, connection_lost
 
 LOCK_SUFFIX = ".ngff-fuse-lock"
 _STARTING_S = 5.0
 
 
-def lock_path(target: Path) -> Path:
+def lock_path(target: Location) -> Location:
     return target.with_name(target.name + LOCK_SUFFIX)
+
+
+def lock_for(target: Location) -> OutputLock | ObjectLock:
+    """The lock of an output: a flocked file beside a local one, an object beside a remote one."""
+    return ObjectLock(target) if isinstance(target, Remote) else OutputLock(target)
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,61 @@ class OutputLock:
     def _cannot(self, exc: OSError) -> NgffFuseError:
         return NgffFuseError(f"{self.target}: cannot create its lock file {self.path.name} "
                              f"({exc.strerror or exc}); check the folder")
+
+
+class ObjectLock:
+    """The lock of an output in an object store: an object created only if there is none
+    (module doc), held from `acquire` until `release`."""
+
+    def __init__(self, target: Remote) -> None:
+        self.target = target
+        self.path = lock_path(target)
+        self._mine: bytes | None = None
+
+    def acquire(self, progress: Progress) -> None:
+        me = Holder.now()
+        mine = json.dumps(asdict(me)).encode()
+        for _ in range(3):  # a lock released, or taken over, between our tries
+            if self._create(mine):
+                self._mine = mine
+                return
+            try:
+                text = self.path.read_bytes()
+            except FileNotFoundError:
+                continue
+            holder = Holder.parse(text)
+            if holder is None or holder.host != me.host:
+                raise NgffFuseError(
+                    f"{self.target}: locked by a run on host {holder.host if holder else 'unknown'} "
+                    f"({holder or 'unreadable lock'}); if that run has ended, delete {self.path} and run again")
+            if _alive(holder.pid):
+                raise NgffFuseError(f"{self.target}: another ngff-fuse run is writing it ({holder}); "
+                                    "wait for it to end, or choose another output")
+            self.path.unlink(missing_ok=True)
+            progress.note(f"{self.target}: took over the lock of a run that ended without releasing it ({holder})")
+        raise NgffFuseError(f"{self.target}: its lock {self.path} keeps changing hands; another run is "
+                            "starting on it: wait for it to end, or choose another output")
+
+    def _create(self, record: bytes) -> bool:
+        try:
+            return self.path.create(record)
+        except OSError as exc:
+            raise NgffFuseError(f"{self.target}: cannot create its lock object {self.path.name} ({exc}); "
+                                "check the bucket, the endpoint and the credentials") from None
+
+    def release(self) -> None:
+        """Delete the lock, if it is still ours (another run may have taken it over)."""
+        if self._mine is None:
+            return
+        try:
+            if self.path.read_bytes() == self._mine:
+                self.path.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # the store unreachable: the lock stays, a later run takes it over
+            if connection_lost(exc) is None:
+                raise
+        self._mine = None
 
 
 def _flock(fd: int) -> bool | None:

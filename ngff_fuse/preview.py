@@ -12,6 +12,7 @@ import zarr
 from ngff_fuse.errors import InputError
 from ngff_fuse.ngff.groups import NGFF_FUSE_KEY, image_axes
 from ngff_fuse.ngff.transforms import transform_to_affine
+from ngff_fuse.storage import location, zarr_store
 from ngff_fuse.zarr_check import open_node, read_checked, unreadable_metadata
 
 _NICE = (1, 2, 5)
@@ -21,7 +22,7 @@ def _image_group(path: Path) -> tuple[Path, dict, bool]:
     """Where the image is (image 0 of a multi-scene store), its NGFF metadata, and whether
     ngff-fuse wrote it (then every chunk must be there)."""
     try:
-        group = zarr.open_group(path, mode="r")
+        group = zarr.open_group(zarr_store(path), mode="r")
     except Exception:
         why = unreadable_metadata(path)
         raise InputError(f"{why}; the store is damaged" if why
@@ -52,7 +53,7 @@ def nice_length(span: float) -> float:
 
 def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
     """RGB float image in [0, 1], the physical size of one of its pixels, and the unit."""
-    image, meta, ours = _image_group(Path(path))
+    image, meta, ours = _image_group(location(path))
     multiscale = meta["multiscales"][0]
     axes = [a["name"] for a in image_axes(multiscale)]
     datasets = multiscale["datasets"]
@@ -92,7 +93,7 @@ def render(path: Path, size: int = 768) -> tuple[np.ndarray, float, str]:
 def plate_layout(path: Path) -> dict | None:
     """The NGFF plate metadata of the group at `path`, or None when it is no plate."""
     try:
-        attrs = dict(zarr.open_group(path, mode="r").attrs)
+        attrs = dict(zarr.open_group(zarr_store(path), mode="r").attrs)
     except Exception:
         return None  # `render` says what is wrong with it
     return attrs.get("ome", attrs).get("plate")
@@ -108,7 +109,7 @@ def render_plate(path: Path, plate: dict, size: int = 768) -> tuple[np.ndarray, 
     labels = []
     for well in plate["wells"]:
         r, c = int(well["rowIndex"]), int(well["columnIndex"])
-        attrs = dict(zarr.open_group(path / well["path"], mode="r").attrs)
+        attrs = dict(zarr.open_group(zarr_store(path / well["path"]), mode="r").attrs)
         images = attrs.get("ome", attrs).get("well", {}).get("images", [])
         if not images:
             raise InputError(f"{path / well['path']}: a well without images listed; the store is damaged")
@@ -130,9 +131,9 @@ def write_preview(path: Path, png: Path, size: int = 768) -> Path:
     pyplot backend and figures are left alone."""
     from matplotlib.figure import Figure
 
-    plate = plate_layout(Path(path))
+    plate = plate_layout(location(path))
     if plate is not None:
-        canvas, labels, cell = render_plate(Path(path), plate, size)
+        canvas, labels, cell = render_plate(location(path), plate, size)
         fig = Figure(figsize=(canvas.shape[1] / 100, canvas.shape[0] / 100), dpi=100)
         ax = fig.add_axes((0, 0, 1, 1))
         ax.imshow(canvas, interpolation="nearest")

@@ -13,7 +13,6 @@ from enum import Enum
 from itertools import product
 
 import numpy as np
-from dask.array.core import normalize_chunks
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.blend import accumulator_dtype, cast_to
@@ -188,6 +187,9 @@ def plan_pyramid(
     method: Downsample | str = Downsample.MEAN,
 ) -> Pyramid:
     """The levels `factors` asks for (see `level_factors`), written in blocks of `block`."""
+    # imported here: the CLI's parser imports `Downsample`, and must not wait for dask
+    from dask.array.core import normalize_chunks
+
     shapes = tuple(tuple(-(-n // f.get(ax, 1)) for ax, n in zip(dims, shape)) for f in factors)
     grids = tuple(normalize_chunks(tuple(max(1, min(b, n)) for b, n in zip(block, s)), s) for s in shapes)
     steps = tuple(tuple(high.get(ax, 1) // low.get(ax, 1) for ax in dims)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -40,7 +39,9 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse.progress import Progress
 from ngff_fuse.pyramid import Downsample, Pyramid, reduce_block
+from ngff_fuse.storage import Location, Remote
 from ngff_fuse.zarr_check import ChunkChecker, bounded_map
+from ngff_fuse.stage_clock import CLOCK
 
 def block_done(checker: ChunkChecker, region: tuple[slice, ...]) -> bool:
     """True when the block's store key exists and decodes, every inner chunk of a shard
@@ -75,9 +76,12 @@ def undone_blocks(array, regions: list[tuple[slice, ...]], progress: Progress, l
 _PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
 
 
-def remove_partial_writes(folder: Path) -> None:
+def remove_partial_writes(folder: Location) -> None:
     """Files of chunk writes a killed run never finished, removed before it is resumed: a
-    finished store holds nothing an uninterrupted run would not have written."""
+    finished store holds nothing an uninterrupted run would not have written. An object store
+    has none: an object is put whole or not at all."""
+    if isinstance(folder, Remote):
+        return
     for path in folder.rglob("*.partial"):
         if _PARTIAL.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)
@@ -86,8 +90,12 @@ def remove_partial_writes(folder: Path) -> None:
 def _write_block(block: np.ndarray, array, region: tuple[slice, ...],
                  hand_up: tuple[int, ...] | None, method: Downsample) -> np.ndarray | None:
     """Write one block; return what the level above needs of it (reduced by `hand_up`)."""
-    array[region] = block
-    return None if hand_up is None else reduce_block(block, hand_up, method)
+    with CLOCK.timing("compressing and writing"):
+        array[region] = block
+    if hand_up is None:
+        return None
+    with CLOCK.timing("downsampling"):
+        return reduce_block(block, hand_up, method)
 
 
 def _read_block(array, region: tuple[slice, ...], hand_up: tuple[int, ...], method: Downsample) -> np.ndarray:

@@ -24,6 +24,7 @@ from ngff_fuse.ngff.metadata import FORMATS
 from ngff_fuse.ngff.transforms import transform_matrix
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample
+from ngff_fuse.storage import Location, location, zarr_store
 from ngff_fuse.writer import STATUS_KEY
 from ngff_fuse.zarr_check import ChunkChecker, open_node, read_checked, scan, unreadable_metadata
 
@@ -120,17 +121,19 @@ def _check_metadata(attributes: dict, schemas: Path | None, strict: bool, report
     return attrs, release, geometry
 
 
-def validate_store(path: Path, schemas: Path | None = None, *, strict: bool = True,
+def validate_store(path: Location | str, schemas: Path | None = None, *, strict: bool = True,
                    metadata_only: bool = False, decode: bool = True, progress: Progress | None = None) -> Report:
     """Every check on the store at `path`; collections, scenes, plates and wells check each
     image they reference. `strict`: see `validate_attributes`; `metadata_only` checks this
     group's metadata without opening arrays or child groups (the spec's conformance
     hierarchies hold no arrays). `decode` reads every chunk of every array checked, in
-    parallel, counted on `progress`; without it chunks are only looked for."""
+    parallel, counted on `progress`; without it chunks are only looked for. `path` may be an
+    object-store URL (`storage.location`)."""
+    path = location(path)
     if not path.exists():
         raise InputError(f"{path}: no such store; check the path")
     try:
-        group = zarr.open_group(path, mode="r")
+        group = zarr.open_group(zarr_store(path), mode="r")
     except Exception:
         why = unreadable_metadata(path)
         raise InputError(f"{why}: not a zarr group that can be read, the store is damaged" if why

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask.array as da
 import numpy as np
@@ -22,19 +23,23 @@ import xarray as xr
 import zarr
 
 from ngff_fuse._axes import SPATIAL
-from ngff_fuse.codecs import DEFAULT_CODEC, Codec, deterministic
+from ngff_fuse.codecs import DEFAULT_CODEC, Codec
 from ngff_fuse.errors import InputError, NgffFuseError, from_environment
 from ngff_fuse.fingerprint import changed_input
+from ngff_fuse.gzip_codecs import deterministic
 from ngff_fuse.model import PlateWell
 from ngff_fuse.ngff.metadata import (
     FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform,
 )
 from ngff_fuse.ngff.plate import WellImage, acquisition_names, plate_attributes, well_attributes, well_path
-from ngff_fuse.ome_xml import METADATA_XML, SceneDescription, metadata_xml
 from ngff_fuse.output import STATUS_KEY, claim_output, status
 from ngff_fuse.progress import NoProgress, Progress
 from ngff_fuse.pyramid import Downsample, level_factors, plan_pyramid
 from ngff_fuse.pyramid_writer import PyramidWrite, remove_partial_writes, store_pyramids, undone_blocks
+from ngff_fuse.storage import Remote, location, zarr_store
+
+if TYPE_CHECKING:
+    from ngff_fuse.ome_xml import SceneDescription
 
 #: Default shard edge of NGFF 0.5 outputs, in chunks: 4x fewer files than none at the same
 #: speed, less memory than 4 x 4 (figures: README, "How the defaults were chosen").
@@ -117,7 +122,7 @@ def write_ngff(
     replaced (`options.overwrite`) only if that is safe.
     """
     options = options or WriteOptions()
-    with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
+    with claim_output(location(path), options.overwrite, options.resume, progress=progress) as output:
         output.check_request(options.request)
         return write_image(mosaic, output.path, output.resuming, options, channel_colors, progress, amend)
 
@@ -170,8 +175,8 @@ def begin_image(mosaic: xr.DataArray, path: Path, resuming: bool, options: Write
     # a complete store is checked too: resuming rewrites whatever no longer reads
     complete = resuming and status(path).get("status") == "complete"
     if resuming:
-        remove_partial_writes(Path(path))
-    group = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+        remove_partial_writes(path)
+    group = zarr.open_group(zarr_store(path), mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     # a run killed while creating the levels leaves some of them out: resuming creates those
     targets = [
         _existing_array(group, str(i), s, data.dtype) if resuming and str(i) in group
@@ -285,7 +290,7 @@ def write_scenes(
     `OME/METADATA.ome.xml`. Each `i` is a standard NGFF image that napari, bioio and web
     viewers open by its path. Returns each scene's level shapes."""
     options = options or WriteOptions()
-    with claim_output(Path(path), options.overwrite, options.resume, progress=progress) as output:
+    with claim_output(location(path), options.overwrite, options.resume, progress=progress) as output:
         output.check_request(options.request)
         return write_scene_images(scenes, output.path, output.resuming, options, progress)
 
@@ -293,10 +298,13 @@ def write_scenes(
 def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, options: WriteOptions,
                        progress: Progress | None = None) -> list[list[tuple[int, ...]]]:
     """`write_scenes` into an output already claimed, continuing what is there when `resuming`."""
+    # ome-types takes ~0.6 s to import: only multi-scene stores need it
+    from ngff_fuse.ome_xml import METADATA_XML, metadata_xml
+
     progress = progress or NoProgress()
     fmt = FORMATS[options.ngff]
     xml = metadata_xml([_describe(scene, path / str(i)) for i, scene in enumerate(scenes)])
-    root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    root = zarr.open_group(zarr_store(path), mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     shapes = []
     for index, scene in enumerate(scenes):
         progress.note(f"scene {index}: {scene.mosaic.name}")
@@ -322,7 +330,7 @@ def write_plate_images(scenes: list[SceneImage], wells: list[PlateWell], path: P
     one graph: wells of a block or two each still keep every core busy."""
     progress = progress or NoProgress()
     fmt = FORMATS[options.ngff]
-    root = zarr.open_group(path, mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
+    root = zarr.open_group(zarr_store(path), mode="r+") if resuming else _new_group(path, fmt.zarr_format, options.request)
     acquisitions = acquisition_names(wells)
     fields: dict[str, list[WellImage]] = {}
     begun = []
@@ -364,6 +372,8 @@ def _channel_colors(mosaic: xr.DataArray, given: tuple[str | None, ...]) -> tupl
 
 def _describe(scene: SceneImage, path: Path) -> SceneDescription:
     """What the store's OME-XML says about a scene: what its NGFF metadata says."""
+    from ngff_fuse.ome_xml import SceneDescription
+
     mosaic = scene.mosaic
     names = _channel_names(mosaic)
     given = _channel_colors(mosaic, scene.channel_colors)
@@ -381,7 +391,10 @@ def _new_group(path: Path, zarr_format: int, request: dict | None):
     comes last. Never over an existing one: the claim made way for it (`w-`, not `w`, which
     would delete whatever is at `path`)."""
     try:
-        group = zarr.open_group(path, mode="w-", zarr_format=zarr_format)
+        # an object store may list a prefix emptied by --overwrite as not empty, which `w-`
+        # refuses: the claim (under the lock) found no object there
+        mode = "a" if isinstance(path, Remote) else "w-"
+        group = zarr.open_group(zarr_store(path), mode=mode, zarr_format=zarr_format)
         group.attrs[STATUS_KEY] = _record("incomplete", request)
     except OSError as exc:
         raise NgffFuseError(f"{path}: cannot create the output ({exc.strerror}); check the folder") from None

@@ -38,6 +38,7 @@ from zarr.storage import MemoryStore
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.progress import Progress
+from ngff_fuse.storage import Location, Remote, store_location, zarr_store
 
 #: What a key or inner chunk that is not stored at all is reported as.
 MISSING = "missing"
@@ -91,7 +92,8 @@ def open_node(path: Path, kind: str = "array") -> zarr.Array | zarr.Group:
     """The zarr array (or group) at `path`, or an InputError naming the file that is missing or
     unreadable."""
     try:
-        return zarr.open_array(path, mode="r") if kind == "array" else zarr.open_group(path, mode="r")
+        store = zarr_store(path)
+        return zarr.open_array(store, mode="r") if kind == "array" else zarr.open_group(store, mode="r")
     except Exception:  # zarr raises a JSON parser's error or its own, naming no file
         why = unreadable_metadata(path) or f"{path}: no zarr {kind} there"
         raise InputError(f"{why}; the store is damaged") from None
@@ -116,7 +118,7 @@ class ChunkChecker:
 
     def __init__(self, array: zarr.Array) -> None:
         self.array = array
-        self.folder = Path(str(array.store_path.store.root)) / array.store_path.path
+        self.folder = store_location(array.store_path)
         self.grid = tuple(array.shards or array.chunks)
         codecs = array.metadata.codecs if array.metadata.zarr_format == 3 else ()
         self.sharding = next((c for c in codecs if isinstance(c, ShardingCodec)), None)
@@ -154,16 +156,18 @@ class ChunkChecker:
         read; `decode=False` only looks whether it is there and not empty."""
         key = self.key(coords)
         path = self.folder / key
-        try:
-            size = os.stat(path).st_size
+        raw = None
+        try:  # a shard to decode is read whole at once: one request to an object store
+            raw = path.read_bytes() if decode and self.sharding is not None else None
+            size = len(raw) if raw is not None else _size(path)
         except FileNotFoundError:
             return [Damage(key, MISSING)]
         if size == 0:
             return [Damage(key, "is an empty file")]
         if not decode:
             return []
-        if self.sharding is not None:
-            return self._check_shard(key, path.read_bytes(), coords)
+        if raw is not None:
+            return self._check_shard(key, raw, coords)
         try:
             self.array[self.region(coords)]
         except Exception as exc:  # whatever a codec raises on bytes it cannot decode
@@ -210,6 +214,10 @@ class ChunkChecker:
             except Exception as exc:
                 damage.append(Damage(key, _reason(exc), position))
         return damage
+
+
+def _size(path: Location) -> int:
+    return path.size() if isinstance(path, Remote) else os.stat(path).st_size
 
 
 def bounded_map(function: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:

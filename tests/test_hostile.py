@@ -951,7 +951,8 @@ def enospc(name="zarr.json"):
 
 
 def two_wells(folder: Path) -> Path:
-    """A plate of two wells: a multi-scene output (bioformats2raw layout, OME-XML)."""
+    """A plate of two wells: an HCS plate, or with --no-hcs a multi-scene output (bioformats2raw
+    layout, OME-XML)."""
     from ngff_fuse.testing.imagexpress import write_imagexpress
 
     return write_imagexpress({"A01": mosaic(), "A02": mosaic()}, folder / "plate", guid=False)
@@ -973,6 +974,15 @@ def failing_text_write(error: OSError, name: str):
 def is_collection_metadata(path: str, value: bytes) -> bool:
     """The write that makes a multi-scene store complete: the root's bioformats2raw layout."""
     return path.endswith(("zarr.json", ".zattrs")) and b"bioformats2raw" in value
+
+
+def is_plate_metadata(path: str, value: bytes) -> bool:
+    """The write that makes a plate complete: the root's plate metadata."""
+    return path.endswith(("zarr.json", ".zattrs")) and b'"plate"' in value and b'"wells"' in value
+
+
+def is_well_metadata(path: str, value: bytes) -> bool:
+    return path.endswith(("zarr.json", ".zattrs")) and b'"well"' in value and b'"images"' in value
 
 
 def worker_killed(monkeypatch, folder):
@@ -997,11 +1007,15 @@ FAILURES = [
             ("--workers", "1")),
     Failure("multi-scene-disk-full-at-the-ome-xml",
             failing_text_write(enospc("OME/METADATA.ome.xml"), "METADATA.ome.xml"),
-            Outcome((ENVIRONMENT,), ("METADATA.ome.xml", "space", RESUME)), source=two_wells),
+            Outcome((ENVIRONMENT,), ("METADATA.ome.xml", "space", RESUME)), ("--no-hcs",), source=two_wells),
     Failure("multi-scene-disk-full-at-final-metadata", failing_store_write(enospc(), is_collection_metadata),
-            Outcome((ENVIRONMENT,), ("space", RESUME)), source=two_wells),
+            Outcome((ENVIRONMENT,), ("space", RESUME)), ("--no-hcs",), source=two_wells),
     Failure("multi-scene-v2-disk-full-at-final-metadata",
             failing_store_write(enospc(".zattrs"), is_collection_metadata),
+            Outcome((ENVIRONMENT,), ("space", RESUME)), ("--ngff", "0.4", "--no-hcs"), source=two_wells),
+    Failure("plate-disk-full-at-final-metadata", failing_store_write(enospc(), is_plate_metadata),
+            Outcome((ENVIRONMENT,), ("space", RESUME)), source=two_wells),
+    Failure("plate-v2-disk-full-at-a-well", failing_store_write(enospc(".zattrs"), is_well_metadata),
             Outcome((ENVIRONMENT,), ("space", RESUME)), ("--ngff", "0.4"), source=two_wells),
     Failure("disk-full-at-final-metadata", failing_store_write(enospc(), is_image_metadata),
             Outcome((ENVIRONMENT,), ("space", RESUME))),

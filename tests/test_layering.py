@@ -2,7 +2,8 @@
 
 Stages, in import order (a module may import its own stage and earlier ones):
 
-    foundation -> model -> ngff format -> readers -> plan -> fuse -> pyramid -> writer -> api -> cli
+    foundation -> model -> ngff format -> readers -> plan -> fuse -> pyramid -> writer
+    -> illumination -> api -> cli
 
 `ngff/` here is the format's vocabulary (versions, keys, transforms), which both the kept-tiles
 reader and the writer speak, so it sits below the readers; it never imports them. Beyond the
@@ -23,7 +24,7 @@ PACKAGE = Path(ngff_fuse.__file__).parent
 # (stage, module prefixes); a module belongs to its longest matching prefix.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("_axes", "errors", "console", "version", "progress", "transforms", "boxes",
-                    "fingerprint", "zarr_check")),
+                    "fingerprint", "zarr_check", "storage", "stage_clock")),
     ("model", ("model",)),
     ("ngff format", ("ngff", "ome_xml")),
     ("readers", ("readers",)),
@@ -31,8 +32,11 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("plan", ("fuse.plan", "register", "checks", "describe", "orientation", "layout_plot")),
     ("fuse", ("fuse",)),
     ("pyramid", ("pyramid",)),
-    ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "output", "output_lock",
+    ("writer", ("writer", "pyramid_writer", "kept_tiles_writer", "codecs", "gzip_codecs", "output", "output_lock",
                 "validate", "preview")),
+    # flat-field estimation and correction: reads tiles through the fusion's pixel access and
+    # writes its profiles as images; fusion itself only takes its per-tile transform
+    ("illumination", ("illumination",)),
     # the library's front door and the synthetic acquisitions the CLI's demo writes
     ("api", ("", "convert", "cluster", "testing")),
     # the front ends: the command line and the napari plugin (readers, widget)

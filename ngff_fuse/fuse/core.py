@@ -7,6 +7,7 @@ it needs, and blends them. Task count grows with output chunks, never chunks x t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dask.array as da
@@ -17,13 +18,19 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ngff_fuse._axes import AXES, SPATIAL
 from ngff_fuse.fuse.blend import (
-    BlendMode, accumulator_dtype, edge_weighting, new_fuser, relative_weights, score_dtype,
+    BlendMode,
+    accumulator_dtype,
+    edge_weighting,
+    new_fuser,
+    relative_weights,
+    score_dtype,
 )
 from ngff_fuse.fuse.paste import paste_chunk
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import FusionPlan, TilePlacement, plan_fusion
 from ngff_fuse.fuse.sample import sample_affine, sample_translation
 from ngff_fuse.model import OutputGrid, TileSet
+from ngff_fuse.stage_clock import CLOCK
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,22 @@ class ChunkTask:
     dtype: np.dtype
 
 
-def fuse_chunk(pixels: TilePixels, task: ChunkTask) -> np.ndarray:
+#: A per-tile transform of the pixels a task reads: (tile index, channel, box, values) ->
+#: float values (e.g. `illumination.Correction`); the fusers round and clip them as any floats.
+TileTransform = Callable[[int, int, tuple[slice, slice, slice], np.ndarray], np.ndarray]
+
+
+def fuse_chunk(pixels: TilePixels, task: ChunkTask, transform: TileTransform | None = None) -> np.ndarray:
     """Fuse one output chunk; returns shape (1, 1, z, y, x)."""
     def read_tile(index: int, box: tuple[slice, slice, slice]) -> np.ndarray:
-        return pixels.read(index, task.t, task.c, box)
+        with CLOCK.timing("reading"):
+            values = pixels.read(index, task.t, task.c, box)
+        return values if transform is None else transform(index, task.c, box, values)
 
-    if all(p.offset is not None for p in task.placements):
-        return paste_chunk(task, read_tile)[None, None]
-    return blend_chunk(task, read_tile)[None, None]
+    with CLOCK.timing("fusing"):
+        if all(p.offset is not None for p in task.placements):
+            return paste_chunk(task, read_tile)[None, None]
+        return blend_chunk(task, read_tile)[None, None]
 
 
 def blend_chunk(task: ChunkTask, read_tile) -> np.ndarray:
@@ -96,20 +111,26 @@ def chunk_tasks(tileset: TileSet, plan: FusionPlan, blend: BlendMode, fill: floa
 
 
 def fuse_plan(
-    tileset: TileSet, plan: FusionPlan, blend: BlendMode | str = BlendMode.FEATHER, fill: float = 0
+    tileset: TileSet, plan: FusionPlan, blend: BlendMode | str = BlendMode.FEATHER, fill: float = 0,
+    transform: TileTransform | None = None,
 ) -> da.Array:
-    """The lazy 5-D (t, c, z, y, x) mosaic for a plan."""
+    """The lazy 5-D (t, c, z, y, x) mosaic for a plan; `transform` applied to every tile region
+    read, in the task that reads it (shipped to each worker once, like the tiles)."""
     blend = BlendMode(blend)
     dtype = tileset.dtype
     token = tokenize(plan.grid, plan.chunks, plan.blend_width, blend, fill,
                      [tile.data.data for tile in tileset.tiles],
-                     [p.grid_from_tile for p in plan.placements])
+                     [p.grid_from_tile for p in plan.placements], transform)
     name = f"ngff-fuse-{token}"
     pixels_key = f"ngff-fuse-tiles-{token}"
     graph: dict = {pixels_key: TilePixels(tuple(t.data.data for t in tileset.tiles),
                                           tuple(str(t.source) for t in tileset.tiles))}
+    transform_key = f"ngff-fuse-transform-{token}"
+    if transform is not None:
+        graph[transform_key] = transform
     for key, task in chunk_tasks(tileset, plan, blend, fill):
-        graph[(name, *key)] = (fuse_chunk, pixels_key, task)
+        graph[(name, *key)] = (fuse_chunk, pixels_key, task) if transform is None else \
+            (fuse_chunk, pixels_key, task, transform_key)
     layer = HighLevelGraph.from_collections(name, graph, dependencies=())
     chunks = ((1,) * tileset.n_timepoints, (1,) * tileset.n_channels, *plan.chunks)
     return da.Array(layer, name, chunks, dtype=dtype)
@@ -123,15 +144,18 @@ def fuse(
     blend_width: float | None = None,
     squeeze: bool = True,
     grid: OutputGrid | None = None,
+    transform: TileTransform | None = None,
 ) -> xr.DataArray:
     """Fuse a tile set into one lazy mosaic with physical coordinates (um).
 
     `squeeze` drops the axes the source does not have, so a 2-D single-channel input gives a
     (y, x) mosaic; with `squeeze=False` the result is always (t, c, z, y, x). `grid`: the
     output pixel grid, by default `plan.output_grid` (the tiles' extent at their pixel size).
+    `transform` changes each tile region as it is read (illumination correction, see
+    `fuse_plan`).
     """
     plan = plan_fusion(tileset, chunk_size, grid=grid, blend_width=blend_width)
-    return as_dataarray(fuse_plan(tileset, plan, blend, fill), tileset, plan, squeeze)
+    return as_dataarray(fuse_plan(tileset, plan, blend, fill, transform), tileset, plan, squeeze)
 
 
 def as_dataarray(data: da.Array, tileset: TileSet, plan: FusionPlan, squeeze: bool) -> xr.DataArray:

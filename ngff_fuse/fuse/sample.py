@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from ngff_fuse.fuse.blend import EdgeWeighting, score_dtype
 from ngff_fuse.fuse.plan import TilePlacement
@@ -164,6 +163,9 @@ def sample_affine(
     weighting: EdgeWeighting | None,
 ):
     """General affine: linear interpolation at tile_from_grid @ g for every chunk pixel g."""
+    # scipy.ndimage takes ~0.4 s to import: only mosaics with rotated or scaled tiles need it
+    from scipy import ndimage
+
     low = np.maximum(chunk_start, placement.low)
     high = np.minimum(chunk_stop, placement.stop)
     if np.any(high <= low):

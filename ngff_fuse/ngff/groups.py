@@ -9,6 +9,7 @@ from pathlib import Path
 import zarr
 
 from ngff_fuse.errors import InputError
+from ngff_fuse.storage import zarr_store
 from ngff_fuse.zarr_check import unreadable_metadata
 
 #: ngff-fuse's own key: its status record in a store, its provenance in the tiles group, and
@@ -29,7 +30,7 @@ def attributes(path: Path) -> dict:
     """A zarr group's attributes, zarr v2 or v3 ({} when there is no group; an InputError
     naming the file when its metadata is not JSON)."""
     try:
-        return dict(zarr.open_group(path, mode="r").attrs.asdict())
+        return dict(zarr.open_group(zarr_store(path), mode="r").attrs.asdict())
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return {}
     except json.JSONDecodeError:  # a damaged store must not read as one without metadata

@@ -22,6 +22,7 @@ from ome_zarr.axes import Axes
 from ome_zarr.format import Format, FormatV04, FormatV05
 
 from ngff_fuse.ngff.transforms import Linear, Transform, level_transformations
+from ngff_fuse.ngff.versions import NGFF_VERSIONS
 from ngff_fuse.version import VERSION
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
@@ -240,7 +241,7 @@ class Ngff06(Ngff05):
         return {"ome": {"version": self.version, "scene": scene(entries, dims, unit)}}
 
 
-FORMATS = {"0.4": Ngff04(), "0.5": Ngff05(), "0.6": Ngff06()}
+FORMATS = dict(zip(NGFF_VERSIONS, (Ngff04(), Ngff05(), Ngff06()), strict=True))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.model import TileSet
 from ngff_fuse.readers.base import Reader, ReadOptions, refuse_empty
+from ngff_fuse.storage import Remote, location
 
 ENTRY_POINT_GROUP = "ngff_fuse.readers"
 
@@ -32,7 +33,11 @@ def available_readers() -> tuple[Reader, ...]:
 def reader_for(path: Path) -> Reader:
     """The reader that claims `path`; else, for a file no reader claims, the one reader whose
     `suffixes` name its extension, so that reader's own error says what is wrong with it (JSON
-    syntax at line 3, a missing column) instead of a list of every format."""
+    syntax at line 3, a missing column) instead of a list of every format. From an object
+    store (a `storage.Remote`) only kept-tiles stores are read: the other readers' libraries
+    open local files."""
+    if isinstance(path, Remote):
+        return _remote_reader(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory; check the input path")
     if not path.is_file() and not path.is_dir():
@@ -48,6 +53,16 @@ def reader_for(path: Path) -> Reader:
             return meant[0]
     kinds = ", ".join(r.description for r in available_readers())
     raise InputError(f"{path}: not a supported input; ngff-fuse reads {kinds}")
+
+
+def _remote_reader(path: Remote) -> Reader:
+    if not path.exists():
+        raise InputError(f"{path}: no such object or store; check the URL")
+    kept = [r for r in available_readers() if r.name == "kept-tiles"]
+    if kept and kept[0].can_open(path):
+        return kept[0]
+    raise InputError(f"{path}: only OME-Zarr stores with kept tiles are read from an object store (their "
+                     "readers open local files); copy the input to a local disk and give its path")
 
 
 def _claims(reader: Reader, path: Path) -> bool:
@@ -79,5 +94,5 @@ def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]
 
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
     """Read every mosaic (scene) in `path` as lazy tiles, with the reader that claims it."""
-    path = Path(path)
+    path = location(path)
     return read_with(reader_for(path), path, options or ReadOptions())

@@ -12,9 +12,10 @@ from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.readers.base import refuse_empty
 from ngff_fuse.readers.image_file import ImageFile, read_image_file
 from ngff_fuse.readers.pixel_size import Calibration, PixelSize, decide_pixel_size
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 
-def open_listed(listing: Path, file: str, series: int | None, where: str) -> ImageFile:
+def open_listed(listing: Path, file: str, series: int | None, where: str, cache: SegmentCache) -> ImageFile:
     """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
     path = listing.parent / file
     if path.exists() and not path.is_file():
@@ -34,7 +35,7 @@ def open_listed(listing: Path, file: str, series: int | None, where: str) -> Ima
                           "it is one image with axes among t, c, z, y, x, or rerun with --debug")
 
     with blaming_the_file(unreadable):
-        return read_image_file(path, scene=series or 0)
+        return read_image_file(path, scene=series or 0, cache=cache)
 
 
 def first_repeat(files: Sequence[tuple[str, int | None]]) -> tuple[int, int] | None:

@@ -43,6 +43,7 @@ from ngff_fuse._axes import MICROMETER, present_dims
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers.base import ReadOptions, pick_scenes, pick_wells
+from ngff_fuse.readers.fields import field_corners, rounding_note
 from ngff_fuse.readers.image_file import read_image_file
 from ngff_fuse.readers.pixel_size import decide_pixel_size
 from ngff_fuse.readers.planes import stack_planes
@@ -237,21 +238,16 @@ def _well_tileset(measurement: Measurement, well: PlateWell, options: ReadOption
     labels = _labels(channels, settings)
     fields = sorted({r.field for r in images})
     z0 = min(images, key=lambda r: (r.field, r.timepoint, r.z_index, r.channel)).stage[0]
-    tiles, shifts, anchor = [], [], None
-    for number in fields:
-        own = [r for r in images if r.field == number]
-        data = _field_pixels(measurement, own, timepoints, channels, z_indices)
-        first = min(own, key=lambda r: (r.timepoint, r.z_index, r.channel))
-        _, stage_y, stage_x = first.stage
-        centre = np.array([-stage_y, stage_x])  # image rows run down the plate: y = -Y
-        ny, nx = data.shape[3:]
-        corner = centre - (np.array([ny, nx]) - 1) / 2 * np.array(pixel_size)
-        anchor = corner if anchor is None else anchor
-        steps = (corner - anchor) / np.array(pixel_size)
-        shifts.append(float(np.max(np.abs(steps - np.round(steps)))))
-        # whole pixels from the first field: X/Y come in 0.1 um steps and fields are meant to
-        # abut, so a fraction of a pixel would only resample every other field
-        origin = (z0, *(anchor + np.round(steps) * np.array(pixel_size)))
+    own = {number: [r for r in images if r.field == number] for number in fields}
+    pixels = {number: _field_pixels(measurement, own[number], timepoints, channels, z_indices) for number in fields}
+    firsts = {number: min(own[number], key=lambda r: (r.timepoint, r.z_index, r.channel)) for number in fields}
+    # image rows run down the plate: y = -Y
+    corners, shift = field_corners([(-firsts[n].stage[1], firsts[n].stage[2]) for n in fields],
+                                   [pixels[n].shape[3:] for n in fields], pixel_size)
+    tiles = []
+    for number, corner in zip(fields, corners):
+        data, first = pixels[number], firsts[number]
+        origin = (z0, *corner)  # fields share the first one's z, as its planes' stage Z say
         tile_name = f"{name} field {number}"
         tiles.append(Tile(
             data=tile_array(data, spacing, origin, tile_name, labels),
@@ -269,7 +265,7 @@ def _well_tileset(measurement: Measurement, well: PlateWell, options: ReadOption
         channel_colors=tuple(s.color for s in settings),
         position_source=(f"{MEASUREMENT_DATA} X/Y (um, field centre; image y = -Y) of each field, "
                          "rounded to whole pixels"),
-        notes=_notes(name, records, images, channels, z_indices, (z_note, *calibration.notes), max(shifts)),
+        notes=_notes(name, records, images, channels, z_indices, (z_note, *calibration.notes), shift),
         well=well,
     )
 
@@ -342,8 +338,7 @@ def _notes(well: str, records: Sequence[Record], images: Sequence[Record],
            channels: Sequence[tuple[int, int, int]], z_indices: Sequence[int],
            z_notes: Sequence[str | None], shift: float) -> tuple[str, ...]:
     notes = [note for note in z_notes if note]
-    if shift >= 0.005:
-        notes.append(f"field positions rounded to whole pixels (at most {shift:.2f} px)")
+    notes += rounding_note(shift, "field")
     failed = [r for r in records if r.file is None]
     if failed:
         shown = ", ".join(f"field {r.field} Ch {r.channel[2]} t {r.timepoint} z {r.z_index}" for r in failed[:4])

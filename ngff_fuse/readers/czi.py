@@ -30,7 +30,7 @@ the whole mosaic, by a sign convention the format does not document. Bgr pixels 
 channels R, G, B.
 
 How it reads. The subblock directory and subblock metadata are read straight from the file
-(czi_file.py, the ZISRAW layout): aicspylibczi and bioio-czi read a whole subblock, pixels included,
+(czi_file.py, the ZISRAW structure): aicspylibczi and bioio-czi read a whole subblock, pixels included,
 to return its metadata, and placing a mosaic must not read its pixels. bioio-czi opens the
 file and provides the document metadata. A region read of a tile reads one subblock: for an
 uncompressed one just the rows it needs (os.pread); a compressed one is decoded whole by
@@ -66,7 +66,7 @@ from ngff_fuse.readers.czi_file import (
     PIXEL_TYPES,
     PLANE_AXES,
     CziTilePlanes,
-    PlaneLayout,
+    CziPlaneTable,
     Subblock,
     check_complete,
     read_directory,
@@ -268,13 +268,13 @@ def tile_dask(path: Path, tile: CziTile, scene: CziScene, rgb: bool) -> da.Array
     dtype, samples = PIXEL_TYPES[first.pixel_type]
     t, c, z = scene.shape
     ordered = tuple(tile.planes[p] for p in product(range(t), range(c), range(z)))
-    layout = PlaneLayout(
+    table = CziPlaneTable(
         str(path), (t, 3 if rgb else c, z, tile.box[3], tile.box[2]), dtype, samples, ordered
     )
     stat = os.stat(path)
     return da.from_array(
-        CziTilePlanes(layout), chunks=(1, 1, 1, tile.box[3], tile.box[2]),
-        name="czi-" + tokenize(layout, stat.st_size, stat.st_mtime_ns), inline_array=True,
+        CziTilePlanes(table), chunks=(1, 1, 1, tile.box[3], tile.box[2]),
+        name="czi-" + tokenize(table, stat.st_size, stat.st_mtime_ns), inline_array=True,
         meta=np.empty((0,) * 5, dtype=np.dtype(dtype).newbyteorder("=")),
     )
 

@@ -17,7 +17,7 @@ import numpy as np
 from ngff_fuse.errors import InputError
 from ngff_fuse.readers.raster_reads import index_ranges, read_band
 
-# ZISRAW layout (CZI file format specification): every segment starts with a 32-byte header
+# ZISRAW structure (CZI file format specification): every segment starts with a 32-byte header
 # (16-byte id, allocated size, used size). The file header segment says where the subblock
 # directory, the document metadata and the attachment directory are; the directories hold one
 # entry per subblock / attachment; a subblock segment holds its sizes, a copy of its entry
@@ -179,7 +179,7 @@ def tag_number(tags: dict[str, str], key: str) -> float:
 
 
 @dataclass(frozen=True)
-class PlaneLayout:
+class CziPlaneTable:
     """Where the planes of one tile are: enough to read any region of them in any process."""
 
     path: str
@@ -192,34 +192,34 @@ class PlaneLayout:
 class CziTilePlanes:
     """A lazy (t, c, z, y, x) array over one tile; indexing reads only the planes asked for."""
 
-    def __init__(self, layout: PlaneLayout) -> None:
-        self.layout = layout
-        self.shape = layout.shape
-        self.dtype = np.dtype(layout.dtype).newbyteorder("=")
+    def __init__(self, table: CziPlaneTable) -> None:
+        self.table = table
+        self.shape = table.shape
+        self.dtype = np.dtype(table.dtype).newbyteorder("=")
         self.ndim = 5
 
     def __getitem__(self, key) -> np.ndarray:
         ranges, squeeze = index_ranges(key, self.shape)
         out = np.empty([len(r) for r in ranges], dtype=self.dtype)
-        samples, depth = self.layout.samples, self.shape[2]
+        samples, depth = self.table.samples, self.shape[2]
         file_channels = self.shape[1] // samples
         for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
             # Bgr pixels: channel c is sample 2 - c of the file's only channel
-            block = self.layout.planes[(t * file_channels + (c if samples == 1 else 0)) * depth + z]
-            region = read_region(self.layout, block, ranges[3], ranges[4])
+            block = self.table.planes[(t * file_channels + (c if samples == 1 else 0)) * depth + z]
+            region = read_region(self.table, block, ranges[3], ranges[4])
             out[i, j, k] = region if samples == 1 else region[..., 2 - c]
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 
 
-def read_region(layout: PlaneLayout, block: Subblock, rows: range, cols: range) -> np.ndarray:
+def read_region(table: CziPlaneTable, block: Subblock, rows: range, cols: range) -> np.ndarray:
     """Rows x cols of one subblock: (rows, cols), or (rows, cols, 3) for Bgr pixels."""
-    dtype = np.dtype(layout.dtype)
-    shape = (block.box[3], block.box[2]) + ((3,) if layout.samples == 3 else ())
+    dtype = np.dtype(table.dtype)
+    shape = (block.box[3], block.box[2]) + ((3,) if table.samples == 3 else ())
     if not rows or not cols:
         return np.empty((len(rows), len(cols), *shape[2:]), dtype=dtype)
-    band = _uncompressed_band(layout.path, block, rows, dtype, shape)
+    band = _uncompressed_band(table.path, block, rows, dtype, shape)
     if band is None:
-        band, first = _decoded(layout.path, block).reshape(shape), 0
+        band, first = _decoded(table.path, block).reshape(shape), 0
     else:
         band, first = band
     picked = band[[r - first for r in rows]] if rows.step != 1 else band[rows.start - first:rows.stop - first]

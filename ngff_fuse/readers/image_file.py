@@ -18,7 +18,8 @@ from ngff_fuse.readers.base import OME_TIFF_SUFFIXES, TIFF_SUFFIXES
 from ngff_fuse.readers.picture_file import PICTURE_SUFFIXES, read_picture
 from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
-from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout, tiff_series_shape
+from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_plane_table, tiff_series_shape
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 _BIOIO_DEFAULT_NAME = re.compile(r"Channel:\d+:\d+")
 
@@ -63,14 +64,14 @@ def open_bioimage(path: Path, reader=None):
     except PermissionError:
         raise InputError(f"{path}: permission denied; make the file readable") from None
     except Exception as exc:  # bioio plugins raise many kinds for a corrupt or foreign file
-        why = _tiff_damage(path) or reason(exc)
+        why = tiff_damage(path) or reason(exc)
         raise InputError(
             f"{path}: cannot be read as an image ({why}); check that the file is complete "
             "and in a format bioio reads"
         ) from None
 
 
-def _tiff_damage(path: Path) -> str | None:
+def tiff_damage(path: Path) -> str | None:
     """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
     its readers could read it); None for a file that is no TIFF or that tifffile reads."""
     if path.suffix.lower() not in TIFF_SUFFIXES:
@@ -99,13 +100,14 @@ def _ome_xml_damage(xml: str) -> None:
 
 
 def fast_tiff_pixels(
-    tif: tifffile.TiffFile, series: int, shape: tuple[int, ...], bioio_pixels: Callable[[], da.Array]
+    tif: tifffile.TiffFile, series: int, shape: tuple[int, ...], bioio_pixels: Callable[[], da.Array],
+    cache: SegmentCache,
 ) -> da.Array:
     """Region-reading pixels for a TIFF series of (t, c, z, y, x) `shape` where its planes map
     simply, else bioio's, asked for only then: bioio re-parses every series of a file each
     time it opens one, which is quadratic in the tiles of a multi-series file."""
-    layout = tiff_layout(tif, series, shape)
-    return bioio_pixels() if layout is None else tiff_dask_array(layout)
+    table = tiff_plane_table(tif, series, shape)
+    return bioio_pixels() if table is None else tiff_dask_array(table, cache)
 
 
 def _ome_pixel_size(image) -> tuple[float | None, float | None, float | None]:
@@ -113,8 +115,11 @@ def _ome_pixel_size(image) -> tuple[float | None, float | None, float | None]:
     return (sizes.Z, sizes.Y, sizes.X)
 
 
-def read_image_file(path: Path, scene: int = 0) -> ImageFile:
-    """Lazy pixels of one scene (series) of an image file, with its pixel size where known."""
+def read_image_file(path: Path, scene: int = 0, cache: SegmentCache | None = None) -> ImageFile:
+    """Lazy pixels of one scene (series) of an image file, with its pixel size where known.
+    Readers of many files pass one `cache` for all (decoded TIFF segments: see tiff_segments);
+    without one, the file gets its own."""
+    cache = cache or SegmentCache()
     if path.suffix.lower() in PICTURE_SUFFIXES:
         if scene:
             raise IndexError(f"{path} holds one image")
@@ -122,7 +127,7 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
         return ImageFile(data=data, pixel_size=(None, None, None), channel_names=names, path=path,
                          channel_colors=colors, samples=int(data.shape[1]))
     if path.suffix.lower() in TIFF_SUFFIXES:
-        image = _read_plain_tiff(path, scene)
+        image = _read_plain_tiff(path, scene, cache)
         if image is not None:
             return image
     image = open_bioimage(path)
@@ -141,14 +146,14 @@ def read_image_file(path: Path, scene: int = 0) -> ImageFile:
     note = None
     if path.suffix.lower() in TIFF_SUFFIXES:
         with tifffile.TiffFile(path) as tif:
-            data = fast_tiff_pixels(tif, scene, data.shape, lambda: data)
+            data = fast_tiff_pixels(tif, scene, data.shape, lambda: data, cache)
             if not tif.is_ome or pixel_size == (None, None, None):  # OME PhysicalSize wins
                 pixel_size, note = tiff_calibration(tif, scene)
     return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path,
                      pixel_size_note=note, channel_colors=colors, samples=samples)
 
 
-def _read_plain_tiff(path: Path, scene: int) -> ImageFile | None:
+def _read_plain_tiff(path: Path, scene: int, cache: SegmentCache) -> ImageFile | None:
     """A non-OME TIFF whose planes map simply, read with tifffile alone: one header parse
     instead of bioio's several (~0.3 ms of CPU a file instead of ~4 ms, which decides how long
     10,000 listed tiles take to open). None: let bioio read it (OME, odd axes, damage)."""
@@ -157,17 +162,17 @@ def _read_plain_tiff(path: Path, scene: int) -> ImageFile | None:
             if tif.is_ome or scene >= len(tif.series):
                 return None
             shape = tiff_series_shape(tif, scene)
-            layout = None if shape is None else tiff_layout(tif, scene, shape)
-            if layout is None:
+            table = None if shape is None else tiff_plane_table(tif, scene, shape)
+            if table is None:
                 return None
             pixel_size, note = tiff_calibration(tif, scene)
     except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError):
         return None
     # bioio names the channels of a non-OME TIFF only with placeholders: no names either way,
     # but the samples of RGB pixels are R, G and B
-    names, colors = channel_labels(layout.shape[1] // layout.samples, layout.samples)
-    return ImageFile(data=tiff_dask_array(layout), pixel_size=pixel_size, channel_names=names, path=path,
-                     pixel_size_note=note, channel_colors=colors, samples=layout.samples)
+    names, colors = channel_labels(table.shape[1] // table.samples, table.samples)
+    return ImageFile(data=tiff_dask_array(table, cache), pixel_size=pixel_size, channel_names=names, path=path,
+                     pixel_size_note=note, channel_colors=colors, samples=table.samples)
 
 
 # TIFF ResolutionUnit codes: the units of document software, and real lengths in micrometres

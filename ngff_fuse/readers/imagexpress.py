@@ -60,6 +60,7 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.model import PlateWell, Tile, TileSet, TileSource, plate_size, tile_array
 from ngff_fuse.readers._bioio_mosaic import wavelength_color
 from ngff_fuse.readers.base import ReadOptions, pick_wells, well_position
+from ngff_fuse.readers.fields import field_corners, rounding_note
 from ngff_fuse.readers.metaseries import (
     MetaSeriesPlane, PlaneName, distinct_channel_labels, open_plane, parse_name, plane_damage,
     read_metaseries,
@@ -410,16 +411,12 @@ def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
     pixel_size = spacing[1:]
     labels = distinct_channel_labels(first.channel_meta, kind.channels)
     z0 = first.first.meta.z_position or 0.0
-    tiles, shifts, anchor = [], [], None
-    for site in sites:
-        ny, nx = site.data.shape[3:]
-        # Stage position = field centre; the first pixel's centre is (n - 1) / 2 pixels before.
-        centre = np.array([site.first.meta.stage_y, site.first.meta.stage_x])
-        corner = centre - (np.array([ny, nx]) - 1) / 2 * np.array(pixel_size)
-        anchor = corner if anchor is None else anchor
-        steps = (corner - anchor) / np.array(pixel_size)
-        shifts.append(float(np.max(np.abs(steps - np.round(steps)))))
-        origin = (z0, *(anchor + np.round(steps) * np.array(pixel_size)))
+    # stage position = field centre (stage y grows with image rows)
+    corners, shift = field_corners([(s.first.meta.stage_y, s.first.meta.stage_x) for s in sites],
+                                   [s.data.shape[3:] for s in sites], pixel_size)
+    tiles = []
+    for site, corner in zip(sites, corners):
+        origin = (z0, *corner)
         name = f"{well} site {site.number}"
         tiles.append(Tile(
             data=tile_array(site.data, spacing, origin, name, labels),
@@ -439,7 +436,7 @@ def _well_tileset(export: _Export, plate: str, well: str, kind: _Kind,
             "MetaSeries stage-position-x/y (um, field centre) in the first plane's TIFF of each "
             "site, rounded to whole pixels; stage y grows with image rows"
         ),
-        notes=_notes(sites, shifts, (z_note, *calibration.notes), kind, labels),
+        notes=_notes(sites, shift, (z_note, *calibration.notes), kind, labels),
     )
 
 
@@ -577,11 +574,10 @@ def _z_step(sites: Sequence[_Site], kind: _Kind) -> tuple[float | None, str | No
     return None, None
 
 
-def _notes(sites: Sequence[_Site], shifts: Sequence[float], z_notes: Sequence[str | None], kind: _Kind,
+def _notes(sites: Sequence[_Site], shift: float, z_notes: Sequence[str | None], kind: _Kind,
            labels: Sequence[str]) -> tuple[str, ...]:
     notes = [note for note in z_notes if note]
-    if max(shifts) >= 0.005:
-        notes.append(f"site positions rounded to whole pixels (at most {max(shifts):.2f} px)")
+    notes += rounding_note(shift, "site")
     heights = [s.first.meta.z_position for s in sites if s.first.meta.z_position is not None]
     if len(heights) > 1 and max(heights) - min(heights) > 0:
         notes.append(f"sites placed at one z; their autofocus z-positions differ by up to "

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import dask.array as da
 import numpy as np
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from ngff_fuse import transforms
 from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, is_length_unit, length_in_um, present_dims
@@ -31,10 +29,12 @@ from ngff_fuse.readers._listing import (
     calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
+from ngff_fuse.readers.tiff_segments import SegmentCache
 from ngff_fuse.readers.image_file import ImageFile
 from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.planes import stack_planes
 from ngff_fuse.readers.samples import channel_labels
+from ngff_fuse.storage import is_url
 
 SCHEMA_NAME = "tile-manifest.schema.json"
 #: Per-file CSV columns; the same keys as a JSON "tiles" entry.
@@ -89,7 +89,10 @@ def manifest_schema() -> dict:
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator():
+    # imported on first use: every reader module loads when a reader is sought
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(manifest_schema())
 
 
@@ -98,6 +101,8 @@ def validate_manifest(data: object, source: str, lines: Sequence[int] = ()) -> M
 
     `lines` gives the CSV line of each "tiles" entry, so errors point at the row to fix.
     """
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(data))
     if error is not None:
         parts = list(error.absolute_path)
@@ -407,7 +412,8 @@ class ManifestReader:
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
         manifest = load_manifest(path)
         pick_scenes(path, [manifest.name or path.stem], options.scenes)
-        stacks = [_open_tile(path, tile) for tile in manifest.tiles]
+        segments = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
+        stacks = [_open_tile(path, tile, segments) for tile in manifest.tiles]
         images = [image for _, images in stacks for image in images]
         cal = calibration(images, options.pixel_size, manifest.pixel_size)
         if manifest.position_um is not None and cal.unit is None:
@@ -446,12 +452,15 @@ class ManifestReader:
         ]
 
 
-def _open_tile(path: Path, tile: ManifestTile) -> tuple[da.Array, list[ImageFile]]:
+def _open_tile(path: Path, tile: ManifestTile, segments: SegmentCache) -> tuple[da.Array, list[ImageFile]]:
     """Open a tile's files and stack them into one lazy (t, c, z, y, x) array."""
     images = []
     for entry in tile.files:
         where = f"{path}: tiles[{entry.index}]"
-        image = open_listed(path, entry.file, entry.series, where)
+        if is_url(entry.file):
+            raise InputError(f"{where}: {entry.file}: tile files at a URL are not read (the TIFF readers "
+                             "open local files); copy them to a local disk and list their paths")
+        image = open_listed(path, entry.file, entry.series, where, segments)
         for key, value, axis in zip(_PLANE_KEYS, entry.plane, range(3)):
             if value is not None and image.data.shape[axis] != 1:
                 raise InputError(

@@ -15,7 +15,8 @@ import tifffile
 
 from ngff_fuse._axes import is_length_unit, length_in_um
 from ngff_fuse.errors import InputError
-from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_layout
+from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_plane_table
+from ngff_fuse.readers.tiff_segments import SegmentCache
 from ngff_fuse.readers.base import refuse_empty
 
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
@@ -134,14 +135,16 @@ def read_metaseries(path: Path) -> MetaSeriesPlane:
 
 
 def open_plane(path: Path) -> tuple[da.Array, MetaSeriesPlane]:
-    """A plane file's lazy (1, 1, 1, y, x) pixels and its MetaSeries facts, opening it once."""
+    """A plane file's lazy (1, 1, 1, y, x) pixels and its MetaSeries facts, opening it once.
+    Each file gets its own segment cache: MetaXpress writes uncompressed strips, which are
+    read in place and never cached."""
     refuse_empty(path)
     try:
         with tifffile.TiffFile(path) as tif:
             damage = plane_damage(tif)
             if damage is None:
                 page = tif.pages.first
-                layout = tiff_layout(tif, 0, (1, 1, 1, *page.shape)) if page.ndim == 2 else None
+                table = tiff_plane_table(tif, 0, (1, 1, 1, *page.shape)) if page.ndim == 2 else None
                 meta = tif.metaseries_metadata if page.is_metaseries else None
     except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
         damage = str(exc) or type(exc).__name__
@@ -151,10 +154,10 @@ def open_plane(path: Path) -> tuple[da.Array, MetaSeriesPlane]:
     if meta is None:
         raise InputError(f"{path}: no MetaSeries XML in its ImageDescription, so no stage "
                          "position; give the positions with a tile manifest instead")
-    if layout is None:
+    if table is None:
         raise InputError(f"{path}: not one grayscale plane, as MetaXpress writes; export the "
                          "plate again without colour composites")
-    return tiff_dask_array(layout), metaseries_plane(meta)
+    return tiff_dask_array(table, SegmentCache()), metaseries_plane(meta)
 
 
 def plane_damage(tif: tifffile.TiffFile) -> str | None:

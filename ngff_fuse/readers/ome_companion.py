@@ -30,7 +30,8 @@ from ngff_fuse.model import TileSet
 from ngff_fuse.readers.base import TIFF_SUFFIXES, ReadOptions
 from ngff_fuse.readers.ome_tiff import ome_tileset
 from ngff_fuse.readers.planes import stack_planes
-from ngff_fuse.readers.tiff_planes import TiffSeriesLayout, tiff_dask_array
+from ngff_fuse.readers.tiff_planes import TiffPlaneTable, tiff_dask_array
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 if TYPE_CHECKING:
     import ome_types
@@ -65,8 +66,9 @@ class OmeCompanionReader:
         if not ome.images:
             raise InputError(f"{xml_path}: the OME-XML describes no image; check the file")
         own_file = None if xml_path.name.lower().endswith(_COMPANION_SUFFIX) else xml_path
+        cache = SegmentCache()  # decoded TIFF segments, shared by every image's reads
         pixels = [
-            _image_pixels(image.pixels, index, xml_path, own_file, ome.uuid)
+            _image_pixels(image.pixels, index, xml_path, own_file, ome.uuid, cache)
             for index, image in enumerate(ome.images)
         ]
         return [ome_tileset(ome, pixels, xml_path, options)]
@@ -194,7 +196,7 @@ def _plane_files(pixels, index: int, xml_path: Path, own_file: Path | None,
 
 
 def _image_pixels(pixels, index: int, xml_path: Path, own_file: Path | None,
-                  own_uuid: str | None) -> da.Array:
+                  own_uuid: str | None, cache: SegmentCache) -> da.Array:
     """Lazy (t, c, z, y, x) pixels of one image, one region-reading dask chunk per plane."""
     where = _plane_files(pixels, index, xml_path, own_file, own_uuid)
     shape = (pixels.size_y, pixels.size_x)
@@ -211,7 +213,7 @@ def _image_pixels(pixels, index: int, xml_path: Path, own_file: Path | None,
         try:
             with tifffile.TiffFile(file) as tif:
                 for plane, ifd in entries:
-                    planes[plane] = tiff_dask_array(_page_layout(tif, ifd, shape, xml_path, index))
+                    planes[plane] = tiff_dask_array(_page_table(tif, ifd, shape, xml_path, index), cache)
         except (tifffile.TiffFileError, OSError) as exc:
             raise InputError(f"{file}: cannot be read as a TIFF ({exc}); check that the file "
                              "is complete") from None
@@ -219,9 +221,9 @@ def _image_pixels(pixels, index: int, xml_path: Path, own_file: Path | None,
                         f"{xml_path}: image {index}", "check the TIFF files")
 
 
-def _page_layout(tif: tifffile.TiffFile, ifd: int, shape: tuple[int, int], xml_path: Path,
-                 index: int) -> TiffSeriesLayout:
-    """One IFD of an open TIFF as a single-plane layout for `tiff_dask_array`."""
+def _page_table(tif: tifffile.TiffFile, ifd: int, shape: tuple[int, int], xml_path: Path,
+                index: int) -> TiffPlaneTable:
+    """One IFD of an open TIFF as a single-plane table for `tiff_dask_array`."""
     name = Path(tif.filehandle.path).name
     if ifd >= len(tif.pages):
         raise InputError(
@@ -235,7 +237,7 @@ def _page_layout(tif: tifffile.TiffFile, ifd: int, shape: tuple[int, int], xml_p
             f"{shape[0]} x {shape[1]} plane; check SizeX/SizeY and the TiffData"
         )
     contiguous = page.is_memmappable and len(page.dataoffsets) >= 1
-    return TiffSeriesLayout(
+    return TiffPlaneTable(
         path=tif.filehandle.path,
         shape=(1, 1, 1, *shape),
         dtype=np.dtype(page.dtype).newbyteorder(tif.byteorder).str,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
+from functools import cache, partial
 from pathlib import Path
 
 import dask.array as da
@@ -12,14 +12,21 @@ import numpy as np
 import tifffile
 
 from ngff_fuse import transforms
-from ngff_fuse._axes import MICROMETER, PIXEL_UNITS, REFERENCE_FRAME, length_in_um, present_dims
+from ngff_fuse._axes import (
+    MICROMETER,
+    PIXEL_UNITS,
+    REFERENCE_FRAME,
+    length_in_um,
+    present_dims,
+)
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import Tile, TileSet, TileSource, tile_array
 from ngff_fuse.readers.base import OME_TIFF_SUFFIXES, TIFF_SUFFIXES, ReadOptions, pick_scenes
-from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage
+from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage, tiff_damage
+from ngff_fuse.readers.ome_images import OmeImages, parse_ome_images
 from ngff_fuse.readers.pixel_size import PixelSize, decide_pixel_size
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
-
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 _UNITLESS_NOTE = ("the stage positions have no unit (OME \"reference frame\"): read as micrometres, "
                   "as stages record them; if the tiles land wrong, give their positions in a tile "
@@ -101,7 +108,8 @@ def _found_pixel_size(pixels, path: Path) -> PixelSize:
 
 
 class OmeTiffReader:
-    """Reads through bioio-ome-tiff (pixels) and ome-types (positions, sizes, channels)."""
+    """Reads the OME-XML's positions, sizes and channels with `ome_images` and the pixels with
+    tifffile (bioio-ome-tiff for a series whose planes tifffile cannot map)."""
 
     name = "ome-tiff"
     description = "multi-series OME-TIFF (one series per tile)"
@@ -118,10 +126,14 @@ class OmeTiffReader:
             return False
 
     def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
-        from bioio_ome_tiff import Reader
-
-        image = open_bioimage(path, Reader)
-        return [ome_tileset(image.ome_metadata, _series_pixels(path, image), path, options)]
+        with tifffile.TiffFile(path) as tif:
+            xml = tif.ome_metadata
+            if not xml:
+                why = tiff_damage(path) or "no OME-XML in its first ImageDescription"
+                raise InputError(f"{path}: cannot be read as an OME-TIFF ({why}); if it was copied, "
+                                 "copy it again, else give the positions with a tile manifest")
+            ome = parse_ome_images(xml, path)
+            return [ome_tileset(ome, _series_pixels(tif, ome, path), path, options)]
 
 
 def ome_tileset(ome, pixels: Sequence[da.Array], path: Path, options: ReadOptions) -> TileSet:
@@ -179,19 +191,30 @@ def _channel_labels(pixels) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     return channel_labels(len(channels), samples, names, colors)
 
 
-def _series_pixels(path: Path, image) -> list:
+def _series_pixels(tif: tifffile.TiffFile, ome: OmeImages, path: Path) -> list:
     """Lazy (t, c, z, y, x) pixels of every series from one parse of the TIFF, each series'
-    shape from its OME-XML Pixels."""
+    shape from its OME-XML Pixels; bioio (opened once, and only then) reads a series whose
+    planes do not map simply."""
+    bioimage = cache(lambda: open_bioimage(path, _bioio_ome_tiff_reader()))
+    segments = SegmentCache()  # decoded TIFF segments, shared by every series' reads
     pixels = []
-    with tifffile.TiffFile(path) as tif:
-        for series, ome_image in enumerate(image.ome_metadata.images):
-            p = ome_image.pixels
-            shape = (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
-            pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, image, series)))
+    for series, ome_image in enumerate(ome.images):
+        p = ome_image.pixels
+        shape = (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
+        pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, bioimage, series), segments))
     return pixels
 
 
-def _bioio_pixels(image, series: int) -> da.Array:
+def _bioio_ome_tiff_reader():
+    from bioio_ome_tiff import (
+        Reader,  # ~1 s to import: only for a series tifffile cannot map
+    )
+
+    return Reader
+
+
+def _bioio_pixels(bioimage: Callable, series: int) -> da.Array:
+    image = bioimage()
     image.set_scene(series)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -3,16 +3,15 @@
 bioio's dask arrays re-open the file and re-parse its OME-XML on every read (~45 ms per read
 of a 2048^2 plane, measured): fine for one pass over an image, far too slow when each output
 chunk reads a piece of several tiles. Here the file is parsed once, in the reading process,
-into a small picklable layout; an uncompressed plane is then read row band by row band with
-`os.pread` (no open file handles kept, so thousands of tile files are fine), and a compressed
-plane is decoded once and kept in a small per-process cache.
+into a small picklable table of where each plane lies; an uncompressed contiguous plane is
+then read row band by row band with `os.pread` (no open file handles kept, so thousands of
+tile files are fine), and a tiled or compressed one segment by segment: only the TIFF tiles or
+strips a region touches, decoded by tifffile (`tiff_segments`).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import product
 
@@ -25,14 +24,13 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
-from ngff_fuse.errors import DamagedFile, blaming_the_file, reason
+from ngff_fuse.errors import DamagedFile
 from ngff_fuse.readers.raster_reads import index_ranges, read_band
-
-_CACHE_BYTES = 256 << 20  # decoded compressed planes kept per process
+from ngff_fuse.readers.tiff_segments import SegmentCache, read_segments
 
 
 @dataclass(frozen=True)
-class TiffSeriesLayout:
+class TiffPlaneTable:
     """Where every (t, c, z) plane of one TIFF series lies in its file."""
 
     path: str
@@ -73,8 +71,8 @@ def tiff_series_shape(tif: tifffile.TiffFile, series: int) -> tuple[int, int, in
     return (sizes.get("T", 1), sizes.get("C", 1) * sizes.get("S", 1), sizes.get("Z", 1), sizes["Y"], sizes["X"])
 
 
-def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> TiffSeriesLayout | None:
-    """The layout of `series` of an open TIFF of (t, c * samples, z, y, x) `shape`, or None where
+def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> TiffPlaneTable | None:
+    """The plane table of `series` of an open TIFF of (t, c * samples, z, y, x) `shape`, or None where
     planes cannot be mapped simply (pages in other files, axes beyond t/c/z, samples anywhere
     but with the pixels): those keep bioio's own reading."""
     try:
@@ -106,22 +104,25 @@ def tiff_layout(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> 
                 )
             pages.append(int(page.index))
             keyframe = page.keyframe if hasattr(page, "keyframe") else page
+            if getattr(keyframe, "imagedepth", 1) > 1:  # volumetric tiles: bioio reads them
+                return None
             contiguous = keyframe.is_memmappable and len(page.dataoffsets) >= 1
             offsets.append(int(page.dataoffsets[0]) if contiguous else -1)
         dtype = np.dtype(s.dtype).newbyteorder(tif.byteorder).str
     except (tifffile.TiffFileError, OSError, IndexError, ValueError):
         return None
-    return TiffSeriesLayout(tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
+    return TiffPlaneTable(tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
                             counts, tuple(pages), tuple(offsets), samples, image == "SYX")
 
 
 class TiffPlanes:
     """A lazy (t, c, z, y, x) array over a TIFF series; indexing reads just that region."""
 
-    def __init__(self, layout: TiffSeriesLayout) -> None:
-        self.layout = layout
-        self.shape = layout.shape
-        self.dtype = np.dtype(layout.dtype)
+    def __init__(self, table: TiffPlaneTable, cache: SegmentCache) -> None:
+        self.table = table
+        self.cache = cache
+        self.shape = table.shape
+        self.dtype = np.dtype(table.dtype)
         self.ndim = 5
 
     def __getitem__(self, key) -> np.ndarray:
@@ -129,90 +130,65 @@ class TiffPlanes:
         out = np.empty([len(r) for r in ranges], dtype=self.dtype.newbyteorder("="))
         rows, cols = ranges[3], ranges[4]
         for (i, t), (j, c), (k, z) in product(*(enumerate(r) for r in ranges[:3])):
-            plane, sample = self.layout.plane(t, c, z), c % self.layout.samples
-            if not _read_rows_into(self.layout, plane, rows, cols, out[i, j, k]):
-                out[i, j, k] = _read_plane_region(self.layout, plane, rows, cols, sample)
+            plane, sample = self.table.plane(t, c, z), c % self.table.samples
+            if _read_rows_into(self.table, plane, rows, cols, out[i, j, k]):
+                continue
+            if self.table.offsets[plane] < 0 and rows and cols and rows.step == 1 and cols.step == 1:
+                read_segments(self.table, plane, rows, cols, sample, self.cache, into=out[i, j, k])
+            else:
+                out[i, j, k] = _read_plane_region(self.table, plane, rows, cols, sample, self.cache)
         return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 
 
-def _read_rows_into(layout: TiffSeriesLayout, plane: int, rows: range, cols: range, into: np.ndarray) -> bool:
+def _read_rows_into(table: TiffPlaneTable, plane: int, rows: range, cols: range, into: np.ndarray) -> bool:
     """Whole rows of an uncompressed single-sample plane read straight into `into` (no copy);
     False where the region is not such a run (then `_read_plane_region` reads it)."""
-    width = layout.shape[4]
-    if (not rows or layout.offsets[plane] < 0 or layout.samples > 1 or rows.step != 1 or cols != range(width)
-            or np.dtype(layout.dtype) != into.dtype or not into.flags.c_contiguous):
+    width = table.shape[4]
+    if (not rows or table.offsets[plane] < 0 or table.samples > 1 or rows.step != 1 or cols != range(width)
+            or np.dtype(table.dtype) != into.dtype or not into.flags.c_contiguous):
         return False
-    read_band(layout.path, layout.offsets[plane], rows, (width,), into.dtype, f"plane {plane}", into=into)
+    read_band(table.path, table.offsets[plane], rows, (width,), into.dtype, f"plane {plane}", into=into)
     return True
 
 
-def _read_plane_region(layout: TiffSeriesLayout, plane: int, rows: range, cols: range,
-                       sample: int = 0) -> np.ndarray:
-    """Rows x cols of one sample of one plane: a band of rows read from an uncompressed plane,
-    else the plane decoded (and cached) whole."""
+def _read_plane_region(table: TiffPlaneTable, plane: int, rows: range, cols: range,
+                       sample: int, cache: SegmentCache) -> np.ndarray:
+    """Rows x cols of one sample of one plane: a band of rows read from an uncompressed
+    contiguous plane, else the plane's segments (tiles or strips) that hold the region."""
     if not rows or not cols:
-        return np.empty((len(rows), len(cols)), dtype=layout.dtype)
-    offset = layout.offsets[plane]
+        return np.empty((len(rows), len(cols)), dtype=table.dtype)
+    offset = table.offsets[plane]
     if offset < 0:
-        decoded = _decoded_plane(layout, plane)  # (y, x), (y, x, s) or (s, y, x)
-        if layout.samples > 1:
-            decoded = decoded[sample] if layout.planar else decoded[..., sample]
-        return decoded[rows.start:rows.stop:rows.step, cols.start:cols.stop:cols.step]
-    dtype = np.dtype(layout.dtype)
-    height, width = layout.shape[3:]
+        return read_segments(table, plane, rows, cols, sample, cache)
+    dtype = np.dtype(table.dtype)
+    height, width = table.shape[3:]
     # interleaved samples make a row `samples` values wide; planar ones follow each other
-    row_values = width * (1 if layout.planar else layout.samples)
-    if layout.planar:
+    row_values = width * (1 if table.planar else table.samples)
+    if table.planar:
         offset += sample * height * width * dtype.itemsize
-    band, first = read_band(layout.path, offset, rows, (row_values,), dtype, f"plane {plane}")
-    if not layout.planar and layout.samples > 1:
-        band = band.reshape(-1, width, layout.samples)[..., sample]
+    band, first = read_band(table.path, offset, rows, (row_values,), dtype, f"plane {plane}")
+    if not table.planar and table.samples > 1:
+        band = band.reshape(-1, width, table.samples)[..., sample]
     picked = band[[r - first for r in rows]] if rows.step != 1 else band
     return picked[:, cols.start:cols.stop:cols.step]
 
 
-_decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-_decoded_lock = threading.Lock()
-
-
-def _decoded_plane(layout: TiffSeriesLayout, plane: int) -> np.ndarray:
-    """A compressed plane, decoded once per process and kept while it is recently used, and
-    while its file is the same: a file rewritten meanwhile is decoded again (in a notebook, a
-    second conversion otherwise fused the pixels of the first)."""
-    stat = os.stat(layout.path)
-    key = (layout.path, stat.st_ino, stat.st_size, stat.st_mtime_ns, layout.pages[plane])
-    with _decoded_lock:
-        if key in _decoded:
-            _decoded.move_to_end(key)
-            return _decoded[key]
-    with tifffile.TiffFile(layout.path) as tif, blaming_the_file(
-        lambda exc: DamagedFile(f"{layout.path}: plane {plane} does not decode ({reason(exc)}); "
-                                "the file is damaged, copy it again")
-    ):
-        data = tif.pages[layout.pages[plane]].asarray()
-    with _decoded_lock:
-        _decoded[key] = data
-        while sum(a.nbytes for a in _decoded.values()) > _CACHE_BYTES and len(_decoded) > 1:
-            _decoded.popitem(last=False)
-    return data
-
-
-def tiff_dask_array(layout: TiffSeriesLayout) -> da.Array:
+def tiff_dask_array(table: TiffPlaneTable, cache: SegmentCache) -> da.Array:
     """One chunk per plane; dask fuses later slicing into a region read of that plane.
 
     The graph is written out directly (one getter task per plane, as `da.from_array` with
     `inline_array=True` makes), at a tenth of `from_array`'s cost: it matters when a listing
     opens 10,000 tile files.
     """
-    stat = os.stat(layout.path)
-    name = "tiff-" + tokenize(layout, stat.st_size, stat.st_mtime_ns)
-    planes = DataNode(None, TiffPlanes(layout))
-    rows, cols = (slice(0, n) for n in layout.shape[3:])
+    stat = os.stat(table.path)
+    name = "tiff-" + tokenize(table, stat.st_size, stat.st_mtime_ns)
+    planes = DataNode(None, TiffPlanes(table, cache))
+    rows, cols = (slice(0, n) for n in table.shape[3:])
     graph = {}
-    for t, c, z in np.ndindex(*layout.shape[:3]):
+    for t, c, z in np.ndindex(*table.shape[:3]):
         key = (name, t, c, z, 0, 0)
         where = (slice(t, t + 1), slice(c, c + 1), slice(z, z + 1), rows, cols)
         graph[key] = Task(key, getter, planes, DataNode(None, where))
-    chunks = tuple((1,) * n for n in layout.shape[:3]) + tuple((n,) for n in layout.shape[3:])
-    meta = np.empty((0,) * 5, dtype=np.dtype(layout.dtype).newbyteorder("="))
+    chunks = tuple((1,) * n for n in table.shape[:3]) + tuple((n,) for n in table.shape[3:])
+    meta = np.empty((0,) * 5, dtype=np.dtype(table.dtype).newbyteorder("="))
     return da.Array(graph, name, chunks, meta=meta)

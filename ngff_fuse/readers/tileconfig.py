@@ -25,6 +25,7 @@ from ngff_fuse.readers._listing import (
     calibration, first_repeat, listed_channel_colors, listed_channel_names, open_listed,
 )
 from ngff_fuse.readers.base import ReadOptions, pick_scenes
+from ngff_fuse.readers.tiff_segments import SegmentCache
 
 _DIM = re.compile(r"dim\s*=\s*(\S*)", re.IGNORECASE)
 _MULTISERIES = re.compile(r"multiseries\s*=\s*(true|false)", re.IGNORECASE)
@@ -175,8 +176,9 @@ class TileConfigReader:
             raise InputError(f"{path}: lists no tiles; add lines of the form '{_EXPECTED[dim]}'")
         mosaic_name = path.resolve().parent.name or path.stem
         pick_scenes(path, [mosaic_name], options.scenes)
+        segments = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
         images = [
-            open_listed(path, entry.file, entry.series, f"{path}, line {number}")
+            open_listed(path, entry.file, entry.series, f"{path}, line {number}", segments)
             for number, entry in numbered
         ]
         cal = calibration(images, options.pixel_size)

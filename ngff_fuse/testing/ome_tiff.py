@@ -13,18 +13,21 @@ _OME_COLORS = (0x00FF00FF, 0xFF00FFFF, 0x00FFFFFF, 0xFF0000FF)
 
 
 def write_ome_tiff(
-    mosaic: SyntheticMosaic, path: Path, position_unit: str = "µm", scale: float = 1.0
+    mosaic: SyntheticMosaic, path: Path, position_unit: str = "µm", scale: float = 1.0,
+    tile: tuple[int, int] | None = None, compression: str | None = None,
 ) -> Path:
     """One series per tile; Plane PositionX/Y/Z give each plane's stage position.
 
     `scale` converts micrometres into `position_unit` (e.g. 1e-3 for "mm"), so tests can check
-    that readers convert units. PositionZ steps with the z plane, as on a real stage.
+    that readers convert units. PositionZ steps with the z plane, as on a real stage. Planes are
+    stored in strips, or in `tile`-sized TIFF tiles as Bio-Formats writes them; `compression`
+    is tifffile's (e.g. "zlib").
     """
     path = Path(path)
     with tifffile.TiffWriter(path, ome=True, bigtiff=True) as tif:
-        for index, tile in enumerate(mosaic.tiles):
-            t, c, z, _, _ = tile.data.shape
-            z0, y0, x0 = tile.position
+        for index, one in enumerate(mosaic.tiles):
+            t, c, z, _, _ = one.data.shape
+            z0, y0, x0 = one.position
             planes = [(ti, ci, zi) for ti in range(t) for ci in range(c) for zi in range(z)]
             metadata = {
                 "axes": "TCZYX",
@@ -52,7 +55,7 @@ def write_ome_tiff(
             if z > 1:
                 metadata["PhysicalSizeZ"] = mosaic.spacing[0]
                 metadata["PhysicalSizeZUnit"] = "µm"
-            tif.write(tile.data, metadata=metadata, photometric="minisblack")
+            tif.write(one.data, metadata=metadata, photometric="minisblack", tile=tile, compression=compression)
     return path
 
 
