@@ -44,8 +44,9 @@ STAGING_SUFFIX = ".ngff-fuse-staging"
 REPLACED_SUFFIX = ".ngff-fuse-replaced"
 _METADATA = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata"})
 #: groups ngff-fuse writes besides numbered ones (levels, scenes, tiles), and files besides
-#: zarr metadata, per group name
-_GROUPS = frozenset({"tiles", "OME"})
+#: zarr metadata, per group name; the nodes of an image's illumination profiles
+_GROUPS = frozenset({"tiles", "OME", "illumination"})
+_CHILDREN = {"illumination": frozenset({"flatfield", "darkfield", "tile_gains"})}
 #: a plate's row groups, at the root of an HCS store: "A".."Z", then "AA".. (model.row_name)
 _PLATE_ROW = re.compile(r"[A-Z]{1,2}")
 _FILES = {"OME": frozenset({"METADATA.ome.xml"})}
@@ -271,8 +272,8 @@ def check_deletable(path: Location) -> None:
 
 def foreign_entry(store: Location) -> Location | None:
     """The first thing in `store` that ngff-fuse does not write, or None. Groups are walked
-    (numbered ones, `tiles`, `OME`, a plate's rows at the root), arrays are not: inside an
-    array it writes only chunks.
+    (numbered ones, `tiles`, `OME`, `illumination` and its profiles, a plate's rows at the
+    root), arrays are not: inside an array it writes only chunks.
     Symbolic links are always foreign: deleting the store would not delete what they point at,
     and ngff-fuse never makes one."""
     groups = [store]
@@ -287,6 +288,7 @@ def foreign_entry(store: Location) -> Location | None:
                     return path
                 continue
             ours = (path.name.isdigit() or path.name in _GROUPS
+                    or path.name in _CHILDREN.get(group.name, ())
                     or (group == store and _PLATE_ROW.fullmatch(path.name) is not None))
             if kind != "dir" or not ours:
                 return path

@@ -116,3 +116,16 @@ def test_darkfield_auto_alone_is_refused(acquisition, tmp_path, capsys):
     code = main(["convert", str(source), str(tmp_path / "out.ome.zarr"), "--darkfield", "auto"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "--flatfield auto" in err
+
+
+def test_a_corrected_store_is_ngff_fuses_own_for_overwrite(acquisition, tmp_path, capsys):
+    """Its illumination/ group (profiles, tile gains) is ours: --overwrite replaces the store;
+    anything else put in that group is still refused."""
+    _, source = acquisition
+    out = tmp_path / "corrected.ome.zarr"
+    options = ["--flatfield", "auto", "--equalize", "--quiet"]
+    assert main(["convert", str(source), str(out), *options]) == 0
+    assert main(["convert", str(source), str(out), *options, "--overwrite"]) == 0
+    (out / "illumination" / "notes.txt").write_text("mine")
+    assert main(["convert", str(source), str(out), *options, "--overwrite"]) == 2
+    assert "notes.txt" in capsys.readouterr().err

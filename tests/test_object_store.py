@@ -74,6 +74,22 @@ def test_every_output_kind_on_s3_is_byte_identical_to_a_local_convert(inputs, tm
     assert not s3_server.filesystem().exists(f"{url}{LOCK_SUFFIX}".removeprefix("s3://"))  # released
 
 
+def test_illumination_profiles_go_into_the_store_on_s3_too(tmp_path, s3_server, bucket):
+    """--flatfield auto --equalize: the image's illumination/ group (profiles, tile gains) is
+    written through the store like everything else, byte for byte the local one."""
+    from ngff_fuse.testing.illumination import vignetted_mosaic
+
+    source = write_ome_tiff(vignetted_mosaic(grid=(4, 4), tile_shape=(64, 72), seed=3).mosaic,
+                            tmp_path / "vignetted.ome.tif")
+    options = [*OPTIONS, "--flatfield", "auto", "--equalize"]
+    local, url = tmp_path / "flat.ome.zarr", f"{bucket}/flat.ome.zarr"
+    assert main(["convert", str(source), str(local), *options]) == 0
+    assert main(["convert", str(source), url, *options, *s3_server.cli_options()]) == 0
+    expected, written = local_files(local), s3_files(s3_server, url)
+    assert any(name.startswith("illumination/tile_gains/") for name in expected)
+    assert written == expected
+
+
 def test_credentials_and_endpoint_from_the_standard_aws_variables(inputs, tmp_path, s3_server, bucket,
                                                                   monkeypatch):
     for name, value in s3_server.environment.items():

@@ -10,7 +10,6 @@ the one profile it is given as.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from ngff_fuse.errors import InputError, blaming_the_file
 from ngff_fuse.illumination.correct import Correction
 from ngff_fuse.illumination.profiles import Profiles
 from ngff_fuse.ngff.groups import is_zarr_group
+from ngff_fuse.storage import Location, remove_tree, zarr_store
 from ngff_fuse.writer import Amend, WriteOptions, write_image
 
 KINDS = ("flatfield", "darkfield")
@@ -105,11 +105,11 @@ def write_profiles(profiles: Profiles, path: str | Path, names: tuple[str, ...],
     return path
 
 
-def write_profile_group(profiles: Profiles, path: Path, names: tuple[str, ...], ngff: str) -> None:
+def write_profile_group(profiles: Profiles, path: Location, names: tuple[str, ...], ngff: str) -> None:
     """`path` as a zarr group holding the two profiles as NGFF images (replaced if there)."""
     if path.exists():
-        shutil.rmtree(path)
-    group = zarr.open_group(path, mode="w", zarr_format=3 if ngff != "0.4" else 2)
+        remove_tree(path)
+    group = zarr.open_group(zarr_store(path), mode="w", zarr_format=3 if ngff != "0.4" else 2)
     group.attrs.put({"ngff_fuse_illumination": json.loads(json.dumps(
         {**profiles.method, "channels": profiles.summary()}, default=str))})
     options = WriteOptions(ngff=ngff, levels=1, shard=0 if ngff != "0.4" else None)
@@ -125,15 +125,15 @@ def write_profile_group(profiles: Profiles, path: Path, names: tuple[str, ...], 
 def store_beside(correction: Correction, names: tuple[str, ...], ngff: str) -> Amend:
     """The fused image's `Amend` hook: its profiles (and tile gains) into `<image>/illumination`,
     rewritten on a resume (the same request estimates the same profiles)."""
-    def amend(image: Path, attributes: dict, resuming: bool) -> dict:
+    def amend(image: Location, attributes: dict, resuming: bool) -> dict:
         if correction.profiles is not None:
             write_profile_group(correction.profiles, image / GROUP, names, ngff)
         else:
             if (image / GROUP).exists():
-                shutil.rmtree(image / GROUP)
-            zarr.open_group(image / GROUP, mode="w", zarr_format=3 if ngff != "0.4" else 2)
+                remove_tree(image / GROUP)
+            zarr.open_group(zarr_store(image / GROUP), mode="w", zarr_format=3 if ngff != "0.4" else 2)
         if correction.gains is not None:
-            group = zarr.open_group(image / GROUP, mode="a")
+            group = zarr.open_group(zarr_store(image / GROUP), mode="a")
             group.create_array("tile_gains", data=np.stack([correction.gains.gain, correction.gains.offset], axis=-1))
         return attributes
 
