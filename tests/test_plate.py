@@ -170,3 +170,13 @@ def test_a_killed_plate_conversion_resumes_to_the_same_bytes(export, tmp_path):
             assert np.array_equal(zarr.open_array(out / well / level, mode="r")[:],
                                   zarr.open_array(reference / well / level, mode="r")[:])
     assert ome(out)["plate"] == ome(reference)["plate"]
+
+
+def test_well_on_an_input_without_a_plate_is_refused_not_ignored(tmp_path, capsys):
+    from ngff_fuse.testing.ome_tiff import write_ome_tiff
+
+    tif = write_ome_tiff(synthetic_mosaic(grid=(2, 2), tile_shape=(30, 36)), tmp_path / "slide.ome.tif")
+    assert main(["convert", str(tif), str(tmp_path / "out.zarr"), "--well", "B03", *OPTIONS]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--well picks wells of a plate" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out.zarr" / "zarr.json").exists()

@@ -89,7 +89,11 @@ def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]
         "damaged or unlike those the reader knows: check it (copy it again), or rerun with "
         "--debug for the details"
     )):
-        return reader.read(path, options)
+        tilesets = reader.read(path, options)
+    if options.wells is not None and not all(tileset.well for tileset in tilesets):
+        raise InputError(f"{path}: --well picks wells of a plate, and this input ({reader.description}) "
+                         "holds no plate; pick its images with --scene")
+    return tilesets
 
 
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
