@@ -3,7 +3,7 @@ input files, `bench_scale.lazy_tileset`), fused and written with the full pyrami
 process, while this process samples, once a second, the child's resident memory and how much of
 level 0 is on disk. It checks that memory stays flat (the last third's peak within 10 % of the
 first third's, after the first 10 %) and that the throughput of the last minute is within 10 %
-of the first minute's (thirds of the run when it is shorter than three minutes).
+of the first minute's (thirds of the run when it is shorter than two minutes).
 
     python benchmarks/bench_longrun.py                 # 55 x 55 tiles: ~10.3 GPix, ~10 min quiet
     python benchmarks/bench_longrun.py --grid 20       # ~1.4 GPix, a quicker look
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"the conversion failed (exit {child.returncode}):\n{stderr}")
     report = json.loads(stdout.strip().splitlines()[-1])
     total = report["seconds"]
-    window = 60.0 if total >= 180 else total / 3
+    window = 60.0 if total >= 120 else total / 3
     first, last = rate(samples, 0, window), rate(samples, total - window, total)
     rss = [s[1] for s in samples]
     settled = [s for s in samples if s[0] >= total * 0.1]

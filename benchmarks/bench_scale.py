@@ -16,6 +16,7 @@ on a busy machine the CPU time is what the same run costs on a quiet one.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import subprocess
@@ -39,14 +40,35 @@ OVERLAP = 0.1
 LISTINGS = ("TileConfiguration.txt", "manifest.json")
 
 
+_PERIOD = 3001  # the texture repeats every _PERIOD pixels (odd, so chunks never line up with it)
+
+
+@functools.cache
+def _periodic_texture(tile: int) -> np.ndarray:
+    """Microscopy-ish content over _PERIOD + tile pixels each way, repeating every _PERIOD, so
+    any tile^2 window of the endless texture is one slice of it: made once per process, in
+    bands of rows (whole float arrays of it took 0.9 GB for a moment, above the run's own peak)."""
+    size = _PERIOD + tile
+    texture = np.empty((size, size), dtype=np.uint16)
+    noise = np.random.default_rng(0).normal(0, 30, (_PERIOD, _PERIOD)).astype(np.float32)
+    x = (np.arange(size) % _PERIOD).astype(np.float32)[None, :]
+    for top in range(0, size, 256):
+        y = (np.arange(top, min(top + 256, size)) % _PERIOD).astype(np.float32)[:, None]
+        field = 1000 + 400 * np.sin(y / 37) * np.cos(x / 53) + 300 * np.sin((x + y) / 11)
+        field += noise[y[:, 0].astype(np.intp)][:, np.arange(size) % _PERIOD]
+        texture[top:top + len(y)] = field
+    return texture
+
+
 def _texture(block: np.ndarray, block_info=None, origin=(0, 0)) -> np.ndarray:
-    """Microscopy-ish content as a function of global pixel position, so overlaps agree."""
+    """The texture as a function of global pixel position, so overlaps agree; a slice of one
+    periodic array, so generating a tile costs next to nothing beside fusing it (numpy noise
+    per tile cost more CPU than reading a tile from disk and hid what ngff-fuse costs)."""
     (y0, _), (x0, _) = block_info[None]["array-location"][-2:]
-    y = np.arange(block.shape[-2])[:, None] + y0 + origin[0]
-    x = np.arange(block.shape[-1])[None, :] + x0 + origin[1]
-    field = 1000 + 400 * np.sin(y / 37.0) * np.cos(x / 53.0) + 300 * np.sin((x + y) / 11.0)
-    noise = np.random.default_rng(int(y[0, 0] * 100003 + x[0, 0])).normal(0, 30, field.shape)
-    return (field + noise).astype(np.uint16).reshape(block.shape)
+    texture = _periodic_texture(max(block.shape[-2:]))
+    top, left = (y0 + origin[0]) % _PERIOD, (x0 + origin[1]) % _PERIOD
+    window = texture[top:top + block.shape[-2], left:left + block.shape[-1]]
+    return window.reshape(block.shape)
 
 
 def lazy_tileset(grid: int, tile: int) -> TileSet:
