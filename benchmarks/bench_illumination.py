@@ -31,7 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.illumination import Correction, IlluminationOptions, Profiles, equalize, estimate_profiles
+from ngff_fuse.illumination.correct import Correction
+from ngff_fuse.illumination.equalize import equalize
+from ngff_fuse.illumination.estimate import estimate_profiles
+from ngff_fuse.illumination.options import IlluminationOptions
+from ngff_fuse.illumination.profiles import Profiles
 from ngff_fuse.illumination.estimate import sample_tiles, tile_pairs
 from ngff_fuse.testing import in_memory_tileset
 from ngff_fuse.testing.illumination import covered, relative_rms, vignetted_mosaic

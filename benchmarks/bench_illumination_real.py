@@ -31,7 +31,7 @@ import zarr
 from ngff_fuse.convert import convert
 from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.plan import output_grid, place
-from ngff_fuse.illumination import IlluminationOptions
+from ngff_fuse.illumination.options import IlluminationOptions
 from ngff_fuse.readers import ReadOptions
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ngff_fuse.convert import ConvertResult, RegisterOptions
-    from ngff_fuse.illumination.estimate import IlluminationOptions
+    from ngff_fuse.illumination.options import IlluminationOptions
     from ngff_fuse.orientation import Orientation
     from ngff_fuse.readers import ReadOptions
     from ngff_fuse.writer import WriteOptions
@@ -295,7 +295,7 @@ def _add_illumination_options(parser: argparse.ArgumentParser, equalize: bool = 
 
 
 def _illumination_options(args: argparse.Namespace) -> IlluminationOptions:
-    from ngff_fuse.illumination.estimate import IlluminationOptions
+    from ngff_fuse.illumination.options import IlluminationOptions
 
     return IlluminationOptions(flatfield=args.flatfield, darkfield=args.darkfield,
                                equalize=getattr(args, "equalize", False))
@@ -507,8 +507,8 @@ def _run_register(args, console: Console) -> int:
 def _run_illumination(args, console: Console) -> int:
     from ngff_fuse.console import ConsoleProgress
     from ngff_fuse.convert import scene_path
-    from ngff_fuse.illumination.estimate import IlluminationOptions
     from ngff_fuse.illumination.files import write_profiles
+    from ngff_fuse.illumination.options import IlluminationOptions
     from ngff_fuse.illumination.prepare import prepare_correction
     from ngff_fuse.illumination.qc_plot import illumination_plot
 

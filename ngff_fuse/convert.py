@@ -19,9 +19,8 @@ from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.blend import BlendMode
 from ngff_fuse.fuse.core import fuse
 from ngff_fuse.fuse.plan import output_grid
-from ngff_fuse.illumination.estimate import IlluminationOptions
+from ngff_fuse.illumination.options import IlluminationOptions
 from ngff_fuse.illumination.files import GROUP as ILLUMINATION_GROUP, store_beside
-from ngff_fuse.illumination.prepare import prepare_correction
 from ngff_fuse.model import OutputGrid, Tile, TileSet
 from ngff_fuse.orientation import Orientation, reorient
 from ngff_fuse.output import Output, check_claim, check_folder, check_picture_output, claim_output
@@ -280,7 +279,7 @@ def _convert_into(
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
     # read before planning: each correction reads (a sample of) the tiles once
-    corrections = [prepare_correction(tileset, illumination, progress) for tileset in tilesets]
+    corrections = _corrections(tilesets, illumination, progress)
     scenes = []
     wells = [tileset.well for tileset in tilesets]
     as_plate = write_options.hcs and all(wells)
@@ -317,6 +316,16 @@ def _convert_into(
         shapes = write_scene_images(images, claimed.path, claimed.resuming, write_options, progress)
     return [SceneResult(ts, s) for (_, ts), s in zip(scenes, shapes)]
 
+
+
+def _corrections(tilesets: list[TileSet], illumination: IlluminationOptions, progress: Progress) -> list:
+    """Each tile set's illumination correction, None where none is asked for; the estimation
+    (scipy's solvers and filters, ~0.1 s to import) is imported only when one is."""
+    if not (illumination.profiles_wanted or illumination.equalize):
+        return [None] * len(tilesets)
+    from ngff_fuse.illumination.prepare import prepare_correction
+
+    return [prepare_correction(tileset, illumination, progress) for tileset in tilesets]
 
 def _amends(*hooks: Amend | None) -> Amend | None:
     """The image's `Amend` hooks run one after the other (kept tiles, illumination profiles)."""

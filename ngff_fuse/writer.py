@@ -29,7 +29,7 @@ from ngff_fuse.fingerprint import changed_input
 from ngff_fuse.gzip_codecs import deterministic
 from ngff_fuse.model import PlateWell
 from ngff_fuse.ngff.metadata import (
-    FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform,
+    FORMATS, ChannelDisplay, ImageMetadata, Level, channel_colors, level_transform, load_libraries,
 )
 from ngff_fuse.ngff.plate import WellImage, acquisition_names, plate_attributes, well_attributes, well_path
 from ngff_fuse.output import STATUS_KEY, claim_output, status
@@ -141,7 +141,7 @@ def write_image(
     store's root only: it is recorded there, and its inputs are checked before the metadata."""
     progress = progress or NoProgress()
     image = begin_image(mosaic, path, resuming, options, progress)
-    write_pixels([image], progress)
+    write_pixels([image], progress, options.ngff)
     return end_image(image, options, channel_colors, amend)
 
 
@@ -203,8 +203,10 @@ def begin_image(mosaic: xr.DataArray, path: Path, resuming: bool, options: Write
                       PyramidWrite(data.rechunk(pyramid.grids[0]), pyramid, targets, pending), factors)
 
 
-def write_pixels(images: list[ImageWrite], progress: Progress) -> None:
-    """Fuse and write the pending blocks of every image, in one graph."""
+def write_pixels(images: list[ImageWrite], progress: Progress, ngff: str) -> None:
+    """Fuse and write the pending blocks of every image, in one graph; meanwhile the libraries
+    of the NGFF `ngff` metadata, written next, are imported beside it."""
+    load_libraries(ngff)
     try:
         store_pyramids([image.pixels for image in images], progress)
     except OSError as exc:  # a chunk written, or a tile read (then named), failed
@@ -345,7 +347,7 @@ def write_plate_images(scenes: list[SceneImage], wells: list[PlateWell], path: P
         begun.append((begin_image(scene.mosaic, image_path, resuming and image_path.exists(), scene_options,
                                   progress), scene_options, scene))
     progress.note(f"{len(scenes)} image(s) of {len(fields)} well(s), fused in one pass")
-    write_pixels([image for image, _, _ in begun], progress)
+    write_pixels([image for image, _, _ in begun], progress, options.ngff)
     shapes = [end_image(image, scene_options, scene.channel_colors, scene.amend)
               for image, scene_options, scene in begun]
     for where, images in fields.items():

@@ -11,7 +11,11 @@ import pytest
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.fuse.core import fuse
-from ngff_fuse.illumination import Correction, IlluminationOptions, Profiles, equalize, estimate_profiles
+from ngff_fuse.illumination.correct import Correction
+from ngff_fuse.illumination.equalize import equalize
+from ngff_fuse.illumination.estimate import estimate_profiles
+from ngff_fuse.illumination.options import IlluminationOptions
+from ngff_fuse.illumination.profiles import Profiles
 from ngff_fuse.illumination.files import read_profile, write_profiles
 from ngff_fuse.testing import in_memory_tileset, synthetic_mosaic
 from ngff_fuse.testing.illumination import covered, relative_rms, vignetted_mosaic

@@ -20,6 +20,16 @@ def _metadata(dims=("c", "y", "x"), scale=(1.0, 0.5, 0.5), color="FF0000") -> Im
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_version_and_zarr_format_are_the_librarys(version):
+    """Spelled out (choosing a format imports no library), and what ome-zarr-py says."""
+    from ome_zarr.format import FormatV04, FormatV05
+
+    library = {"0.4": FormatV04, "0.5": FormatV05}[version]()
+    assert (FORMATS[version].version, FORMATS[version].zarr_format) == (library.version, library.zarr_format)
+    assert type(FORMATS[version].library) is type(library)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_axes_come_from_ome_zarr_py_with_its_order_rules(version):
     ome = FORMATS[version].attributes(_metadata())
     ome = ome.get("ome", ome)

@@ -24,11 +24,12 @@ print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
 """
 
 
-def imported_after(code: str) -> list[str]:
-    """The heavy modules a fresh interpreter holds after running `code` (this source tree first on its path)."""
+def imported_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The `heavy` modules a fresh interpreter holds after running `code` (this source tree
+    first on its path)."""
     root = str(Path(ngff_fuse.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
+    done = subprocess.run([sys.executable, "-c", PROBE.format(code=code, heavy=heavy)],
                           capture_output=True, text=True, env=env, timeout=120, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -74,3 +75,27 @@ def test_finding_a_reader_imports_no_reader_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                           check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+
+# what only the metadata (written last) needs, and what only an illumination correction does
+METADATA_LIBRARIES = ("ome_zarr", "ome_zarr_models", "pydantic", "skimage")
+CORRECTION = ("ngff_fuse.illumination.estimate", "ngff_fuse.illumination.equalize")
+
+
+def test_a_conversion_imports_metadata_libraries_late_and_no_correction(tmp_path):
+    """Importing the pipeline loads neither ome-zarr-py / ome-zarr-models (~0.5 s with the
+    scikit-image they bring: loaded in a thread while the pixels are written) nor the
+    illumination estimate; a conversion without a correction never loads the latter, and its
+    metadata is still made and checked by the former."""
+    from ngff_fuse.testing import synthetic_mosaic
+    from ngff_fuse.testing.tile_files import write_tileconfig
+
+    late = METADATA_LIBRARIES + CORRECTION
+    assert imported_after("import ngff_fuse.convert, ngff_fuse.cli", late) == []
+    listing = write_tileconfig(synthetic_mosaic(grid=(2, 2)), tmp_path / "tiles")
+    out = tmp_path / "out.ome.zarr"
+    code = ("from ngff_fuse.cli import main\n"
+            f"assert main(['convert', {str(listing)!r}, {str(out)!r}, '--quiet']) == 0")
+    assert imported_after(code, late) == ["ome_zarr", "ome_zarr_models", "pydantic", "skimage"]
+    assert (out / "zarr.json").is_file()

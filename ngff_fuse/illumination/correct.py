@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ngff_fuse.illumination.equalize import TileGains
 from ngff_fuse.illumination.profiles import Profiles
 from ngff_fuse.model import TileSet
+
+if TYPE_CHECKING:  # the gains' module imports scipy's solvers: only estimating needs them
+    from ngff_fuse.illumination.equalize import TileGains
 
 
 class Correction:

@@ -34,6 +34,7 @@ from ngff_fuse.errors import InputError
 from ngff_fuse.fingerprint import file_records
 from ngff_fuse.fuse.pixels import TilePixels
 from ngff_fuse.fuse.plan import output_grid, place
+from ngff_fuse.illumination.options import MIN_TILES, IlluminationOptions
 from ngff_fuse.illumination.profiles import Profiles
 from ngff_fuse.model import TileSet
 
@@ -45,46 +46,6 @@ WORKING_EDGE = 128
 MAX_ROWS = 40_000
 _HUBER = 1.5
 _ITERATIONS = 4
-
-
-@dataclass(frozen=True)
-class IlluminationOptions:
-    """What `--flatfield`, `--darkfield` and `--equalize` ask for. `flatfield`: "auto" or a
-    profile file; `darkfield`: "auto", "none" or a file (None: "auto" with an estimated
-    flat-field, "none" otherwise)."""
-
-    flatfield: str | Path | None = None
-    darkfield: str | Path | None = None
-    equalize: bool = False
-    max_tiles: int = 200
-
-    def __post_init__(self) -> None:
-        if self.flatfield is None and str(self.darkfield) == "auto":
-            raise InputError("--darkfield auto: the offset is found through the flat-field it darkens unevenly; "
-                             "add --flatfield auto (or FILE), or give --darkfield FILE")
-        if self.max_tiles < MIN_TILES:
-            raise InputError(f"max_tiles {self.max_tiles}: sample at least {MIN_TILES} tiles")
-
-    @property
-    def dark(self) -> str | Path:
-        if self.darkfield is not None:
-            return self.darkfield
-        return "auto" if self.flatfield == "auto" else "none"
-
-    @property
-    def profiles_wanted(self) -> bool:
-        return self.flatfield is not None or self.dark != "none"
-
-    def to_metadata(self, records: bool = False) -> dict:
-        """The options as recorded; with `records`, each profile file as `fingerprint` records
-        it (a resume must read the same profiles)."""
-        out = {"flatfield": None if self.flatfield is None else str(self.flatfield),
-               "darkfield": str(self.dark), "equalize": self.equalize, "max_tiles": self.max_tiles}
-        if records:
-            files = [str(Path(v).resolve()) for v in (self.flatfield, self.dark)
-                     if v is not None and str(v) not in ("auto", "none") and Path(v).is_file()]
-            out["files"] = file_records(set(files))
-        return out
 
 
 @dataclass(frozen=True)
@@ -501,10 +462,6 @@ def _dark_field(level: float, given: np.ndarray | None, shape: tuple[int, int]) 
     return np.full(shape, level, dtype=np.float32) if given is None else given + np.float32(level)
 
 
-#: Fewest tiles `auto` estimates from: the median over tiles must see the scene vary. On the
-#: real 2-tile CZI and ImageXpress sets the estimate followed the scene (a "fall-off" of 75-83 %)
-#: and made their seams worse (contrast 1.2 -> 1.5, 2.4 -> 2.7).
-MIN_TILES = 10
 #: Largest `half_disagreement` accepted: the estimate is then within ~2.5 % (5 x 5 overlapping
 #: tiles of the synthetic tests: 0.5-2 %).
 MAX_DISAGREEMENT = 0.05

@@ -9,12 +9,9 @@ import numpy as np
 from ngff_fuse.errors import InputError
 from ngff_fuse.illumination.correct import Correction
 from ngff_fuse.illumination.equalize import equalize
-from ngff_fuse.illumination.estimate import (
-    IlluminationOptions,
-    estimate_profiles,
-    tile_shape,
-)
+from ngff_fuse.illumination.estimate import estimate_profiles, tile_shape
 from ngff_fuse.illumination.files import read_profile
+from ngff_fuse.illumination.options import IlluminationOptions
 from ngff_fuse.model import TileSet
 from ngff_fuse.progress import NoProgress, Progress
 

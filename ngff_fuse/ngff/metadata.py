@@ -13,17 +13,20 @@ completeness marker (`writer._complete`). 0.6, which neither library writes, is 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from ome_zarr.axes import Axes
-from ome_zarr.format import Format, FormatV04, FormatV05
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from ngff_fuse.ngff.transforms import Linear, Transform, level_transformations
 from ngff_fuse.ngff.versions import NGFF_VERSIONS
 from ngff_fuse.version import VERSION
+
+if TYPE_CHECKING:
+    from ome_zarr.format import Format
 
 #: Name of the physical coordinate system (micrometres, or pixels for uncalibrated input) in
 #: which NGFF 0.6 outputs place the fused image, and kept tiles in a scene.
@@ -64,6 +67,8 @@ class ImageMetadata:
 def axes(dims: Sequence[str], unit: str | None, library: Format) -> list[dict[str, str]]:
     """The axes of an image: names and types as ome-zarr-py's `Axes` makes them (it refuses an
     order `library`'s version forbids), each spatial one in `unit` (None: uncalibrated pixels)."""
+    from ome_zarr.axes import Axes
+
     out = Axes(list(dims), fmt=library).to_list(library)
     for entry in out:
         if unit and entry["type"] == "space":
@@ -73,7 +78,7 @@ def axes(dims: Sequence[str], unit: str | None, library: Format) -> list[dict[st
 
 def coordinate_system(name: str, dims: Sequence[str], unit: str | None) -> dict[str, Any]:
     """A named 0.6 coordinate system over the image's axes (no unit: uncalibrated pixels)."""
-    return {"name": name, "axes": axes(dims, unit, Ngff06.library)}
+    return {"name": name, "axes": axes(dims, unit, FORMATS["0.6"].library)}
 
 
 def _geometry_axes(meta: ImageMetadata, library: Format) -> dict[str, Any]:
@@ -165,12 +170,42 @@ def _validated(version: str, ome: dict[str, Any]) -> dict[str, Any]:
     return ome
 
 
-class Ngff04:
-    """NGFF 0.4 (zarr v2), as ome-zarr-py's FormatV04 and ome-zarr-models' v04 define it."""
+@cache
+def _library(version: str) -> Format:
+    """ome-zarr-py's format object for "0.4" or "0.5"."""
+    from ome_zarr.format import FormatV04, FormatV05
 
-    library = FormatV04()
-    version = library.version
-    zarr_format = library.zarr_format
+    return {"0.4": FormatV04, "0.5": FormatV05}[version]()
+
+
+def load_libraries(version: str) -> threading.Thread:
+    """Import ome-zarr-py and ome-zarr-models for `version` in a thread of their own, and
+    return it. They take ~0.5 s to import (ome-zarr-py brings scikit-image) and are needed only
+    for the metadata, written last: `writer.write_pixels` starts this as the pixels are being
+    written, when the dask threads spend their time in numpy and the codecs, outside the GIL."""
+    def load() -> None:
+        with contextlib.suppress(Exception):  # a failing import fails again where it is used, and says so
+            _library(version if version in ("0.4", "0.5") else "0.5")
+            importlib.import_module("ome_zarr_models.common.omero")
+            if version in ("0.4", "0.5"):
+                _models(version, "image")
+
+    thread = threading.Thread(target=load, name="ngff-fuse metadata libraries", daemon=True)
+    thread.start()
+    return thread
+
+
+class Ngff04:
+    """NGFF 0.4 (zarr v2), as ome-zarr-py's FormatV04 and ome-zarr-models' v04 define it.
+    `version` and `zarr_format` are the library's (tests/test_ngff_metadata.py), spelled out
+    so that choosing a format imports no library."""
+
+    version = "0.4"
+    zarr_format = 2
+
+    @property
+    def library(self) -> Format:
+        return _library("0.4")
 
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
         return _validated(self.version, {
@@ -189,9 +224,12 @@ class Ngff05:
     """NGFF 0.5 (zarr v3, attributes under `ome`), as ome-zarr-py's FormatV05 and
     ome-zarr-models' v05 define it."""
 
-    library = FormatV05()
-    version = library.version
-    zarr_format = library.zarr_format
+    version = "0.5"
+    zarr_format = 3
+
+    @property
+    def library(self) -> Format:
+        return _library("0.5")
 
     def attributes(self, meta: ImageMetadata) -> dict[str, Any]:
         return {"ome": _validated(self.version, {
