@@ -41,10 +41,27 @@ def _mean(members: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
         total = members[0].astype(wide)
         for member in members[1:]:
             total += member
-        return cast_to(total / len(members), dtype)
+        return _divided(total, len(members), dtype)
     if dtype.kind in "ui":
         return _mean_int64(members)
     return cast_to(np.mean(np.stack(members), axis=0, dtype=accumulator_dtype(dtype)), dtype)
+
+
+def _divided(total: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:
+    """`total / n` rounded half to even, as `dtype`. For n a power of two (every pyramid step
+    is 1 or 2 per axis) in integers, in place: q = total >> s, and adding n/2 - 1 plus q's
+    lowest bit before the shift rounds up exactly the remainders above n/2 and, at n/2, the
+    odd q (a 2 x 2 mean of uint16 ~2x faster than through float64; the same pixels)."""
+    shift = n.bit_length() - 1
+    if n != 1 << shift:
+        return cast_to(total / n, dtype)
+    if shift:
+        odd = total >> shift
+        odd &= 1
+        total += odd
+        total += (n >> 1) - 1
+        total >>= shift
+    return total.astype(dtype)
 
 
 def _mean_int64(members: list[np.ndarray]) -> np.ndarray:

@@ -138,3 +138,31 @@ def test_64_bit_means_are_exact_and_never_overflow(dtype, step):
         group = padded[tuple(slice(i * f, (i + 1) * f) for i, f in zip(index, step))]
         exact = Fraction(sum(int(v) for v in group.ravel()), group.size)
         assert int(reduced[index]) == round(exact), (index, group.ravel().tolist())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32])
+@pytest.mark.parametrize("step", [(1, 2), (2, 2), (2, 2, 2)], ids=["x", "yx", "zyx"])
+def test_integer_means_round_half_to_even_exactly(dtype, step):
+    """Means of integers up to 32 bits, taken in integers: every block's is the exact mean
+    rounded half to even (Python's round of the fraction), the extremes included, and ties
+    (a remainder of exactly half) both ways."""
+    from fractions import Fraction
+
+    from ngff_fuse.pyramid import reduce_block
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    shape = (9, 11) if len(step) == 2 else (5, 9, 11)
+    values = np.array([info.min, info.min + 1, -1 if info.min else 2, 0, 1, 2, 3, info.max - 1, info.max])
+    block = values[rng.integers(0, len(values), shape)].astype(dtype)
+    block[:2, :2] = info.max
+    reduced = reduce_block(block, step, Downsample.MEAN)
+    assert reduced.dtype == block.dtype
+    padded = np.pad(block, [(0, (-n) % f) for n, f in zip(shape, step)], mode="edge")
+    ties = 0
+    for index in np.ndindex(*reduced.shape):
+        group = padded[tuple(slice(i * f, (i + 1) * f) for i, f in zip(index, step))]
+        exact = Fraction(sum(int(v) for v in group.ravel()), group.size)
+        ties += exact.denominator == 2
+        assert int(reduced[index]) == round(exact), (index, group.ravel().tolist())
+    assert ties  # the rounding of halves was exercised
