@@ -224,3 +224,24 @@ def test_a_whole_fill_is_checked_exactly_against_64_bit_limits():
     for too_far, dtype in ((2**63, np.int64), (-(2**63) - 1, np.int64), (2**64, np.uint64)):
         with pytest.raises(InputError, match=f"--fill {too_far}: the output is"):
             check_fill(too_far, dtype)
+
+
+@pytest.mark.parametrize("count", [2, 3, 40, 700, 1500])
+@pytest.mark.parametrize("dims", [2, 3])
+def test_nearest_neighbours_are_the_k_d_trees(count, dims):
+    """Up to _DIRECT_NEAREST tiles every pair is compared (no scipy import), beyond it a k-d
+    tree: both give scipy's cKDTree distances (largest along any axis, in tile edges), for
+    scattered, gridded and duplicated origins."""
+    from scipy.spatial import cKDTree
+
+    from ngff_fuse.checks import Arrangement
+
+    rng = np.random.default_rng(count + dims)
+    origins = rng.normal(0, 5000, (count, dims))
+    origins[: count // 3, 0] = 0  # a column of tiles
+    origins[-1] = origins[0]  # a tile stacked on another
+    shapes = np.tile(rng.integers(256, 2048, dims).astype(float), (count, 1))
+    found = Arrangement(origins, shapes).nearest()
+    scaled = origins / np.median(shapes, axis=0)
+    expected = cKDTree(scaled).query(scaled, k=2, p=np.inf)[0][:, 1]
+    np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-12)
