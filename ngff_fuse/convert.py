@@ -166,15 +166,15 @@ def refine_positions(
 ) -> tuple[list[TileSet], list[dict | None]]:
     """Apply a positions file or register each scene; returns the tile sets to fuse and, per
     scene, the registration report for the output's metadata."""
-    # scipy's sparse solver and FFTs: imported by the runs that register
+    if options.positions is None and not options.register:
+        return tilesets, [None] * len(tilesets)
+    # scipy's sparse solver and FFTs: imported only by the runs that register
     from ngff_fuse.register import apply_positions, qc_plot, register
 
     if options.positions is not None:
         if len(tilesets) > 1:
             raise InputError(f"{options.positions}: a positions file describes one scene; pick it with --scene N")
         return [apply_positions(tilesets[0], options.positions)], [None]
-    if not options.register:
-        return tilesets, [None] * len(tilesets)
     refined, reports = [], []
     for index, tileset in enumerate(tilesets):
         registration = register(tileset, options.channel, options.max_shift_px, progress=progress)

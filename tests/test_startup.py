@@ -80,14 +80,15 @@ def test_finding_a_reader_imports_no_reader_library():
 
 # what only the metadata (written last) needs, and what only an illumination correction does
 METADATA_LIBRARIES = ("ome_zarr", "ome_zarr_models", "pydantic", "skimage")
-CORRECTION = ("ngff_fuse.illumination.estimate", "ngff_fuse.illumination.equalize")
+CORRECTION = ("ngff_fuse.illumination.estimate", "ngff_fuse.illumination.equalize", "ngff_fuse.register")
 
 
 def test_a_conversion_imports_metadata_libraries_late_and_no_correction(tmp_path):
     """Importing the pipeline loads neither ome-zarr-py / ome-zarr-models (~0.5 s with the
     scikit-image they bring: loaded in a thread while the pixels are written) nor the
-    illumination estimate; a conversion without a correction never loads the latter, and its
-    metadata is still made and checked by the former."""
+    illumination estimate or the registration; a conversion without a correction or
+    registration never loads the latter, and its metadata is still made and checked by the
+    former."""
     from ngff_fuse.testing import synthetic_mosaic
     from ngff_fuse.testing.tile_files import write_tileconfig
 
