@@ -136,7 +136,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
         except ValueError:
             raise InputError(f"--scene {' '.join(args.scene)}: give scene numbers (from 0) or 'all'") from None
     wells = tuple(dict.fromkeys(args.well)) if getattr(args, "well", None) else None
-    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes, wells=wells)
+    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes, wells=wells,
+                       storage_options=storage_options(getattr(args, "storage_option", None)))
 
 
 def _orientation(args: argparse.Namespace) -> Orientation:

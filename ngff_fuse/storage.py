@@ -13,6 +13,7 @@ Listings are never cached: a resume or a second run must see what is there now.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,11 +50,22 @@ class Remote:
         return hash((self.protocol, self.path))
 
     def __truediv__(self, name: str) -> Remote:
-        return Remote(self.protocol, f"{self.path}/{str(name).strip('/')}", self.options)
+        """The object `name` under this prefix; `..` and `.` in it are resolved, as an object store
+        has no folders to walk (a manifest's `../tiles/a.tif`)."""
+        joined = posixpath.normpath(f"{self.path}/{str(name).strip('/')}")
+        return Remote(self.protocol, joined.lstrip("/"), self.options)
 
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.name).stem
 
     @property
     def parent(self) -> Remote:
@@ -132,6 +144,10 @@ class Remote:
     def size(self) -> int:
         """Bytes of the object (FileNotFoundError when there is none)."""
         return int(self.fs.info(self.path)["size"])
+
+    def open(self, mode: str = "rb", **options):
+        """The object as an fsspec file (text when `mode` says so: encoding, newline...)."""
+        return self.fs.open(self.path, mode, **options)
 
     def read_bytes(self) -> bytes:
         return self.fs.cat_file(self.path)
