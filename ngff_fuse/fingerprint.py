@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterable
-from pathlib import Path
 
 from ngff_fuse import byte_ranges
 from ngff_fuse.storage import Location, Remote, location

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.readers.base import refuse_empty
-from ngff_fuse.readers.image_file import ImageFile, read_image_file
+from ngff_fuse.readers.image_file import ImageFile, read_image_file, url_refusal
 from ngff_fuse.readers.pixel_size import Calibration, PixelSize, decide_pixel_size
 from ngff_fuse.readers.tiff_segments import SegmentCache
 from ngff_fuse.storage import Location, is_url, location
@@ -32,6 +31,9 @@ def open_listed(listing: Location, file: str, series: int | None, where: str, ca
             f"relative to the folder of {listing.name}"
         )
     refuse_empty(path, where)
+    why = url_refusal(path)
+    if why:
+        raise InputError(f"{where}: {why}")
 
     def unreadable(exc: Exception) -> InputError:
         if isinstance(exc, IndexError):  # the readers' answer to a series the file lacks

@@ -84,6 +84,13 @@ def local_only(path: Remote, library: str) -> str:
             "disk and give its path")
 
 
+def url_refusal(path: Location) -> str | None:
+    """Why `path`, an object at a URL, is not read (only TIFFs are); None when it is read."""
+    if isinstance(path, Remote) and path.suffix.lower() not in TIFF_SUFFIXES:
+        return local_only(path, f"the library reading {path.suffix or 'such'} files")
+    return None
+
+
 def tiff_damage(path: Location) -> str | None:
     """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
     its readers could read it); None for a file that is no TIFF or that tifffile reads."""
@@ -134,8 +141,9 @@ def read_image_file(path: Location, scene: int = 0, cache: SegmentCache | None =
     Readers of many files pass one `cache` for all (decoded TIFF segments: see tiff_segments);
     without one, the file gets its own."""
     cache = cache or SegmentCache()
-    if isinstance(path, Remote) and path.suffix.lower() not in TIFF_SUFFIXES:
-        raise InputError(local_only(path, f"the library reading {path.suffix or 'such'} files"))
+    why = url_refusal(path)
+    if why:
+        raise InputError(why)
     if path.suffix.lower() in PICTURE_SUFFIXES:
         if scene:
             raise IndexError(f"{path} holds one image")
