@@ -427,3 +427,26 @@ def test_info_and_resume_of_an_ome_tiff_at_a_url_and_a_replaced_object_is_refuse
     assert refused.returncode == 2
     assert f"cannot resume, the request differs from the interrupted one ({url}: " in refused.stderr
     assert refused.stderr.count("\n") == 1
+
+
+def test_a_manifest_at_a_url_listing_ome_tiff_tiles_converts_to_the_local_pixels(tmp_path, s3_server, bucket):
+    """OME-TIFF tile files (pixel size and channels in their OME-XML) listed by a manifest at a
+    URL: the local manifest's chunks."""
+    from dataclasses import replace
+
+    mosaic = synthetic_mosaic(grid=(1, 2), tile_shape=(2, 40, 50), channels=2, seed=9)
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    rows = []
+    for index, tile in enumerate(mosaic.tiles):
+        write_ome_tiff(replace(mosaic, tiles=(tile,)), folder / f"t{index}.ome.tif", tile=(16, 16),
+                       compression="zlib")
+        rows.append({"file": f"t{index}.ome.tif", "z": tile.position[0], "y": tile.position[1], "x": tile.position[2]})
+    manifest = folder / "tiles.json"
+    manifest.write_text(json.dumps({"position_unit": "micrometer", "tiles": rows}))
+    prefix = upload(s3_server, folder, f"{bucket}/tiles")
+    local, at_url = tmp_path / "local.ome.zarr", tmp_path / "at-url.ome.zarr"
+    assert main(["convert", str(manifest), str(local), *OPTIONS]) == 0
+    assert main(["convert", f"{prefix}/tiles.json", str(at_url), *OPTIONS, *s3_server.cli_options()]) == 0
+    expected = pixel_files(local)
+    assert expected and pixel_files(at_url) == expected

@@ -42,10 +42,10 @@ class ImageFile:
     samples: int = 1  # samples per pixel (3: RGB), each a channel of `data` (see readers.samples)
 
 
-def _bioio_reader_class(path: Path):
+def _bioio_reader_class(path: Location):
     """Pick the bioio plugin for TIFFs ourselves: bioio's own guess tries OME first and warns."""
     if path.suffix.lower() in TIFF_SUFFIXES:
-        with tifffile.TiffFile(path) as tif:
+        with open_tiff(path) as tif:
             is_ome = tif.is_ome
         if is_ome:
             from bioio_ome_tiff import Reader
@@ -57,15 +57,15 @@ def _bioio_reader_class(path: Path):
 
 def open_bioimage(path: Location, reader=None):
     """A bioio BioImage for `path` (with `reader`, a bioio plugin's Reader class, or the one
-    that fits), with a one-line InputError when it cannot be read."""
-    if isinstance(path, Remote):
-        raise InputError(local_only(path, "its pixels are laid out in a way only bioio maps, and bioio"))
+    that fits), with a one-line InputError when it cannot be read. A TIFF at a URL is opened
+    through fsspec, with the URL's file system options (bioio's TIFF plugins read it so)."""
     from bioio import BioImage
 
+    remote = {"fs_kwargs": path.client_options()} if isinstance(path, Remote) else {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return BioImage(path, reader=reader or _bioio_reader_class(path))
+            return BioImage(str(path) if remote else path, reader=reader or _bioio_reader_class(path), **remote)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; check the path") from None
     except PermissionError:
