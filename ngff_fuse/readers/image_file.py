@@ -10,7 +10,6 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
