@@ -29,6 +29,7 @@ from ngff_fuse.byte_ranges import Source
 from ngff_fuse.errors import DamagedFile
 from ngff_fuse.readers.raster_reads import index_ranges, read_band
 from ngff_fuse.readers.tiff_segments import SegmentCache, read_segments
+from ngff_fuse.storage import Remote
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,16 @@ class TiffPlaneTable:
     offsets: tuple[int, ...]  # byte offset of each plane's pixels; -1: compressed or tiled
     samples: int = 1  # samples per pixel (RGB: 3), each a channel: `shape` counts c * samples
     planar: bool = False  # samples stored one plane after another (SYX), else interleaved (YXS)
+    # byte offset of each plane's IFD, so a page is parsed where it lies instead of found by
+    # walking the IFD chain (from a URL, one range request per IFD before it); () : walk it
+    ifds: tuple[int, ...] = ()
+    # an object's identity (URL, size, ETag) when the table was made: one HEAD request per
+    # file instead of one per read. None for a local file, whose stat is asked at each read.
+    identity: tuple | None = None
+
+    def file_identity(self) -> tuple:
+        """What tells this file from the same name rewritten (see `byte_ranges.identity`)."""
+        return self.identity or byte_ranges.identity(self.path)
 
     def __dask_tokenize__(self) -> str:
         # its repr says everything, and hashes ~10x faster than dask's field-by-field walk
@@ -95,7 +106,7 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
         wanted = (sizes.get("T", 1), sizes.get("C", 1) * samples, sizes.get("Z", 1), pixel["Y"], pixel["X"])
         if wanted != tuple(shape):
             return None
-        pages, offsets = [], []
+        pages, offsets, ifds = [], [], []
         size = tif.filehandle.size
         for page in s.pages:
             if page is None or page.parent.filehandle.path != tif.filehandle.path:
@@ -107,6 +118,7 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
                     f"has {size}; copy the file again from the microscope"
                 )
             pages.append(int(page.index))
+            ifds.append(int(page.offset))
             keyframe = page.keyframe if hasattr(page, "keyframe") else page
             if getattr(keyframe, "imagedepth", 1) > 1:  # volumetric tiles: bioio reads them
                 return None
@@ -116,7 +128,8 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
     except (tifffile.TiffFileError, OSError, IndexError, ValueError):
         return None
     return TiffPlaneTable(source or tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
-                            counts, tuple(pages), tuple(offsets), samples, image == "SYX")
+                          counts, tuple(pages), tuple(offsets), samples, image == "SYX", tuple(ifds),
+                          byte_ranges.identity(source) if isinstance(source, Remote) else None)
 
 
 class TiffPlanes:
@@ -184,7 +197,7 @@ def tiff_dask_array(table: TiffPlaneTable, cache: SegmentCache) -> da.Array:
     `inline_array=True` makes), at a tenth of `from_array`'s cost: it matters when a listing
     opens 10,000 tile files.
     """
-    name = "tiff-" + tokenize(table, byte_ranges.identity(table.path))
+    name = "tiff-" + tokenize(table, table.file_identity())
     planes = DataNode(None, TiffPlanes(table, cache))
     rows, cols = (slice(0, n) for n in table.shape[3:])
     graph = {}

@@ -87,14 +87,15 @@ class SegmentCache:
             self._pages.clear()
             self._bytes = 0
 
-    def page(self, file: tuple, path: Source, index: int) -> PageSegments:
+    def page(self, file: tuple, path: Source, index: int, ifd: int | None = None) -> PageSegments:
+        """How page `index` (its IFD at byte `ifd`, when known) of `file` is cut."""
         key = (file, index)
         with self._lock:
             found = self._pages.get(key)
             if found is not None:
                 self._pages.move_to_end(key)
                 return found
-        found = _page_segments(path, index)
+        found = _page_segments(path, index, ifd)
         with self._lock:
             self._pages[key] = found
             while len(self._pages) > _PAGES_KEPT:
@@ -142,9 +143,13 @@ def open_tiff(source: Source, **options) -> Iterator[tifffile.TiffFile]:
 _HEADER_BLOCK = 64 << 10
 
 
-def _page_segments(path: Source, index: int) -> PageSegments:
+def _page_segments(path: Source, index: int, ifd: int | None) -> PageSegments:
     with open_tiff(path) as tif:
-        page = tif.pages[index]
+        if ifd is None:
+            page = tif.pages[index]
+        else:  # parsed where it lies: no walk of the IFDs before it
+            tif.filehandle.seek(ifd)
+            page = tifffile.TiffPage(tif, index)
         planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1
         chunked = tuple(int(n) for n in page.chunked)
         grid = chunked[1:3] if planar else chunked[:2]  # contiguous samples may add an axis of 1
@@ -162,9 +167,9 @@ def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, s
     """Rows x cols of one sample of a plane stored in tiles or strips (or compressed): each
     segment under the region read and decoded once, and copied into place: into `into` if
     given (rows and cols then step by 1), else a new array."""
-    file = byte_ranges.identity(table.path)
+    file = table.file_identity()
     page = table.pages[plane]
-    info = cache.page(file, table.path, page)
+    info = cache.page(file, table.path, page, table.ifds[plane] if table.ifds else None)
     top, bottom = min(rows[0], rows[-1]), max(rows[0], rows[-1]) + 1
     left, right = min(cols[0], cols[-1]), max(cols[0], cols[-1]) + 1
     if into is None:
