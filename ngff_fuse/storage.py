@@ -1,7 +1,8 @@
 """Where a store lives: a local folder (a `Path`) or an object-store URL (a `Remote`).
 
-`Remote` answers the part of `pathlib.Path` the writer, the resume checks and `validate` use
-(`/`, name, exists, read_bytes, iterdir...), through fsspec, so one code path serves both; the
+`Remote` answers the part of `pathlib.Path` the writer, the resume checks, `validate` and the
+readers of URL inputs use (`/`, name, suffix, exists, open, read_bytes, iterdir...), through
+fsspec, so one code path serves both; the
 few things an object store cannot do the way a file system does (rename, flock, partial
 files) are decided where they are used (`output`, `output_lock`, `pyramid_writer`).
 

@@ -418,6 +418,8 @@ def test_info_and_resume_of_an_ome_tiff_at_a_url_and_a_replaced_object_is_refuse
     assert done.returncode == 0, done.stderr
     # a resumed run leaves out chunks of fill only, which a whole run writes: compare pixels
     assert np.array_equal(zarr.open_array(Path(out) / "0", mode="r")[:], zarr.open_array(local / "0", mode="r")[:])
+    recorded = json.loads((Path(out) / ".zattrs").read_text())["ngff_fuse"]["request"]["inputs"]
+    assert [(r["path"], r["bytes"], bool(r["version"])) for r in recorded] == [(url, source.stat().st_size, True)]
     killed = run("convert", url, out, *options, "--overwrite", kill_after=max(1, len(expected) // 3))
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     other = write_ome_tiff(synthetic_mosaic(grid=(3, 3), tile_shape=(60, 70), seed=8), tmp_path / "b.ome.tif",
