@@ -48,7 +48,7 @@ class _RemoteRanges:
         fs = self._remote.fs
         starts = [offset for offset, _ in spans]
         ends = [offset + length for offset, length in spans]
-        found = fs.cat_ranges([self._remote.path] * len(spans), starts, ends, on_error="return")
+        found = fs.cat_ranges([self._remote.key] * len(spans), starts, ends, on_error="return")
         for result in found:
             if isinstance(result, BaseException):
                 raise result
@@ -80,7 +80,7 @@ def identity(source: Source) -> tuple:
     """What tells `source` from the same name rewritten: (path, inode, size, mtime) of a local
     file; (URL, size, ETag or else modification time) of an object."""
     if isinstance(source, Remote):
-        info = source.fs.info(source.path)
+        info = source.fs.info(source.key)
         return (str(source), int(info["size"]), object_version(info))
     stat = os.stat(source)
     return (os.fspath(source), stat.st_ino, stat.st_size, stat.st_mtime_ns)

@@ -62,7 +62,7 @@ def file_record(path: str | Location) -> dict:
 
 
 def _object_record(remote: Remote) -> dict:
-    info = remote.fs.info(remote.path)
+    info = remote.fs.info(remote.key)
     size = int(info["size"])
     with byte_ranges.opened(remote) as source:
         crc = 0

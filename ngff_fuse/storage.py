@@ -26,6 +26,8 @@ from ngff_fuse.errors import InputError, NgffFuseError, reason
 #: URL schemes read and written through fsspec, and the package each needs.
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
            "abfss": "adlfs"}
+#: URL schemes only read (inputs): plain HTTP has range requests but no listing and no writes.
+READ_SCHEMES = {"http": "aiohttp", "https": "aiohttp"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
@@ -73,6 +75,12 @@ class Remote:
         return Remote(self.protocol, self.path.rsplit("/", 1)[0] if "/" in self.path else "", self.options)
 
     @property
+    def key(self) -> str:
+        """The object's name as its file system takes it: the path, or the whole URL for HTTP
+        (whose file system needs the scheme and host)."""
+        return str(self) if self.protocol in READ_SCHEMES else self.path
+
+    @property
     def bucket(self) -> str:
         return self.path.split("/", 1)[0]
 
@@ -108,12 +116,13 @@ class Remote:
         return False
 
     def is_file(self) -> bool:
-        return self.fs.isfile(self.path)
+        return self.fs.isfile(self.key)
 
     def is_dir(self) -> bool:
         """A prefix with objects under it. Object stores have no folders; some (SeaweedFS, MinIO)
-        keep listing a prefix whose objects were all deleted, which is not taken for one."""
-        return bool(self.path) and bool(self.keys(limit=1))
+        keep listing a prefix whose objects were all deleted, which is not taken for one. Plain
+        HTTP lists nothing: never a folder there."""
+        return bool(self.path) and self.protocol not in READ_SCHEMES and bool(self.keys(limit=1))
 
     def exists(self) -> bool:
         return self.is_file() or self.is_dir()
@@ -144,14 +153,14 @@ class Remote:
 
     def size(self) -> int:
         """Bytes of the object (FileNotFoundError when there is none)."""
-        return int(self.fs.info(self.path)["size"])
+        return int(self.fs.info(self.key)["size"])
 
     def open(self, mode: str = "rb", **options):
         """The object as an fsspec file (text when `mode` says so: encoding, newline...)."""
-        return self.fs.open(self.path, mode, **options)
+        return self.fs.open(self.key, mode, **options)
 
     def read_bytes(self) -> bytes:
-        return self.fs.cat_file(self.path)
+        return self.fs.cat_file(self.key)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
@@ -202,7 +211,8 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
     scheme = parts.scheme.lower()
     if scheme == "file":
         return Path(parts.path)
-    if scheme not in SCHEMES:
+    packages = {**SCHEMES, **READ_SCHEMES}
+    if scheme not in packages:
         raise InputError(f"{where}: {scheme}:// is not a storage ngff-fuse writes; give a local path or an "
                          f"{', '.join(s + '://' for s in ('s3', 'gs', 'az', 'file'))} URL")
     try:
@@ -210,8 +220,11 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
 
         fsspec.get_filesystem_class(scheme)
     except ImportError:
-        package = "'ngff-fuse[s3]'" if SCHEMES[scheme] == "s3fs" else SCHEMES[scheme]
-        raise InputError(f"{where}: {scheme}:// needs the package {SCHEMES[scheme]}: pip install {package}") from None
+        package = "'ngff-fuse[s3]'" if packages[scheme] == "s3fs" else packages[scheme]
+        raise InputError(f"{where}: {scheme}:// needs the package {packages[scheme]}: pip install {package}") from None
+    if scheme in READ_SCHEMES and parts.query:
+        raise InputError(f"{where}: a URL with a query (a presigned URL) is not read; give the object's plain URL, "
+                         "or an s3://, gs://, az:// URL with --storage-option credentials")
     path = (parts.netloc + parts.path).strip("/")
     if not parts.netloc:
         raise InputError(f"{where}: no bucket in the URL; give {scheme}://BUCKET/PATH")
@@ -322,7 +335,11 @@ def reaching(where: Location, resume_hint: bool) -> Iterator[None]:
 
 
 def check_bucket(where: Remote) -> None:
-    """The bucket (or container) a URL names exists: checked before any work."""
+    """The bucket (or container) of an output URL exists: checked before any work. An HTTP URL
+    is refused: it is read, never written."""
+    if where.protocol in READ_SCHEMES:
+        raise InputError(f"{where}: {where.protocol}:// is only read (inputs), never written; write the "
+                         "output to a local path or an s3://, gs://, az:// URL")
     with reaching(where, resume_hint=False):
         try:
             found = where.fs.exists(where.bucket)

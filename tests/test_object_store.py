@@ -320,6 +320,11 @@ def pixel_files(store: Path | dict) -> dict[str, bytes]:
             if name.rsplit("/", 1)[-1] not in ("zarr.json", ".zattrs", ".zgroup", ".zarray")}
 
 
+def http_url(server, url: str) -> str:
+    """The plain HTTP URL of an object of the test server (it serves anonymous GETs)."""
+    return f"{server.endpoint}/{url.removeprefix('s3://')}"
+
+
 def upload(server, local: Path, url: str) -> str:
     server.filesystem().put(str(local), url.removeprefix("s3://"), recursive=local.is_dir())
     return url
@@ -349,6 +354,9 @@ def test_an_ome_tiff_at_a_url_converts_to_the_pixels_of_the_local_file(tmp_path,
         out = f"{bucket}/out.ome.zarr"
         assert main(["convert", url, out, *OPTIONS, *s3_server.cli_options()]) == 0
         assert pixel_files(s3_files(s3_server, out)) == expected
+        over_http = tmp_path / "over-http.ome.zarr"  # the same object by its plain HTTP URL
+        assert main(["convert", http_url(s3_server, url), str(over_http), *OPTIONS]) == 0
+        assert pixel_files(over_http) == expected
 
 
 @pytest.mark.parametrize("kind", ["json", "csv"])
@@ -367,6 +375,10 @@ def test_a_manifest_at_a_url_or_listing_urls_converts_to_the_pixels_of_the_local
     at_url = tmp_path / "at-url.ome.zarr"
     assert main(["convert", f"{prefix}/{manifest.name}", str(at_url), *OPTIONS, *s3_server.cli_options()]) == 0
     assert pixel_files(at_url) == expected
+    if kind == "json":  # a manifest by its plain HTTP URL, its tiles beside it
+        over_http = tmp_path / "over-http.ome.zarr"
+        assert main(["convert", http_url(s3_server, f"{prefix}/{manifest.name}"), str(over_http), *OPTIONS]) == 0
+        assert pixel_files(over_http) == expected
     listing = tmp_path / f"urls.{kind}"
     text = manifest.read_text(encoding="utf-8")
     for index in range(len(mosaic.tiles)):
@@ -387,6 +399,12 @@ def test_inputs_at_urls_that_cannot_be_read_are_refused_in_one_line(tmp_path, s3
     assert f"{bucket}/nothing.ome.tif: no such object" in err and err.count("\n") == 1
     assert main(["info", f"{bucket}/nothing.ome.tif", *s3_server.cli_options()]) == 2
     assert f"{bucket}/nothing.ome.tif: no such object" in capsys.readouterr().err
+    nothing = http_url(s3_server, f"{bucket}/nothing.ome.tif")
+    assert main(["info", nothing]) == 2
+    assert f"{nothing}: no such object" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path), f"{s3_server.endpoint}/out.ome.zarr", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "http:// is only read (inputs), never written" in err and err.count("\n") == 1
     s3_server.filesystem().pipe_file(f"{bucket.removeprefix('s3://')}/tile.png", b"\x89PNG\r\n\x1a\n" + bytes(40))
     manifest = tmp_path / "tiles.json"
     for listed, said in ((f"{bucket}/gone.tif", f"{bucket}/gone.tif: no such object"),

@@ -134,7 +134,7 @@ def open_tiff(source: Source, **options) -> Iterator[tifffile.TiffFile]:
         with tifffile.TiffFile(source, **options) as tif:
             yield tif
         return
-    with source.fs.open(source.path, "rb", block_size=_HEADER_BLOCK, cache_type="readahead") as handle, \
+    with source.fs.open(source.key, "rb", block_size=_HEADER_BLOCK, cache_type="readahead") as handle, \
             tifffile.TiffFile(handle, name=source.name, **options) as tif:
         yield tif
 
