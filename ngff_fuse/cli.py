@@ -115,7 +115,7 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input",
                         help="OME-TIFF, CZI, LIF, ND2, ImageXpress folder, TileConfiguration.txt, "
                              "tile manifest (.json/.csv), or a store with kept tiles; an OME-TIFF, a manifest "
-                             "or a store may be at a URL (s3://, gs://, az://)")
+                             "or a store may be at a URL (s3://, gs://, az://; http(s):// read only)")
     parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
