@@ -192,7 +192,8 @@ def test_a_second_lock_on_one_object_is_refused_by_the_conditional_put(s3_server
 def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inputs, tmp_path, s3_server, bucket):
     """No shared disk for the output: two worker processes, each in a working directory of its
     own, reached by --scheduler, write their blocks straight to the store; nothing of the store
-    lands in their directories."""
+    lands in their directories. Nor for the input: read from the store too, by range requests
+    on the workers, it gives the same chunks."""
     from distributed import LocalCluster
 
     options = [*OPTIONS, "--ngff", "0.5", "--shard", "64"]
@@ -205,8 +206,12 @@ def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inpu
         assert len(cluster.workers) == 2
         assert main(["convert", str(inputs["tif"]), url, *options, "--scheduler", cluster.scheduler_address,
                      *s3_server.cli_options()]) == 0
+        source = upload(s3_server, inputs["tif"], f"{bucket}/in/tiles.ome.tif")
+        assert main(["convert", source, f"{bucket}/from-url.ome.zarr", *options, "--scheduler",
+                     cluster.scheduler_address, *s3_server.cli_options()]) == 0
     assert s3_files(s3_server, url) == local_files(local)
     assert not [p for p in workers.rglob("*") if p.name == "zarr.json" or p.parent.name == "c"]
+    assert pixel_files(s3_files(s3_server, f"{bucket}/from-url.ome.zarr")) == pixel_files(local)
 
 
 def test_preview_of_a_url_draws_what_the_local_store_draws(inputs, tmp_path, s3_server, bucket):
