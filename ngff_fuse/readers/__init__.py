@@ -107,6 +107,8 @@ def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]
 
 
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
-    """Read every mosaic (scene) in `path` as lazy tiles, with the reader that claims it."""
-    path = location(path)
-    return read_with(reader_for(path), path, options or ReadOptions())
+    """Read every mosaic (scene) in `path` (a URL read with the options' `storage_options`) as
+    lazy tiles, with the reader that claims it."""
+    options = options or ReadOptions()
+    path = location(path, options.storage_options)
+    return read_with(reader_for(path), path, options)
