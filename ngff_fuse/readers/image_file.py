@@ -120,13 +120,13 @@ def _ome_xml_damage(xml: str) -> None:
 
 def fast_tiff_pixels(
     tif: tifffile.TiffFile, series: int, shape: tuple[int, ...], bioio_pixels: Callable[[], da.Array],
-    cache: SegmentCache, source: Location,
+    cache: SegmentCache, source: Location, identity: tuple | None = None,
 ) -> da.Array:
     """Region-reading pixels for a TIFF series of (t, c, z, y, x) `shape` where its planes map
     simply, else bioio's, asked for only then: bioio re-parses every series of a file each
     time it opens one, which is quadratic in the tiles of a multi-series file. `source`: the
-    file `tif` was opened on."""
-    table = tiff_plane_table(tif, series, shape, source if isinstance(source, Remote) else None)
+    file `tif` was opened on (`identity`: see `tiff_plane_table`)."""
+    table = tiff_plane_table(tif, series, shape, source if isinstance(source, Remote) else None, identity)
     return bioio_pixels() if table is None else tiff_dask_array(table, cache)
 
 

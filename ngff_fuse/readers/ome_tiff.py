@@ -11,7 +11,7 @@ import dask.array as da
 import numpy as np
 import tifffile
 
-from ngff_fuse import transforms
+from ngff_fuse import byte_ranges, transforms
 from ngff_fuse._axes import (
     MICROMETER,
     PIXEL_UNITS,
@@ -27,7 +27,7 @@ from ngff_fuse.readers.ome_images import OmeImages, parse_ome_images
 from ngff_fuse.readers.pixel_size import PixelSize, decide_pixel_size
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_segments import SegmentCache, open_tiff
-from ngff_fuse.storage import Location
+from ngff_fuse.storage import Location, Remote
 
 _UNITLESS_NOTE = ("the stage positions have no unit (OME \"reference frame\"): read as micrometres, "
                   "as stages record them; if the tiles land wrong, give their positions in a tile "
@@ -200,12 +200,13 @@ def _series_pixels(tif: tifffile.TiffFile, ome: OmeImages, path: Location) -> li
     planes do not map simply."""
     bioimage = cache(lambda: open_bioimage(path, _bioio_ome_tiff_reader()))
     segments = SegmentCache()  # decoded TIFF segments, shared by every series' reads
+    identity = byte_ranges.identity(path) if isinstance(path, Remote) else None  # one request, not one a series
     pixels = []
     for series, ome_image in enumerate(ome.images):
         p = ome_image.pixels
         shape = (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
         pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, bioimage, series), segments,
-                                       path))
+                                       path, identity))
     return pixels
 
 

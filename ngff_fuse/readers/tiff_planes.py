@@ -85,11 +85,12 @@ def tiff_series_shape(tif: tifffile.TiffFile, series: int) -> tuple[int, int, in
 
 
 def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...],
-                     source: Source | None = None) -> TiffPlaneTable | None:
+                     source: Source | None = None, identity: tuple | None = None) -> TiffPlaneTable | None:
     """The plane table of `series` of an open TIFF of (t, c * samples, z, y, x) `shape`, or None where
     planes cannot be mapped simply (pages in other files, axes beyond t/c/z, samples anywhere
     but with the pixels): those keep bioio's own reading. `source`: where the planes are read
-    from, when `tif` was opened on a file object (an object at a URL); else its path."""
+    from, when `tif` was opened on a file object (an object at a URL); else its path. `identity`:
+    that object's `byte_ranges.identity`, when the caller asked it once for several series."""
     try:
         s = tif.series[series]
         axes = s.axes.upper()
@@ -129,7 +130,7 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
         return None
     return TiffPlaneTable(source or tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
                           counts, tuple(pages), tuple(offsets), samples, image == "SYX", tuple(ifds),
-                          byte_ranges.identity(source) if isinstance(source, Remote) else None)
+                          identity or (byte_ranges.identity(source) if isinstance(source, Remote) else None))
 
 
 class TiffPlanes:
