@@ -6,6 +6,9 @@ whole plane (Bio-Formats writes 512^2 or 256^2 tiles). Decoded compressed segmen
 a `SegmentCache`, bounded in bytes, which each reader makes for the tile set it reads and
 hands, inside the lazy arrays, to every task: a segment under two output chunks is decoded
 once. Uncompressed segments are not kept; reading them again costs what copying them would.
+The bytes come through `byte_ranges`: `os.pread` of a local file, one batch of range requests
+for the segments a read needs from a file at a URL (whose header `open_tiff` parses through
+fsspec).
 """
 
 from __future__ import annotations
@@ -125,6 +128,10 @@ def _cache_named(name: str, limit: int) -> SegmentCache:
     return found if found is not None else SegmentCache(limit, name)
 
 
+#: Bytes an object's header is fetched in: an IFD and its tags, or a run of OME-XML.
+_HEADER_BLOCK = 64 << 10
+
+
 @contextmanager
 def open_tiff(source: Source, **options) -> Iterator[tifffile.TiffFile]:
     """tifffile's TiffFile on a local file, or on an object at a URL through an fsspec file read
@@ -137,10 +144,6 @@ def open_tiff(source: Source, **options) -> Iterator[tifffile.TiffFile]:
     with source.fs.open(source.key, "rb", block_size=_HEADER_BLOCK, cache_type="readahead") as handle, \
             tifffile.TiffFile(handle, name=source.name, **options) as tif:
         yield tif
-
-
-#: Bytes an object's header is fetched in: an IFD and its tags, or a run of OME-XML.
-_HEADER_BLOCK = 64 << 10
 
 
 def _page_segments(path: Source, index: int, ifd: int | None) -> PageSegments:
