@@ -114,7 +114,8 @@ def _codec(text: str) -> Codec:
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input",
                         help="OME-TIFF, CZI, LIF, ND2, ImageXpress folder, TileConfiguration.txt, "
-                             "tile manifest (.json/.csv), or a store with kept tiles (also at a URL)")
+                             "tile manifest (.json/.csv), or a store with kept tiles; an OME-TIFF, a manifest "
+                             "or a store may be at a URL (s3://, gs://, az://; http(s):// read only)")
     parser.add_argument("--pixel-size", type=_pixel_size, metavar="[Z,][Y,]X",
                         help="pixel size in micrometres, overriding (or supplying) the files' own")
     parser.add_argument("--scene", action="append", metavar="N|all",
@@ -136,7 +137,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
         except ValueError:
             raise InputError(f"--scene {' '.join(args.scene)}: give scene numbers (from 0) or 'all'") from None
     wells = tuple(dict.fromkeys(args.well)) if getattr(args, "well", None) else None
-    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes, wells=wells)
+    return ReadOptions(pixel_size=args.pixel_size, scenes=scenes, wells=wells,
+                       storage_options=storage_options(getattr(args, "storage_option", None)))
 
 
 def _orientation(args: argparse.Namespace) -> Orientation:

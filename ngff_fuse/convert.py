@@ -127,7 +127,7 @@ def build_request(
 ) -> dict:
     """What was asked, recorded in the output: a resume must ask exactly the same. Every file
     read is recorded with its size, mtime and content fingerprint (`fingerprint`)."""
-    files = {str(input_path)} if input_path.is_file() else set()
+    files = {input_path} if input_path.is_file() else set()
     if refine.positions is not None and Path(refine.positions).is_file():  # else refused when read
         files.add(str(refine.positions))
     for tileset in tilesets:
@@ -237,7 +237,7 @@ def convert(
     progress = progress or NoProgress()
     read_options, write_options = read_options or ReadOptions(), write_options or WriteOptions()
     orientation, refine = orientation or Orientation(), refine or RegisterOptions()
-    input_path, output = location(input_path), location(output)
+    input_path, output = location(input_path, read_options.storage_options), location(output)
     in_place = re_fused_in_place(input_path, output, keep_tiles)
     check_output_path(input_path, output, in_place)
     if refine.qc_plot is not None:
@@ -275,7 +275,8 @@ def _convert_into(
     for tileset in tilesets:
         for note in tileset.notes:
             progress.note(f"{tileset.name}: {note}")
-    write_options = replace(write_options, request=request)
+    storage = {**read_options.storage_options, **(input_path.options if isinstance(input_path, Remote) else {})}
+    write_options = replace(write_options, request=request, input_storage=storage)
     provenance = {"source": str(input_path), "reader": reader.name,
                   "blend": BlendMode(blend).value, "codec": str(write_options.codec)}
     # read before planning: each correction reads (a sample of) the tiles once

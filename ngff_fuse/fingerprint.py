@@ -12,6 +12,10 @@ blake2b here and the question is "did this file change", not "did someone forge 
 confined to bytes between the samples, with size and mtime kept, goes unnoticed: the price of
 not reading every input twice. A 64 KiB head cost 3.8 s for 10,000 files of 50-170 kB on this
 shared machine (load 9); 16 KiB costs the figure in benchmarks/README.md.
+
+An object at a URL (a `storage.Remote`) is recorded the same way, the same spans fetched by
+range requests, with its ETag (else its modification time) in place of the mtime: an object
+replaced with other bytes gets a new one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterable
-from pathlib import Path
+
+from ngff_fuse import byte_ranges
+from ngff_fuse.storage import Location, Remote, location
 
 HEAD = 16 << 10
 BLOCK = 4 << 10
@@ -37,9 +43,12 @@ def _spans(size: int) -> list[tuple[int, int]]:
     return [(0, HEAD), *samples, (size - BLOCK, BLOCK)]
 
 
-def file_record(path: str | Path) -> dict:
+def file_record(path: str | Location) -> dict:
     """{path, bytes, modified_ns, fingerprint} of one file, from one open descriptor (so size,
-    mtime and content describe the same file even if it is replaced meanwhile)."""
+    mtime and content describe the same file even if it is replaced meanwhile); {path, bytes,
+    version, fingerprint} of an object at a URL."""
+    if isinstance(path, Remote):
+        return _object_record(path)
     fd = os.open(path, os.O_RDONLY)
     try:
         stat = os.fstat(fd)
@@ -52,13 +61,25 @@ def file_record(path: str | Path) -> dict:
             "fingerprint": f"crc32:{crc:08x}"}
 
 
-def resolved(paths: Iterable[str | Path]) -> list[str]:
+def _object_record(remote: Remote) -> dict:
+    info = remote.fs.info(remote.key)
+    size = int(info["size"])
+    with byte_ranges.opened(remote) as source:
+        crc = 0
+        for data in source.read(_spans(size)):
+            crc = zlib.crc32(data, crc)
+    return {"path": str(remote), "bytes": size, "version": byte_ranges.object_version(info),
+            "fingerprint": f"crc32:{crc:08x}"}
+
+
+def resolved(paths: Iterable[str | Location]) -> list[str | Remote]:
     """Where `paths` really are, sorted, each folder resolved once: `Path.resolve` of each of
     10,000 tile files took 1.2 s, most of it re-resolving the same folder (strings, as Path
-    objects alone cost another 0.5 s)."""
+    objects alone cost another 0.5 s). Objects at URLs are where they are."""
+    paths = list(paths)
     folders: dict[str, str] = {}
-    found = set()
-    for path in map(os.fspath, paths):
+    found: set[str | Remote] = {path for path in paths if isinstance(path, Remote)}
+    for path in (os.fspath(p) for p in paths if not isinstance(p, Remote)):
         if os.path.islink(path):
             found.add(os.path.realpath(path))
             continue
@@ -66,22 +87,23 @@ def resolved(paths: Iterable[str | Path]) -> list[str]:
         if folder not in folders:
             folders[folder] = os.path.realpath(folder)
         found.add(os.path.join(folders[folder], name))
-    return sorted(found)
+    return sorted(found, key=str)
 
 
-def file_records(paths: Iterable[str | Path]) -> list[dict]:
+def file_records(paths: Iterable[str | Location]) -> list[dict]:
     """Records of `paths`, resolved and sorted. One file after another: with the files in the
     page cache, threads were slower (1.8 s serial, 2.8-3.3 s with 2-4 threads for 10,000)."""
     return [file_record(path) for path in resolved(paths)]
 
 
-def changed_input(records: list[dict]) -> str | None:
+def changed_input(records: list[dict], storage: dict | None = None) -> str | None:
     """How the first recorded file that differs now differs ("<path>: bytes 10 then, 12 now"),
-    or None when every one is as recorded. Only the fields recorded are compared, so records
-    of older versions without a fingerprint still compare on size and mtime."""
+    or None when every one is as recorded; objects at URLs are read with the `storage` options
+    of their file system. Only the fields recorded are compared, so records of older versions
+    without a fingerprint still compare on size and mtime."""
     for record in records:
         try:
-            current = file_record(record["path"])
+            current = file_record(location(record["path"], storage))
         except OSError:
             current = None
         difference = record_difference(record, current)
@@ -95,8 +117,8 @@ def record_difference(old: dict | None, new: dict | None) -> str | None:
     if old is None or new is None:
         path = (old or new)["path"]
         return f"{path}: read then, not now" if new is None else f"{path}: not read then"
-    for key in ("bytes", "modified_ns", "fingerprint"):
+    for key in ("bytes", "modified_ns", "version", "fingerprint"):
         if key in old and key in new and old[key] != new[key]:
-            what = "content fingerprint" if key == "fingerprint" else key
+            what = {"fingerprint": "content fingerprint", "version": "object version (ETag)"}.get(key, key)
             return f"{old['path']}: {what} {old[key]} then, {new[key]} now"
     return None

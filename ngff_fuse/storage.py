@@ -1,7 +1,8 @@
 """Where a store lives: a local folder (a `Path`) or an object-store URL (a `Remote`).
 
-`Remote` answers the part of `pathlib.Path` the writer, the resume checks and `validate` use
-(`/`, name, exists, read_bytes, iterdir...), through fsspec, so one code path serves both; the
+`Remote` answers the part of `pathlib.Path` the writer, the resume checks, `validate` and the
+readers of URL inputs use (`/`, name, suffix, exists, open, read_bytes, iterdir...), through
+fsspec, so one code path serves both; the
 few things an object store cannot do the way a file system does (rename, flock, partial
 files) are decided where they are used (`output`, `output_lock`, `pyramid_writer`).
 
@@ -13,6 +14,7 @@ Listings are never cached: a resume or a second run must see what is there now.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,8 @@ from ngff_fuse.errors import InputError, NgffFuseError, reason
 #: URL schemes read and written through fsspec, and the package each needs.
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
            "abfss": "adlfs"}
+#: URL schemes only read (inputs): plain HTTP has range requests but no listing and no writes.
+READ_SCHEMES = {"http": "aiohttp", "https": "aiohttp"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
@@ -49,15 +53,32 @@ class Remote:
         return hash((self.protocol, self.path))
 
     def __truediv__(self, name: str) -> Remote:
-        return Remote(self.protocol, f"{self.path}/{str(name).strip('/')}", self.options)
+        """The object `name` under this prefix; `..` and `.` in it are resolved, as an object store
+        has no folders to walk (a manifest's `../tiles/a.tif`)."""
+        joined = posixpath.normpath(f"{self.path}/{str(name).strip('/')}")
+        return Remote(self.protocol, joined.lstrip("/"), self.options)
 
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
 
     @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.name).stem
+
+    @property
     def parent(self) -> Remote:
         return Remote(self.protocol, self.path.rsplit("/", 1)[0] if "/" in self.path else "", self.options)
+
+    @property
+    def key(self) -> str:
+        """The object's name as its file system takes it: the path, or the whole URL for HTTP
+        (whose file system needs the scheme and host)."""
+        return str(self) if self.protocol in READ_SCHEMES else self.path
 
     @property
     def bucket(self) -> str:
@@ -95,12 +116,13 @@ class Remote:
         return False
 
     def is_file(self) -> bool:
-        return self.fs.isfile(self.path)
+        return self.fs.isfile(self.key)
 
     def is_dir(self) -> bool:
         """A prefix with objects under it. Object stores have no folders; some (SeaweedFS, MinIO)
-        keep listing a prefix whose objects were all deleted, which is not taken for one."""
-        return bool(self.path) and bool(self.keys(limit=1))
+        keep listing a prefix whose objects were all deleted, which is not taken for one. Plain
+        HTTP lists nothing: never a folder there."""
+        return bool(self.path) and self.protocol not in READ_SCHEMES and bool(self.keys(limit=1))
 
     def exists(self) -> bool:
         return self.is_file() or self.is_dir()
@@ -131,10 +153,14 @@ class Remote:
 
     def size(self) -> int:
         """Bytes of the object (FileNotFoundError when there is none)."""
-        return int(self.fs.info(self.path)["size"])
+        return int(self.fs.info(self.key)["size"])
+
+    def open(self, mode: str = "rb", **options):
+        """The object as an fsspec file (text when `mode` says so: encoding, newline...)."""
+        return self.fs.open(self.key, mode, **options)
 
     def read_bytes(self) -> bytes:
-        return self.fs.cat_file(self.path)
+        return self.fs.cat_file(self.key)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
@@ -185,7 +211,8 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
     scheme = parts.scheme.lower()
     if scheme == "file":
         return Path(parts.path)
-    if scheme not in SCHEMES:
+    packages = {**SCHEMES, **READ_SCHEMES}
+    if scheme not in packages:
         raise InputError(f"{where}: {scheme}:// is not a storage ngff-fuse writes; give a local path or an "
                          f"{', '.join(s + '://' for s in ('s3', 'gs', 'az', 'file'))} URL")
     try:
@@ -193,8 +220,11 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
 
         fsspec.get_filesystem_class(scheme)
     except ImportError:
-        package = "'ngff-fuse[s3]'" if SCHEMES[scheme] == "s3fs" else SCHEMES[scheme]
-        raise InputError(f"{where}: {scheme}:// needs the package {SCHEMES[scheme]}: pip install {package}") from None
+        package = "'ngff-fuse[s3]'" if packages[scheme] == "s3fs" else packages[scheme]
+        raise InputError(f"{where}: {scheme}:// needs the package {packages[scheme]}: pip install {package}") from None
+    if scheme in READ_SCHEMES and parts.query:
+        raise InputError(f"{where}: a URL with a query (a presigned URL) is not read; give the object's plain URL, "
+                         "or an s3://, gs://, az:// URL with --storage-option credentials")
     path = (parts.netloc + parts.path).strip("/")
     if not parts.netloc:
         raise InputError(f"{where}: no bucket in the URL; give {scheme}://BUCKET/PATH")
@@ -305,7 +335,11 @@ def reaching(where: Location, resume_hint: bool) -> Iterator[None]:
 
 
 def check_bucket(where: Remote) -> None:
-    """The bucket (or container) a URL names exists: checked before any work."""
+    """The bucket (or container) of an output URL exists: checked before any work. An HTTP URL
+    is refused: it is read, never written."""
+    if where.protocol in READ_SCHEMES:
+        raise InputError(f"{where}: {where.protocol}:// is only read (inputs), never written; write the "
+                         "output to a local path or an s3://, gs://, az:// URL")
     with reaching(where, resume_hint=False):
         try:
             found = where.fs.exists(where.bucket)

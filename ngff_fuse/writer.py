@@ -68,6 +68,9 @@ class WriteOptions:
     overwrite: bool = False
     resume: bool = False  # continue an interrupted write of the same request
     request: dict | None = None  # what was asked (inputs, options): recorded, compared on resume
+    # fsspec options to read the request's inputs at URLs again before completing (set with
+    # `request`); out of repr and comparisons: it may hold keys
+    input_storage: dict = field(default_factory=dict, repr=False, compare=False)
     extra_metadata: dict | None = None
     hcs: bool = True  # mosaics of a plate's wells as an NGFF HCS plate; False: bioformats2raw's layout
 
@@ -237,7 +240,7 @@ def end_image(image: ImageWrite, options: WriteOptions, channel_colors: tuple[st
     attributes = fmt.attributes(meta)
     if amend is not None:
         attributes = amend(image.path, attributes, image.resuming)
-    _complete(image.group, image.path, attributes, options.request)
+    _complete(image.group, image.path, attributes, options)
     return list(image.pixels.pyramid.shapes)
 
 
@@ -319,7 +322,7 @@ def write_scene_images(scenes: list[SceneImage], path: Path, resuming: bool, opt
     written = path / METADATA_XML
     if not (written.is_file() and written.read_text(encoding="utf-8") == xml):  # a resume keeps it
         written.write_text(xml, encoding="utf-8")
-    _complete(root, path, fmt.collection_root(), options.request)
+    _complete(root, path, fmt.collection_root(), options)
     return shapes
 
 
@@ -353,7 +356,7 @@ def write_plate_images(scenes: list[SceneImage], wells: list[PlateWell], path: P
     for where, images in fields.items():
         root[where].attrs.put(well_attributes(fmt.version, images))
     field_count = max(len(images) for images in fields.values())
-    _complete(root, path, plate_attributes(fmt.version, wells, field_count), options.request)
+    _complete(root, path, plate_attributes(fmt.version, wells, field_count), options)
     return shapes
 
 
@@ -407,10 +410,11 @@ def _record(state: str, request: dict | None) -> dict:
     return {"status": state, **({"request": request} if request is not None else {})}
 
 
-def _complete(group, path: Path, attributes: dict, request: dict | None) -> None:
+def _complete(group, path: Path, attributes: dict, options: WriteOptions) -> None:
     """Write the metadata that makes `path` an image (or a collection of them): last, and at a
     store's root only if every input is still what the request recorded."""
-    changed = changed_input((request or {}).get("inputs") or [])
+    request = options.request
+    changed = changed_input((request or {}).get("inputs") or [], options.input_storage)
     if changed:
         raise InputError(f"{changed}: the input changed while it was converted; the output is left "
                          "incomplete: run the conversion again with --overwrite once the input is final")

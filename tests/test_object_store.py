@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from ngff_fuse.cli import main
 from ngff_fuse.output_lock import LOCK_SUFFIX
@@ -191,7 +192,8 @@ def test_a_second_lock_on_one_object_is_refused_by_the_conditional_put(s3_server
 def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inputs, tmp_path, s3_server, bucket):
     """No shared disk for the output: two worker processes, each in a working directory of its
     own, reached by --scheduler, write their blocks straight to the store; nothing of the store
-    lands in their directories."""
+    lands in their directories. Nor for the input: read from the store too, by range requests
+    on the workers, it gives the same chunks."""
     from distributed import LocalCluster
 
     options = [*OPTIONS, "--ngff", "0.5", "--shard", "64"]
@@ -204,8 +206,12 @@ def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inpu
         assert len(cluster.workers) == 2
         assert main(["convert", str(inputs["tif"]), url, *options, "--scheduler", cluster.scheduler_address,
                      *s3_server.cli_options()]) == 0
+        source = upload(s3_server, inputs["tif"], f"{bucket}/in/tiles.ome.tif")
+        assert main(["convert", source, f"{bucket}/from-url.ome.zarr", *options, "--scheduler",
+                     cluster.scheduler_address, *s3_server.cli_options()]) == 0
     assert s3_files(s3_server, url) == local_files(local)
     assert not [p for p in workers.rglob("*") if p.name == "zarr.json" or p.parent.name == "c"]
+    assert pixel_files(s3_files(s3_server, f"{bucket}/from-url.ome.zarr")) == pixel_files(local)
 
 
 def test_preview_of_a_url_draws_what_the_local_store_draws(inputs, tmp_path, s3_server, bucket):
@@ -294,10 +300,12 @@ def test_kept_tiles_store_at_a_url_is_an_input_of_info_and_fuse_store(inputs, tm
 def test_what_an_object_store_cannot_do_is_refused_in_one_line(inputs, s3_server, bucket, capsys):
     fs = s3_server.filesystem()
     root = bucket.removeprefix("s3://")
-    fs.put_file(str(inputs["tif"]), f"{root}/tiles.ome.tif")
-    assert main(["convert", f"{bucket}/tiles.ome.tif", f"{bucket}/out.ome.zarr", *OPTIONS,
+    fs.put_file(str(inputs["tif"]), f"{root}/tiles.czi")  # any bytes: refused by the suffix
+    assert main(["convert", f"{bucket}/tiles.czi", f"{bucket}/out.ome.zarr", *OPTIONS,
                  *s3_server.cli_options()]) == 2
-    assert "only OME-Zarr stores with kept tiles are read from an object store" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{bucket}/tiles.czi: the library reading .czi files opens local files" in err
+    assert "copy the input to a local disk" in err and err.count("\n") == 1
     kept = f"{bucket}/kept.ome.zarr"
     assert main(["convert", str(inputs["tif"]), kept, *OPTIONS, "--keep-tiles", *s3_server.cli_options()]) == 0
     assert main(["fuse-store", kept, *OPTIONS, *s3_server.cli_options()]) == 2
@@ -307,10 +315,163 @@ def test_what_an_object_store_cannot_do_is_refused_in_one_line(inputs, s3_server
     assert s3_server.filesystem().exists(kept.removeprefix("s3://") + "/zarr.json")
 
 
-def test_a_manifest_listing_tile_files_at_urls_is_refused_in_one_line(tmp_path, capsys):
-    manifest = tmp_path / "tiles.json"
-    manifest.write_text(json.dumps({"position_unit": "px", "tiles": [
-        {"file": "s3://lab/tile_000.tif", "x": 0, "y": 0}, {"file": "s3://lab/tile_001.tif", "x": 90, "y": 0}]}))
-    assert main(["convert", str(manifest), str(tmp_path / "out.ome.zarr"), "--quiet"]) == 2
+# --- inputs at URLs: the oracle is the local convert of the same file ---------------------------
+
+def pixel_files(store: Path | dict) -> dict[str, bytes]:
+    """The chunk (or shard) files of a store, by relative name: its metadata names the input,
+    which differs between a URL and a local path."""
+    files = store if isinstance(store, dict) else local_files(store)
+    return {name: data for name, data in files.items()
+            if name.rsplit("/", 1)[-1] not in ("zarr.json", ".zattrs", ".zgroup", ".zarray")}
+
+
+def http_url(server, url: str) -> str:
+    """The plain HTTP URL of an object of the test server (it serves anonymous GETs)."""
+    return f"{server.endpoint}/{url.removeprefix('s3://')}"
+
+
+def upload(server, local: Path, url: str) -> str:
+    server.filesystem().put(str(local), url.removeprefix("s3://"), recursive=local.is_dir())
+    return url
+
+
+OME_TIFFS = {  # the layouts a reader meets: strips and TIFF tiles, raw and compressed, 2-D and 3-D
+    "strips-2d": ({"grid": (2, 2), "tile_shape": (40, 50)}, {}),
+    "tiled-zlib-2d": ({"grid": (2, 2), "tile_shape": (70, 90)}, {"tile": (32, 32), "compression": "zlib"}),
+    "tiled-3d-2ch": ({"grid": (2, 2), "tile_shape": (3, 40, 50), "channels": 2}, {"tile": (16, 32)}),
+    "strips-zlib-3d-2ch": ({"grid": (2, 2), "tile_shape": (2, 40, 50), "channels": 2}, {"compression": "zlib"}),
+}
+
+
+@pytest.mark.parametrize("case", OME_TIFFS)
+def test_an_ome_tiff_at_a_url_converts_to_the_pixels_of_the_local_file(tmp_path, s3_server, bucket, case):
+    """Header by tifffile through fsspec, pixels by range reads of the segments each task
+    needs: every chunk byte for byte the local convert's, into a local and an S3 output."""
+    mosaic, layout = OME_TIFFS[case]
+    source = write_ome_tiff(synthetic_mosaic(**mosaic, seed=5), tmp_path / "tiles.ome.tif", **layout)
+    url = upload(s3_server, source, f"{bucket}/in/tiles.ome.tif")
+    local, from_url = tmp_path / "local.ome.zarr", tmp_path / "from-url.ome.zarr"
+    assert main(["convert", str(source), str(local), *OPTIONS]) == 0
+    assert main(["convert", url, str(from_url), *OPTIONS, *s3_server.cli_options()]) == 0
+    expected = pixel_files(local)
+    assert expected and pixel_files(from_url) == expected
+    if case == "tiled-zlib-2d":
+        out = f"{bucket}/out.ome.zarr"
+        assert main(["convert", url, out, *OPTIONS, *s3_server.cli_options()]) == 0
+        assert pixel_files(s3_files(s3_server, out)) == expected
+        over_http = tmp_path / "over-http.ome.zarr"  # the same object by its plain HTTP URL
+        assert main(["convert", http_url(s3_server, url), str(over_http), *OPTIONS]) == 0
+        assert pixel_files(over_http) == expected
+
+
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_a_manifest_at_a_url_or_listing_urls_converts_to_the_pixels_of_the_local_one(tmp_path, s3_server, bucket,
+                                                                                      kind):
+    """A manifest at a URL with tile paths relative to it, and a local manifest listing the
+    tiles' URLs: both give the local manifest's chunks."""
+    from ngff_fuse.testing.tile_files import write_manifest
+
+    mosaic = synthetic_mosaic(grid=(2, 2), tile_shape=(2, 40, 50), channels=2, seed=6)
+    manifest = write_manifest(mosaic, tmp_path / "tiles", kind=kind)
+    prefix = upload(s3_server, manifest.parent, f"{bucket}/tiles")
+    local = tmp_path / "local.ome.zarr"
+    assert main(["convert", str(manifest), str(local), *OPTIONS]) == 0
+    expected = pixel_files(local)
+    at_url = tmp_path / "at-url.ome.zarr"
+    assert main(["convert", f"{prefix}/{manifest.name}", str(at_url), *OPTIONS, *s3_server.cli_options()]) == 0
+    assert pixel_files(at_url) == expected
+    if kind == "json":  # a manifest by its plain HTTP URL, its tiles beside it
+        over_http = tmp_path / "over-http.ome.zarr"
+        assert main(["convert", http_url(s3_server, f"{prefix}/{manifest.name}"), str(over_http), *OPTIONS]) == 0
+        assert pixel_files(over_http) == expected
+    listing = tmp_path / f"urls.{kind}"
+    text = manifest.read_text(encoding="utf-8")
+    for index in range(len(mosaic.tiles)):
+        text = text.replace(f"tile_{index:03d}.tif", f"{prefix}/tile_{index:03d}.tif")
+    listing.write_text(text, encoding="utf-8")
+    listed = tmp_path / "listed.ome.zarr"
+    assert main(["convert", str(listing), str(listed), *OPTIONS, *s3_server.cli_options()]) == 0
+    assert pixel_files(listed) == expected
+
+
+def test_inputs_at_urls_that_cannot_be_read_are_refused_in_one_line(tmp_path, s3_server, bucket, capsys):
+    """A missing object, a listed tile that is missing, and a listed tile whose format's
+    library opens local files (PNG): each one line naming the URL, exit 2."""
+    options = [*OPTIONS, *s3_server.cli_options()]
+    out = str(tmp_path / "out.ome.zarr")
+    assert main(["convert", f"{bucket}/nothing.ome.tif", out, *options]) == 2
     err = capsys.readouterr().err
-    assert "tiles[0]: s3://lab/tile_000.tif: tile files at a URL are not read" in err and err.count("\n") == 1
+    assert f"{bucket}/nothing.ome.tif: no such object" in err and err.count("\n") == 1
+    assert main(["info", f"{bucket}/nothing.ome.tif", *s3_server.cli_options()]) == 2
+    assert f"{bucket}/nothing.ome.tif: no such object" in capsys.readouterr().err
+    nothing = http_url(s3_server, f"{bucket}/nothing.ome.tif")
+    assert main(["info", nothing]) == 2
+    assert f"{nothing}: no such object" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path), f"{s3_server.endpoint}/out.ome.zarr", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "http:// is only read (inputs), never written" in err and err.count("\n") == 1
+    s3_server.filesystem().pipe_file(f"{bucket.removeprefix('s3://')}/tile.png", b"\x89PNG\r\n\x1a\n" + bytes(40))
+    manifest = tmp_path / "tiles.json"
+    for listed, said in ((f"{bucket}/gone.tif", f"{bucket}/gone.tif: no such object"),
+                         (f"{bucket}/tile.png", f"{bucket}/tile.png: the library reading .png files opens local files")):
+        manifest.write_text(json.dumps({"position_unit": "px", "tiles": [{"file": listed, "x": 0, "y": 0}]}))
+        assert main(["convert", str(manifest), out, *options]) == 2
+        err = capsys.readouterr().err
+        assert f"tiles[0]: {said}" in err and err.count("\n") == 1
+
+
+def test_info_and_resume_of_an_ome_tiff_at_a_url_and_a_replaced_object_is_refused(tmp_path, s3_server, bucket,
+                                                                                   capsys):
+    """`info URL` reads the layout; an interrupted convert resumes; once the object is replaced
+    with other bytes, its fingerprint (size, ETag, sampled CRC) refuses the resume."""
+    source = write_ome_tiff(synthetic_mosaic(grid=(3, 3), tile_shape=(60, 70), seed=7), tmp_path / "a.ome.tif",
+                            tile=(32, 32), compression="zlib")
+    url = upload(s3_server, source, f"{bucket}/a.ome.tif")
+    assert main(["info", url, "--json", "--no-orientation-check", *s3_server.cli_options()]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["reader"] == "ome-tiff" and summary["scenes"][0]["tiles"] == 9
+    options = [*OPTIONS, "--ngff", "0.4", *s3_server.cli_options()]
+    local = tmp_path / "local.ome.zarr"
+    assert main(["convert", str(source), str(local), *OPTIONS, "--ngff", "0.4"]) == 0
+    expected = pixel_files(local)
+    out = str(tmp_path / "out.ome.zarr")
+    killed = run("convert", url, out, *options, kill_after=max(1, len(expected) // 3))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = run("convert", url, out, *options, "--resume")
+    assert done.returncode == 0, done.stderr
+    # a resumed run leaves out chunks of fill only, which a whole run writes: compare pixels
+    assert np.array_equal(zarr.open_array(Path(out) / "0", mode="r")[:], zarr.open_array(local / "0", mode="r")[:])
+    recorded = json.loads((Path(out) / ".zattrs").read_text())["ngff_fuse"]["request"]["inputs"]
+    assert [(r["path"], r["bytes"], bool(r["version"])) for r in recorded] == [(url, source.stat().st_size, True)]
+    killed = run("convert", url, out, *options, "--overwrite", kill_after=max(1, len(expected) // 3))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    other = write_ome_tiff(synthetic_mosaic(grid=(3, 3), tile_shape=(60, 70), seed=8), tmp_path / "b.ome.tif",
+                           tile=(32, 32), compression="zlib")
+    upload(s3_server, other, url)
+    refused = run("convert", url, out, *options, "--resume")
+    assert refused.returncode == 2
+    assert f"cannot resume, the request differs from the interrupted one ({url}: " in refused.stderr
+    assert refused.stderr.count("\n") == 1
+
+
+def test_a_manifest_at_a_url_listing_ome_tiff_tiles_converts_to_the_local_pixels(tmp_path, s3_server, bucket):
+    """OME-TIFF tile files (pixel size and channels in their OME-XML) listed by a manifest at a
+    URL: the local manifest's chunks."""
+    from dataclasses import replace
+
+    mosaic = synthetic_mosaic(grid=(1, 2), tile_shape=(2, 40, 50), channels=2, seed=9)
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    rows = []
+    for index, tile in enumerate(mosaic.tiles):
+        write_ome_tiff(replace(mosaic, tiles=(tile,)), folder / f"t{index}.ome.tif", tile=(16, 16),
+                       compression="zlib")
+        rows.append({"file": f"t{index}.ome.tif", "z": tile.position[0], "y": tile.position[1], "x": tile.position[2]})
+    manifest = folder / "tiles.json"
+    manifest.write_text(json.dumps({"position_unit": "micrometer", "tiles": rows}))
+    prefix = upload(s3_server, folder, f"{bucket}/tiles")
+    local, at_url = tmp_path / "local.ome.zarr", tmp_path / "at-url.ome.zarr"
+    assert main(["convert", str(manifest), str(local), *OPTIONS]) == 0
+    assert main(["convert", f"{prefix}/tiles.json", str(at_url), *OPTIONS, *s3_server.cli_options()]) == 0
+    expected = pixel_files(local)
+    assert expected and pixel_files(at_url) == expected

@@ -94,3 +94,47 @@ def test_a_damaged_segment_is_refused_naming_the_file(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DamagedFile, match=r"tile\.tif: plane 0 does not decode"):
         lazy[0, 0, 0, 32:64, 0:230]  # segment 7: the third of the second row
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_tiff_at_a_url_reads_each_region_from_the_ranges_of_the_segments_under_it(kind, tmp_path, monkeypatch):
+    """The same file as an object at a URL (fsspec's in-memory file system stands in for a
+    store): every region as tifffile reads it, fetched by range requests within the segments
+    (TIFF tiles or strips) under it only, never the whole object; a compressed segment is
+    fetched whole, once."""
+    import fsspec
+
+    from ngff_fuse.storage import Remote
+
+    _, truth = planes(kind, tmp_path)
+    remote = Remote("memory", f"segments/{tmp_path.name}/tile.tif")
+    remote.write_bytes((tmp_path / "tile.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "tile.tif") as tif:
+        page = tif.pages[0]
+        spans = [(o, o + n) for o, n in zip(page.dataoffsets, page.databytecounts)]
+        planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1
+        (tall, wide), (down, across) = page.chunks[-2:] if planar else page.chunks[:2], \
+            page.chunked[1:3] if planar else page.chunked[:2]
+        compressed = page.compression != tifffile.COMPRESSION.NONE
+    asked: list[tuple[int, int]] = []
+    fs_class = type(fsspec.filesystem("memory"))
+    real = fs_class.cat_ranges
+
+    def cat_ranges(self, paths, starts, ends, **options):
+        asked.extend(zip(starts, ends))
+        return real(self, paths, starts, ends, **options)
+
+    monkeypatch.setattr(fs_class, "cat_ranges", cat_ranges)
+    for c in range(truth.shape[0]):
+        for ys, xs in REGIONS[:3]:
+            over_url = read_image_file(remote).data  # a cache of its own: nothing decoded yet
+            asked.clear()
+            np.testing.assert_array_equal(over_url[0, c, 0, ys, xs].compute(), truth[c, ys, xs],
+                                          err_msg=f"{kind} {ys} {xs}")
+            rows, cols = range(*ys.indices(truth.shape[1])), range(*xs.indices(truth.shape[2]))
+            first = c * down * across if planar else 0
+            under = {spans[first + r * across + k] for r in range(rows[0] // tall, rows[-1] // tall + 1)
+                     for k in range(cols[0] // wide, cols[-1] // wide + 1)}
+            assert asked and all(any(a >= s and b <= e for s, e in under) for a, b in asked), f"{kind} {ys} {xs}"
+            if compressed:
+                assert sorted(asked) == sorted(under), f"{kind} {ys} {xs}"

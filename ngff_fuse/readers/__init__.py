@@ -34,8 +34,8 @@ def reader_for(path: Path) -> Reader:
     """The reader that claims `path`; else, for a file no reader claims, the one reader whose
     `suffixes` name its extension, so that reader's own error says what is wrong with it (JSON
     syntax at line 3, a missing column) instead of a list of every format. From an object
-    store (a `storage.Remote`) only kept-tiles stores are read: the other readers' libraries
-    open local files."""
+    store (a `storage.Remote`) only the readers that say `reads_urls` are asked: the others'
+    libraries open local files."""
     if isinstance(path, Remote):
         return _remote_reader(path)
     if not path.exists():
@@ -56,13 +56,23 @@ def reader_for(path: Path) -> Reader:
 
 
 def _remote_reader(path: Remote) -> Reader:
+    """The reader of an object (or prefix) at a URL, among those that read URLs; anything else
+    refused in one line, by its suffix: its format's library opens local files."""
     if not path.exists():
         raise InputError(f"{path}: no such object or store; check the URL")
-    kept = [r for r in available_readers() if r.name == "kept-tiles"]
-    if kept and kept[0].can_open(path):
-        return kept[0]
-    raise InputError(f"{path}: only OME-Zarr stores with kept tiles are read from an object store (their "
-                     "readers open local files); copy the input to a local disk and give its path")
+    refuse_empty(path)
+    remote = [r for r in available_readers() if getattr(r, "reads_urls", False)]
+    for reader in remote:
+        if _claims(reader, path):
+            return reader
+    meant = [r for r in remote if path.suffix.lower() in getattr(r, "suffixes", ())]
+    if path.is_file() and len(meant) == 1:
+        return meant[0]
+    what = f"{path.suffix} files" if path.suffix and path.is_file() else "such folders"
+    kinds = "; ".join(r.description for r in remote)
+    raise InputError(f"{path}: the library reading {what} opens local files, so they are not read from a URL "
+                     f"(from object storage ngff-fuse reads: {kinds}); copy the input to a local disk and "
+                     "give its path")
 
 
 def _claims(reader: Reader, path: Path) -> bool:
@@ -97,6 +107,8 @@ def read_with(reader: Reader, path: Path, options: ReadOptions) -> list[TileSet]
 
 
 def read_input(path: str | Path, options: ReadOptions | None = None) -> list[TileSet]:
-    """Read every mosaic (scene) in `path` as lazy tiles, with the reader that claims it."""
-    path = location(path)
-    return read_with(reader_for(path), path, options or ReadOptions())
+    """Read every mosaic (scene) in `path` (a URL read with the options' `storage_options`) as
+    lazy tiles, with the reader that claims it."""
+    options = options or ReadOptions()
+    path = location(path, options.storage_options)
+    return read_with(reader_for(path), path, options)

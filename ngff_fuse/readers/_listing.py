@@ -6,27 +6,34 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ngff_fuse.errors import InputError, blaming_the_file, reason
 from ngff_fuse.readers.base import refuse_empty
-from ngff_fuse.readers.image_file import ImageFile, read_image_file
+from ngff_fuse.readers.image_file import ImageFile, read_image_file, url_refusal
 from ngff_fuse.readers.pixel_size import Calibration, PixelSize, decide_pixel_size
 from ngff_fuse.readers.tiff_segments import SegmentCache
+from ngff_fuse.storage import Location, is_url, location
 
 
-def open_listed(listing: Path, file: str, series: int | None, where: str, cache: SegmentCache) -> ImageFile:
-    """Open `file` (relative to the listing's folder) with InputErrors that point at `where`."""
-    path = listing.parent / file
+def open_listed(listing: Location, file: str, series: int | None, where: str, cache: SegmentCache,
+                storage: dict | None = None) -> ImageFile:
+    """Open `file` (relative to the listing's folder, which may be at a URL, or a URL itself,
+    its file system given `storage` options) with InputErrors that point at `where`."""
+    path = location(file, storage) if is_url(file) else listing.parent / file
     if path.exists() and not path.is_file():
         what = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
         raise InputError(f"{where}: {path} is {what}, not an image file; list the image files")
+    if not path.is_file() and is_url(file):
+        raise InputError(f"{where}: {file}: no such object; check the URL")
     if not path.is_file():
         raise InputError(
             f"{where}: tile file {file!r} not found in {listing.parent}; file paths are "
             f"relative to the folder of {listing.name}"
         )
     refuse_empty(path, where)
+    why = url_refusal(path)
+    if why:
+        raise InputError(f"{where}: {why}")
 
     def unreadable(exc: Exception) -> InputError:
         if isinstance(exc, IndexError):  # the readers' answer to a series the file lacks

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ngff_fuse.errors import InputError
 from ngff_fuse.model import PlateWell, TileSet
+from ngff_fuse.storage import Location, Remote
 
 
 #: File name suffixes of TIFF (and BigTIFF) files, whatever reads them.
@@ -25,6 +26,9 @@ class ReadOptions:
     pixel_size: tuple[float, float, float] | None = None  # (z, y, x) in micrometres
     scenes: tuple[int, ...] | None = None  # scene indices to read; None: every scene
     wells: tuple[str, ...] | None = None  # plate wells to read ("B03"); None: every well
+    # fsspec options of the files a listing names by URL (--storage-option); an input given as
+    # a `storage.Remote` carries its own. Kept out of repr and comparisons: it may hold keys.
+    storage_options: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @runtime_checkable
@@ -38,7 +42,9 @@ class Reader(Protocol):
     one, so it sees such paths before the generic reader of that format. An optional attribute
     `suffixes` (lower-case, with the dot) names extensions meant for this reader alone (".csv"
     for a manifest): a file with one that no reader claims is still given to its `read`, whose
-    error then says why the file cannot be read.
+    error then says why the file cannot be read. An optional attribute `reads_urls` (default
+    False) says that `can_open` and `read` also take an object at a URL (a `storage.Remote`):
+    the other readers are never given one.
     """
 
     name: str
@@ -95,10 +101,10 @@ def pick_wells(path: Path, wells: Sequence[PlateWell], wanted: tuple[str, ...] |
     return [i for i, w in enumerate(wells) if (w.row, w.column) in chosen]
 
 
-def refuse_empty(path: Path, where: str | Path | None = None) -> None:
+def refuse_empty(path: Location, where: str | Path | None = None) -> None:
     """An empty file (a copy that never finished) is said to be empty, not parsed into a
     puzzling complaint of some reader."""
-    if path.is_file() and path.stat().st_size == 0:
+    if path.is_file() and (path.size() if isinstance(path, Remote) else path.stat().st_size) == 0:
         prefix = f"{where}: {path}" if where is not None and str(where) != str(path) else f"{path}"
         raise InputError(f"{prefix}: the file is empty (0 bytes); copy it again, or give the file "
                          "it should have been")

@@ -1,4 +1,8 @@
-"""Open one image file (any format bioio reads) as lazy 5-D pixels plus its calibration."""
+"""Open one image file (any format bioio reads) as lazy 5-D pixels plus its calibration.
+
+A TIFF may be an object at a URL (a `storage.Remote`): tifffile parses its header through an
+fsspec file and its pixels are read by range requests. Other formats, and TIFFs only bioio
+can map, are read by libraries that open local files: refused at a URL, in one line."""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -19,7 +22,8 @@ from ngff_fuse.readers.picture_file import PICTURE_SUFFIXES, read_picture
 from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
 from ngff_fuse.readers.tiff_planes import tiff_dask_array, tiff_plane_table, tiff_series_shape
-from ngff_fuse.readers.tiff_segments import SegmentCache
+from ngff_fuse.readers.tiff_segments import SegmentCache, open_tiff
+from ngff_fuse.storage import Location, Remote
 
 _BIOIO_DEFAULT_NAME = re.compile(r"Channel:\d+:\d+")
 
@@ -31,16 +35,16 @@ class ImageFile:
     data: da.Array
     pixel_size: PixelSize  # (z, y, x) um, None = unknown
     channel_names: tuple[str, ...]
-    path: Path
+    path: Location
     pixel_size_note: str | None = None  # why a resolution the file holds is not its pixel size
     channel_colors: tuple[str | None, ...] = ()  # RRGGBB per channel where the file implies one
     samples: int = 1  # samples per pixel (3: RGB), each a channel of `data` (see readers.samples)
 
 
-def _bioio_reader_class(path: Path):
+def _bioio_reader_class(path: Location):
     """Pick the bioio plugin for TIFFs ourselves: bioio's own guess tries OME first and warns."""
     if path.suffix.lower() in TIFF_SUFFIXES:
-        with tifffile.TiffFile(path) as tif:
+        with open_tiff(path) as tif:
             is_ome = tif.is_ome
         if is_ome:
             from bioio_ome_tiff import Reader
@@ -50,15 +54,17 @@ def _bioio_reader_class(path: Path):
     return None
 
 
-def open_bioimage(path: Path, reader=None):
+def open_bioimage(path: Location, reader=None):
     """A bioio BioImage for `path` (with `reader`, a bioio plugin's Reader class, or the one
-    that fits), with a one-line InputError when it cannot be read."""
+    that fits), with a one-line InputError when it cannot be read. A TIFF at a URL is opened
+    through fsspec, with the URL's file system options (bioio's TIFF plugins read it so)."""
     from bioio import BioImage
 
+    remote = {"fs_kwargs": path.client_options()} if isinstance(path, Remote) else {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return BioImage(path, reader=reader or _bioio_reader_class(path))
+            return BioImage(str(path) if remote else path, reader=reader or _bioio_reader_class(path), **remote)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; check the path") from None
     except PermissionError:
@@ -71,13 +77,26 @@ def open_bioimage(path: Path, reader=None):
         ) from None
 
 
-def tiff_damage(path: Path) -> str | None:
+def local_only(path: Remote, library: str) -> str:
+    """Why `path`, at a URL, is not read: `library` opens local files."""
+    return (f"{path}: {library} opens local files, so it is not read from a URL; copy it to a local "
+            "disk and give its path")
+
+
+def url_refusal(path: Location) -> str | None:
+    """Why `path`, an object at a URL, is not read (only TIFFs are); None when it is read."""
+    if isinstance(path, Remote) and path.suffix.lower() not in TIFF_SUFFIXES:
+        return local_only(path, f"the library reading {path.suffix or 'such'} files")
+    return None
+
+
+def tiff_damage(path: Location) -> str | None:
     """Why a TIFF bioio refused is damaged, in tifffile's words (bioio says only that none of
     its readers could read it); None for a file that is no TIFF or that tifffile reads."""
     if path.suffix.lower() not in TIFF_SUFFIXES:
         return None
     try:
-        with tifffile.TiffFile(path) as tif:
+        with open_tiff(path) as tif:
             if path.name.lower().endswith(OME_TIFF_SUFFIXES) and not tif.is_ome:
                 return "its OME-XML is missing or damaged"
             if tif.is_ome:
@@ -101,12 +120,13 @@ def _ome_xml_damage(xml: str) -> None:
 
 def fast_tiff_pixels(
     tif: tifffile.TiffFile, series: int, shape: tuple[int, ...], bioio_pixels: Callable[[], da.Array],
-    cache: SegmentCache,
+    cache: SegmentCache, source: Location, identity: tuple | None = None,
 ) -> da.Array:
     """Region-reading pixels for a TIFF series of (t, c, z, y, x) `shape` where its planes map
     simply, else bioio's, asked for only then: bioio re-parses every series of a file each
-    time it opens one, which is quadratic in the tiles of a multi-series file."""
-    table = tiff_plane_table(tif, series, shape)
+    time it opens one, which is quadratic in the tiles of a multi-series file. `source`: the
+    file `tif` was opened on (`identity`: see `tiff_plane_table`)."""
+    table = tiff_plane_table(tif, series, shape, source if isinstance(source, Remote) else None, identity)
     return bioio_pixels() if table is None else tiff_dask_array(table, cache)
 
 
@@ -115,11 +135,14 @@ def _ome_pixel_size(image) -> tuple[float | None, float | None, float | None]:
     return (sizes.Z, sizes.Y, sizes.X)
 
 
-def read_image_file(path: Path, scene: int = 0, cache: SegmentCache | None = None) -> ImageFile:
+def read_image_file(path: Location, scene: int = 0, cache: SegmentCache | None = None) -> ImageFile:
     """Lazy pixels of one scene (series) of an image file, with its pixel size where known.
     Readers of many files pass one `cache` for all (decoded TIFF segments: see tiff_segments);
     without one, the file gets its own."""
     cache = cache or SegmentCache()
+    why = url_refusal(path)
+    if why:
+        raise InputError(why)
     if path.suffix.lower() in PICTURE_SUFFIXES:
         if scene:
             raise IndexError(f"{path} holds one image")
@@ -145,28 +168,33 @@ def read_image_file(path: Path, scene: int = 0, cache: SegmentCache | None = Non
     data = samples_as_channels(data)
     note = None
     if path.suffix.lower() in TIFF_SUFFIXES:
-        with tifffile.TiffFile(path) as tif:
-            data = fast_tiff_pixels(tif, scene, data.shape, lambda: data, cache)
+        with open_tiff(path) as tif:
+            data = fast_tiff_pixels(tif, scene, data.shape, lambda: data, cache, path)
             if not tif.is_ome or pixel_size == (None, None, None):  # OME PhysicalSize wins
                 pixel_size, note = tiff_calibration(tif, scene)
     return ImageFile(data=data, pixel_size=pixel_size, channel_names=names, path=path,
                      pixel_size_note=note, channel_colors=colors, samples=samples)
 
 
-def _read_plain_tiff(path: Path, scene: int, cache: SegmentCache) -> ImageFile | None:
+def _read_plain_tiff(path: Location, scene: int, cache: SegmentCache) -> ImageFile | None:
     """A non-OME TIFF whose planes map simply, read with tifffile alone: one header parse
     instead of bioio's several (~0.3 ms of CPU a file instead of ~4 ms, which decides how long
     10,000 listed tiles take to open). None: let bioio read it (OME, odd axes, damage)."""
+    source = path if isinstance(path, Remote) else None
     try:
-        with tifffile.TiffFile(path, is_mmstack=False) as tif:
+        with open_tiff(path, is_mmstack=False) as tif:
             if tif.is_ome or scene >= len(tif.series):
                 return None
             shape = tiff_series_shape(tif, scene)
-            table = None if shape is None else tiff_plane_table(tif, scene, shape)
+            table = None if shape is None else tiff_plane_table(tif, scene, shape, source)
             if table is None:
                 return None
             pixel_size, note = tiff_calibration(tif, scene)
-    except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError):
+    except OSError as exc:
+        if source is not None and exc.errno is None and not isinstance(exc, tifffile.TiffFileError):
+            raise  # the object store's failure (gone, unreachable), not the bytes'
+        return None
+    except (tifffile.TiffFileError, ValueError, KeyError, IndexError):
         return None
     # bioio names the channels of a non-OME TIFF only with placeholders: no names either way,
     # but the samples of RGB pixels are R, G and B

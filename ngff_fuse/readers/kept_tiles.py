@@ -36,6 +36,7 @@ class KeptTilesReader:
     name = "kept-tiles"
     description = "OME-Zarr stores with kept tiles (ngff-fuse convert --keep-tiles)"
     priority = 20  # a store is a folder: claim it before folder readers search it for TIFFs
+    reads_urls = True  # through zarr's FsspecStore
 
     def can_open(self, path: Path) -> bool:
         return is_zarr_group(path)

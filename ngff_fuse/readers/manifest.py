@@ -34,7 +34,7 @@ from ngff_fuse.readers.image_file import ImageFile
 from ngff_fuse.readers.pixel_size import PixelSize
 from ngff_fuse.readers.planes import stack_planes
 from ngff_fuse.readers.samples import channel_labels
-from ngff_fuse.storage import is_url
+from ngff_fuse.storage import Location
 
 SCHEMA_NAME = "tile-manifest.schema.json"
 #: Per-file CSV columns; the same keys as a JSON "tiles" entry.
@@ -368,7 +368,7 @@ def _csv_value(column: str, text: str):
     return text
 
 
-def load_manifest(path: Path) -> Manifest:
+def load_manifest(path: Location) -> Manifest:
     """Parse and validate a .json or .csv manifest file."""
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -395,25 +395,26 @@ class ManifestReader:
     name = "manifest"
     description = "tile manifest (.json/.csv, schema in schemas/)"
     suffixes = (".json", ".csv")
+    reads_urls = True  # a manifest at a URL, or listing TIFF tiles at URLs
 
-    def can_open(self, path: Path) -> bool:
+    def can_open(self, path: Location) -> bool:
         suffix = path.suffix.lower()
         if suffix not in (".json", ".csv") or not path.is_file():
             return False
         try:
             if suffix == ".csv":
-                with path.open(encoding="utf-8-sig", newline="") as handle:
+                with path.open("r", encoding="utf-8-sig", newline="") as handle:
                     return csv_delimiter(handle.readline()) is not None
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (ValueError, RecursionError, csv.Error):
             return False
         return isinstance(data, dict) and "tiles" in data
 
-    def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
+    def read(self, path: Location, options: ReadOptions) -> list[TileSet]:
         manifest = load_manifest(path)
         pick_scenes(path, [manifest.name or path.stem], options.scenes)
         segments = SegmentCache()  # decoded TIFF segments, shared by every tile's reads
-        stacks = [_open_tile(path, tile, segments) for tile in manifest.tiles]
+        stacks = [_open_tile(path, tile, segments, options.storage_options) for tile in manifest.tiles]
         images = [image for _, images in stacks for image in images]
         cal = calibration(images, options.pixel_size, manifest.pixel_size)
         if manifest.position_um is not None and cal.unit is None:
@@ -452,15 +453,14 @@ class ManifestReader:
         ]
 
 
-def _open_tile(path: Path, tile: ManifestTile, segments: SegmentCache) -> tuple[da.Array, list[ImageFile]]:
-    """Open a tile's files and stack them into one lazy (t, c, z, y, x) array."""
+def _open_tile(path: Location, tile: ManifestTile, segments: SegmentCache,
+               storage: dict) -> tuple[da.Array, list[ImageFile]]:
+    """Open a tile's files (TIFFs may be at URLs, opened with the `storage` options) and stack
+    them into one lazy (t, c, z, y, x) array."""
     images = []
     for entry in tile.files:
         where = f"{path}: tiles[{entry.index}]"
-        if is_url(entry.file):
-            raise InputError(f"{where}: {entry.file}: tile files at a URL are not read (the TIFF readers "
-                             "open local files); copy them to a local disk and list their paths")
-        image = open_listed(path, entry.file, entry.series, where, segments)
+        image = open_listed(path, entry.file, entry.series, where, segments, storage)
         for key, value, axis in zip(_PLANE_KEYS, entry.plane, range(3)):
             if value is not None and image.data.shape[axis] != 1:
                 raise InputError(

@@ -11,7 +11,7 @@ import dask.array as da
 import numpy as np
 import tifffile
 
-from ngff_fuse import transforms
+from ngff_fuse import byte_ranges, transforms
 from ngff_fuse._axes import (
     MICROMETER,
     PIXEL_UNITS,
@@ -26,7 +26,8 @@ from ngff_fuse.readers.image_file import fast_tiff_pixels, open_bioimage, tiff_d
 from ngff_fuse.readers.ome_images import OmeImages, parse_ome_images
 from ngff_fuse.readers.pixel_size import PixelSize, decide_pixel_size
 from ngff_fuse.readers.samples import channel_labels, samples_as_channels
-from ngff_fuse.readers.tiff_segments import SegmentCache
+from ngff_fuse.readers.tiff_segments import SegmentCache, open_tiff
+from ngff_fuse.storage import Location, Remote
 
 _UNITLESS_NOTE = ("the stage positions have no unit (OME \"reference frame\"): read as micrometres, "
                   "as stages record them; if the tiles land wrong, give their positions in a tile "
@@ -109,24 +110,26 @@ def _found_pixel_size(pixels, path: Path) -> PixelSize:
 
 class OmeTiffReader:
     """Reads the OME-XML's positions, sizes and channels with `ome_images` and the pixels with
-    tifffile (bioio-ome-tiff for a series whose planes tifffile cannot map)."""
+    tifffile (bioio-ome-tiff for a series whose planes tifffile cannot map). A file at a URL
+    too: its header through fsspec, its pixels by range requests (see `tiff_segments`)."""
 
     name = "ome-tiff"
     description = "multi-series OME-TIFF (one series per tile)"
+    reads_urls = True
 
-    def can_open(self, path: Path) -> bool:
-        if not path.is_file() or path.suffix.lower() not in TIFF_SUFFIXES:
+    def can_open(self, path: Location) -> bool:
+        if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
             return False
         if path.name.lower().endswith(OME_TIFF_SUFFIXES):
             return True  # claimed by name, so a damaged file gets this reader's error message
         try:
-            with tifffile.TiffFile(path) as tif:
+            with open_tiff(path) as tif:
                 return tif.is_ome
         except Exception:  # not a readable TIFF: not ours to claim
             return False
 
-    def read(self, path: Path, options: ReadOptions) -> list[TileSet]:
-        with tifffile.TiffFile(path) as tif:
+    def read(self, path: Location, options: ReadOptions) -> list[TileSet]:
+        with open_tiff(path) as tif:
             xml = tif.ome_metadata
             if not xml:
                 why = tiff_damage(path) or "no OME-XML in its first ImageDescription"
@@ -191,17 +194,19 @@ def _channel_labels(pixels) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     return channel_labels(len(channels), samples, names, colors)
 
 
-def _series_pixels(tif: tifffile.TiffFile, ome: OmeImages, path: Path) -> list:
+def _series_pixels(tif: tifffile.TiffFile, ome: OmeImages, path: Location) -> list:
     """Lazy (t, c, z, y, x) pixels of every series from one parse of the TIFF, each series'
     shape from its OME-XML Pixels; bioio (opened once, and only then) reads a series whose
     planes do not map simply."""
     bioimage = cache(lambda: open_bioimage(path, _bioio_ome_tiff_reader()))
     segments = SegmentCache()  # decoded TIFF segments, shared by every series' reads
+    identity = byte_ranges.identity(path) if isinstance(path, Remote) else None  # one request, not one a series
     pixels = []
     for series, ome_image in enumerate(ome.images):
         p = ome_image.pixels
         shape = (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
-        pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, bioimage, series), segments))
+        pixels.append(fast_tiff_pixels(tif, series, shape, partial(_bioio_pixels, bioimage, series), segments,
+                                       path, identity))
     return pixels
 
 

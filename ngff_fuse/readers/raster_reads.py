@@ -1,15 +1,16 @@
 """Regions of rasters stored in a file, for the lazy plane arrays of the TIFF, CZI and
 picture readers: which index ranges a key asks for, and the band of rows that holds them,
-read with `os.pread` (no file handle kept open, so thousands of tile files are fine). Both are
+read through `byte_ranges` (`os.pread` locally, no file handle kept open, so thousands of tile
+files are fine; range requests from a URL). Both are
 hand-written where a library read was measured slower for fusion's region reads
 (benchmarks/README.md, "Readers: hand-written against the libraries")."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ngff_fuse import byte_ranges
+from ngff_fuse.byte_ranges import Source
 from ngff_fuse.errors import DamagedFile
 
 
@@ -32,7 +33,7 @@ def index_ranges(key, shape: tuple[int, ...]) -> tuple[list[range], list[int]]:
 SPARSE_STEP = 4
 
 
-def read_band(path: str, offset: int, rows: range, row_shape: tuple[int, ...], dtype: np.dtype,
+def read_band(path: Source, offset: int, rows: range, row_shape: tuple[int, ...], dtype: np.dtype,
               what: str, into: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(band, first row): rows min(rows) to max(rows) of an uncompressed raster whose rows,
     each `row_shape` values of `dtype`, follow each other from byte `offset` of `path`. A file
@@ -50,15 +51,12 @@ def read_band(path: str, offset: int, rows: range, row_shape: tuple[int, ...], d
     count = (last - first + 1) * row_bytes
     if into is None and abs(rows.step) >= SPARSE_STEP:
         return _read_rows(path, offset, rows, row_shape, dtype, what, first, last), first
-    fd = os.open(path, os.O_RDONLY)
-    try:
+    with byte_ranges.opened(path) as source:
         if into is not None:
-            read = os.preadv(fd, [memoryview(into).cast("B")], offset + first * row_bytes)
+            read = next(source.read_into([memoryview(into).cast("B")], [offset + first * row_bytes]))
         else:
-            raw = os.pread(fd, count, offset + first * row_bytes)
+            raw = next(source.read([(offset + first * row_bytes, count)]))
             read = len(raw)
-    finally:
-        os.close(fd)
     if read != count:
         raise DamagedFile(f"{path}: the file ends inside {what}; it is truncated, copy it again")
     if into is not None:
@@ -66,16 +64,14 @@ def read_band(path: str, offset: int, rows: range, row_shape: tuple[int, ...], d
     return np.frombuffer(raw, dtype=dtype).reshape(-1, *row_shape), first
 
 
-def _read_rows(path: str, offset: int, rows: range, row_shape: tuple[int, ...], dtype: np.dtype,
+def _read_rows(path: Source, offset: int, rows: range, row_shape: tuple[int, ...], dtype: np.dtype,
                what: str, first: int, last: int) -> np.ndarray:
     """The band from row `first` to `last` with only `rows` read into it."""
     band = np.empty((last - first + 1, *row_shape), dtype=dtype)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for row in rows:
-            target = memoryview(band[row - first]).cast("B")
-            if os.preadv(fd, [target], offset + row * target.nbytes) != target.nbytes:
+    targets = [memoryview(band[row - first]).cast("B") for row in rows]
+    with byte_ranges.opened(path) as source:
+        for target, read in zip(targets, source.read_into(targets, [offset + row * t.nbytes
+                                                                   for row, t in zip(rows, targets)])):
+            if read != target.nbytes:
                 raise DamagedFile(f"{path}: the file ends inside {what}; it is truncated, copy it again")
-    finally:
-        os.close(fd)
     return band

@@ -6,12 +6,12 @@ chunk reads a piece of several tiles. Here the file is parsed once, in the readi
 into a small picklable table of where each plane lies; an uncompressed contiguous plane is
 then read row band by row band with `os.pread` (no open file handles kept, so thousands of
 tile files are fine), and a tiled or compressed one segment by segment: only the TIFF tiles or
-strips a region touches, decoded by tifffile (`tiff_segments`).
+strips a region touches, decoded by tifffile (`tiff_segments`). A file at a URL is read the
+same way, its bands and segments by range requests (`byte_ranges`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from itertools import product
 
@@ -24,16 +24,19 @@ from dask._task_spec import DataNode, Task
 from dask.array.core import getter
 from dask.base import tokenize
 
+from ngff_fuse import byte_ranges
+from ngff_fuse.byte_ranges import Source
 from ngff_fuse.errors import DamagedFile
 from ngff_fuse.readers.raster_reads import index_ranges, read_band
 from ngff_fuse.readers.tiff_segments import SegmentCache, read_segments
+from ngff_fuse.storage import Remote
 
 
 @dataclass(frozen=True)
 class TiffPlaneTable:
     """Where every (t, c, z) plane of one TIFF series lies in its file."""
 
-    path: str
+    path: Source  # a local file's path (str), or a `storage.Remote` for an object at a URL
     shape: tuple[int, int, int, int, int]  # t, c, z, y, x
     dtype: str  # with byte order, e.g. "<u2"
     plane_axes: str  # order of the plane axes in the file, e.g. "TCZ" (OME) or "TZC" (ImageJ)
@@ -42,6 +45,16 @@ class TiffPlaneTable:
     offsets: tuple[int, ...]  # byte offset of each plane's pixels; -1: compressed or tiled
     samples: int = 1  # samples per pixel (RGB: 3), each a channel: `shape` counts c * samples
     planar: bool = False  # samples stored one plane after another (SYX), else interleaved (YXS)
+    # byte offset of each plane's IFD, so a page is parsed where it lies instead of found by
+    # walking the IFD chain (from a URL, one range request per IFD before it); () : walk it
+    ifds: tuple[int, ...] = ()
+    # an object's identity (URL, size, ETag) when the table was made: one HEAD request per
+    # file instead of one per read. None for a local file, whose stat is asked at each read.
+    identity: tuple | None = None
+
+    def file_identity(self) -> tuple:
+        """What tells this file from the same name rewritten (see `byte_ranges.identity`)."""
+        return self.identity or byte_ranges.identity(self.path)
 
     def __dask_tokenize__(self) -> str:
         # its repr says everything, and hashes ~10x faster than dask's field-by-field walk
@@ -71,10 +84,13 @@ def tiff_series_shape(tif: tifffile.TiffFile, series: int) -> tuple[int, int, in
     return (sizes.get("T", 1), sizes.get("C", 1) * sizes.get("S", 1), sizes.get("Z", 1), sizes["Y"], sizes["X"])
 
 
-def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]) -> TiffPlaneTable | None:
+def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...],
+                     source: Source | None = None, identity: tuple | None = None) -> TiffPlaneTable | None:
     """The plane table of `series` of an open TIFF of (t, c * samples, z, y, x) `shape`, or None where
     planes cannot be mapped simply (pages in other files, axes beyond t/c/z, samples anywhere
-    but with the pixels): those keep bioio's own reading."""
+    but with the pixels): those keep bioio's own reading. `source`: where the planes are read
+    from, when `tif` was opened on a file object (an object at a URL); else its path. `identity`:
+    that object's `byte_ranges.identity`, when the caller asked it once for several series."""
     try:
         s = tif.series[series]
         axes = s.axes.upper()
@@ -91,7 +107,7 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
         wanted = (sizes.get("T", 1), sizes.get("C", 1) * samples, sizes.get("Z", 1), pixel["Y"], pixel["X"])
         if wanted != tuple(shape):
             return None
-        pages, offsets = [], []
+        pages, offsets, ifds = [], [], []
         size = tif.filehandle.size
         for page in s.pages:
             if page is None or page.parent.filehandle.path != tif.filehandle.path:
@@ -99,10 +115,11 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
             end = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts)), default=0)
             if end > size:
                 raise DamagedFile(
-                    f"{tif.filehandle.path}: truncated, its pixels run to byte {end} but the file "
+                    f"{source or tif.filehandle.path}: truncated, its pixels run to byte {end} but the file "
                     f"has {size}; copy the file again from the microscope"
                 )
             pages.append(int(page.index))
+            ifds.append(int(page.offset))
             keyframe = page.keyframe if hasattr(page, "keyframe") else page
             if getattr(keyframe, "imagedepth", 1) > 1:  # volumetric tiles: bioio reads them
                 return None
@@ -111,8 +128,9 @@ def tiff_plane_table(tif: tifffile.TiffFile, series: int, shape: tuple[int, ...]
         dtype = np.dtype(s.dtype).newbyteorder(tif.byteorder).str
     except (tifffile.TiffFileError, OSError, IndexError, ValueError):
         return None
-    return TiffPlaneTable(tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
-                            counts, tuple(pages), tuple(offsets), samples, image == "SYX")
+    return TiffPlaneTable(source or tif.filehandle.path, tuple(int(n) for n in shape), dtype, plane_axes,
+                          counts, tuple(pages), tuple(offsets), samples, image == "SYX", tuple(ifds),
+                          identity or (byte_ranges.identity(source) if isinstance(source, Remote) else None))
 
 
 class TiffPlanes:
@@ -180,8 +198,7 @@ def tiff_dask_array(table: TiffPlaneTable, cache: SegmentCache) -> da.Array:
     `inline_array=True` makes), at a tenth of `from_array`'s cost: it matters when a listing
     opens 10,000 tile files.
     """
-    stat = os.stat(table.path)
-    name = "tiff-" + tokenize(table, stat.st_size, stat.st_mtime_ns)
+    name = "tiff-" + tokenize(table, table.file_identity())
     planes = DataNode(None, TiffPlanes(table, cache))
     rows, cols = (slice(0, n) for n in table.shape[3:])
     graph = {}

@@ -6,23 +6,29 @@ whole plane (Bio-Formats writes 512^2 or 256^2 tiles). Decoded compressed segmen
 a `SegmentCache`, bounded in bytes, which each reader makes for the tile set it reads and
 hands, inside the lazy arrays, to every task: a segment under two output chunks is decoded
 once. Uncompressed segments are not kept; reading them again costs what copying them would.
+The bytes come through `byte_ranges`: `os.pread` of a local file, one batch of range requests
+for the segments a read needs from a file at a URL (whose header `open_tiff` parses through
+fsspec).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import tifffile
 
+from ngff_fuse import byte_ranges
+from ngff_fuse.byte_ranges import Source
 from ngff_fuse.errors import DamagedFile, blaming_the_file, reason
+from ngff_fuse.storage import Remote
 
 if TYPE_CHECKING:
     from ngff_fuse.readers.tiff_planes import TiffPlaneTable
@@ -84,14 +90,15 @@ class SegmentCache:
             self._pages.clear()
             self._bytes = 0
 
-    def page(self, file: tuple, path: str, index: int) -> PageSegments:
+    def page(self, file: tuple, path: Source, index: int, ifd: int | None = None) -> PageSegments:
+        """How page `index` (its IFD at byte `ifd`, when known) of `file` is cut."""
         key = (file, index)
         with self._lock:
             found = self._pages.get(key)
             if found is not None:
                 self._pages.move_to_end(key)
                 return found
-        found = _page_segments(path, index)
+        found = _page_segments(path, index, ifd)
         with self._lock:
             self._pages[key] = found
             while len(self._pages) > _PAGES_KEPT:
@@ -121,9 +128,31 @@ def _cache_named(name: str, limit: int) -> SegmentCache:
     return found if found is not None else SegmentCache(limit, name)
 
 
-def _page_segments(path: str, index: int) -> PageSegments:
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[index]
+#: Bytes an object's header is fetched in: an IFD and its tags, or a run of OME-XML.
+_HEADER_BLOCK = 64 << 10
+
+
+@contextmanager
+def open_tiff(source: Source, **options) -> Iterator[tifffile.TiffFile]:
+    """tifffile's TiffFile on a local file, or on an object at a URL through an fsspec file read
+    ahead in small blocks: a TIFF's header and IFDs are parsed from a few ranges, its pixels
+    are never fetched here."""
+    if not isinstance(source, Remote):
+        with tifffile.TiffFile(source, **options) as tif:
+            yield tif
+        return
+    with source.fs.open(source.key, "rb", block_size=_HEADER_BLOCK, cache_type="readahead") as handle, \
+            tifffile.TiffFile(handle, name=source.name, **options) as tif:
+        yield tif
+
+
+def _page_segments(path: Source, index: int, ifd: int | None) -> PageSegments:
+    with open_tiff(path) as tif:
+        if ifd is None:
+            page = tif.pages[index]
+        else:  # parsed where it lies: no walk of the IFDs before it
+            tif.filehandle.seek(ifd)
+            page = tifffile.TiffPage(tif, index)
         planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1
         chunked = tuple(int(n) for n in page.chunked)
         grid = chunked[1:3] if planar else chunked[:2]  # contiguous samples may add an axis of 1
@@ -141,10 +170,9 @@ def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, s
     """Rows x cols of one sample of a plane stored in tiles or strips (or compressed): each
     segment under the region read and decoded once, and copied into place: into `into` if
     given (rows and cols then step by 1), else a new array."""
-    stat = os.stat(table.path)
-    file = (table.path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    file = table.file_identity()
     page = table.pages[plane]
-    info = cache.page(file, table.path, page)
+    info = cache.page(file, table.path, page, table.ifds[plane] if table.ifds else None)
     top, bottom = min(rows[0], rows[-1]), max(rows[0], rows[-1]) + 1
     left, right = min(cols[0], cols[-1]), max(cols[0], cols[-1]) + 1
     if into is None:
@@ -176,37 +204,38 @@ def read_segments(table: TiffPlaneTable, plane: int, rows: range, cols: range, s
     return out[rows.start - top::rows.step][:len(rows)][:, cols.start - left::cols.step][:, :len(cols)]
 
 
-def _raw_segments(path: str, plane: int, info: PageSegments, wanted: list[int],
+def _raw_segments(path: Source, plane: int, info: PageSegments, wanted: list[int],
                   rows: tuple[int, int], dtype: np.dtype):
     """(index, first row, pixels) for uncompressed segments: only the rows of each segment
-    the region needs, read with `os.preadv` into one reused buffer, so each `pixels` is valid
-    until the next is asked for (no decoder, no cache:
+    the region needs, read (`os.preadv` locally) into one reused buffer, so each `pixels` is
+    valid until the next is asked for (no decoder, no cache:
     reading whole tiles through the decoder made tiled planes ~3x slower per pixel than
     strips, a memory map ~5x: benchmarks/bench_readers.py)."""
     tall, wide = info.edge
     row_bytes = wide * info.samples * dtype.itemsize
     buffer = np.empty(tall * row_bytes, dtype=np.uint8)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for index in wanted:
-            y0 = (index // info.grid[1]) % info.grid[0] * tall
-            first, stop = max(rows[0], y0) - y0, min(rows[1], y0 + tall) - y0
-            if info.bytecounts[index] == 0:  # a segment the file leaves out reads as 0
-                yield index, first, np.zeros((stop - first, wide, info.samples), dtype)
-                continue
-            stop = min(stop, info.bytecounts[index] // row_bytes)  # a short last strip
-            band = buffer[:(stop - first) * row_bytes]
-            if os.preadv(fd, [band], info.offsets[index] + first * row_bytes) != band.nbytes:
+    stored, bands, offsets = [], [], []  # the segments the file holds, and where their rows go
+    for index in wanted:
+        y0 = (index // info.grid[1]) % info.grid[0] * tall
+        first, stop = max(rows[0], y0) - y0, min(rows[1], y0 + tall) - y0
+        if info.bytecounts[index] == 0:  # a segment the file leaves out reads as 0
+            yield index, first, np.zeros((stop - first, wide, info.samples), dtype)
+            continue
+        stop = min(stop, info.bytecounts[index] // row_bytes)  # a short last strip
+        stored.append((index, first))
+        bands.append(memoryview(buffer[:(stop - first) * row_bytes]))
+        offsets.append(info.offsets[index] + first * row_bytes)
+    with byte_ranges.opened(path) as source:
+        for (index, first), band, read in zip(stored, bands, source.read_into(bands, offsets)):
+            if read != band.nbytes:
                 raise DamagedFile(f"{path}: the file ends inside plane {plane}; it is truncated, copy it again")
-            yield index, first, band.view(dtype).reshape(-1, wide, info.samples)
-    finally:
-        os.close(fd)
+            yield index, first, np.frombuffer(band, dtype).reshape(-1, wide, info.samples)
 
 
-def _segments(path: str, file: tuple, page: int, plane: int, info: PageSegments, wanted: list[int],
+def _segments(path: Source, file: tuple, page: int, plane: int, info: PageSegments, wanted: list[int],
               cache: SegmentCache, dtype: np.dtype):
-    """(index, 0, decoded segment) for each wanted segment: from the cache, else read (one
-    `os.pread` each, in file order) and decoded."""
+    """(index, 0, decoded segment) for each wanted segment: from the cache, else read (in file
+    order: one `os.pread` each locally, one batch of range requests from a URL) and decoded."""
     missing = []
     for index in wanted:
         found = cache.get((file, page, index)) if info.compressed else None
@@ -220,19 +249,19 @@ def _segments(path: str, file: tuple, page: int, plane: int, info: PageSegments,
         return DamagedFile(f"{path}: plane {plane} does not decode ({reason(exc)}); the file is damaged, "
                            "copy it again")
 
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for index in sorted(missing, key=lambda i: info.offsets[i]):
-            count = info.bytecounts[index]
-            raw = os.pread(fd, count, info.offsets[index]) if count else None
-            if raw is not None and len(raw) != count:
+    missing.sort(key=lambda i: info.offsets[i])
+    stored = [i for i in missing if info.bytecounts[i]]
+    for index in missing:
+        if not info.bytecounts[index]:  # a segment the file leaves out reads as 0, as tifffile's asarray
+            with blaming_the_file(damaged):
+                _, _, shape = info.decode(None, index, jpegtables=info.jpegtables)
+            yield index, 0, np.zeros(shape, dtype=dtype)
+    with byte_ranges.opened(path) as source:
+        for index, raw in zip(stored, source.read([(info.offsets[i], info.bytecounts[i]) for i in stored])):
+            if len(raw) != info.bytecounts[index]:
                 raise DamagedFile(f"{path}: the file ends inside plane {plane}; it is truncated, copy it again")
             with blaming_the_file(damaged):
                 segment, _, shape = info.decode(raw, index, jpegtables=info.jpegtables)
-            if segment is None:  # a segment the file leaves out reads as 0, as tifffile's asarray
-                segment = np.zeros(shape, dtype=dtype)
             if info.compressed:
                 cache.put((file, page, index), segment)
             yield index, 0, segment
-    finally:
-        os.close(fd)
