@@ -25,6 +25,8 @@ from ngff_fuse.errors import InputError, NgffFuseError, reason
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
            "abfss": "adlfs"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+#: Schemes whose fsspec driver cannot read an object's last N bytes (`suffix_reads`).
+_NO_SUFFIX_READS = frozenset({"az", "abfs", "abfss"})
 
 
 class Remote:
@@ -232,7 +234,10 @@ def _value(text: str):
 def zarr_store(where: Location, read_only: bool = False):
     """What zarr opens for `where`: the path itself, or an FsspecStore on the URL."""
     if isinstance(where, Remote):
-        from zarr.storage import FsspecStore
+        if where.protocol in _NO_SUFFIX_READS:
+            from ngff_fuse.suffix_reads import SuffixByOffsetStore as FsspecStore
+        else:
+            from zarr.storage import FsspecStore
 
         return FsspecStore.from_url(str(where), storage_options=where.client_options(), read_only=read_only)
     return where
