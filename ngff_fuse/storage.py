@@ -24,6 +24,8 @@ from ngff_fuse.errors import InputError, NgffFuseError, reason
 #: URL schemes read and written through fsspec, and the package each needs.
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
            "abfss": "adlfs"}
+#: The ngff-fuse extra that installs each package.
+_EXTRAS = {"s3fs": "s3", "gcsfs": "gcs", "adlfs": "azure"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 #: Schemes whose fsspec driver cannot read an object's last N bytes (`suffix_reads`).
 _NO_SUFFIX_READS = frozenset({"az", "abfs", "abfss"})
@@ -195,7 +197,7 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
 
         fsspec.get_filesystem_class(scheme)
     except ImportError:
-        package = "'ngff-fuse[s3]'" if SCHEMES[scheme] == "s3fs" else SCHEMES[scheme]
+        package = f"'ngff-fuse[{_EXTRAS[SCHEMES[scheme]]}]'"
         raise InputError(f"{where}: {scheme}:// needs the package {SCHEMES[scheme]}: pip install {package}") from None
     path = (parts.netloc + parts.path).strip("/")
     if not parts.netloc:
