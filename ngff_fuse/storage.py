@@ -29,6 +29,11 @@ _EXTRAS = {"s3fs": "s3", "gcsfs": "gcs", "adlfs": "azure"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 #: Schemes whose fsspec driver cannot read an object's last N bytes (`suffix_reads`).
 _NO_SUFFIX_READS = frozenset({"az", "abfs", "abfss"})
+#: Schemes whose asynchronous client, used on zarr's event loop, cannot be closed once that loop
+#: is gone: at every exit adlfs's finalizer raised "Loop is not running" and gcsfs's closed the
+#: session on another loop, each printing a traceback (adlfs#495, zarr-python#4221). zarr is
+#: given their synchronous client instead, which lives on fsspec's own loop.
+_SYNC_CLIENT = frozenset({"gs", "gcs", "az", "abfs", "abfss"})
 
 
 class Remote:
@@ -241,6 +246,10 @@ def zarr_store(where: Location, read_only: bool = False):
         else:
             from zarr.storage import FsspecStore
 
+        if where.protocol in _SYNC_CLIENT:
+            from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+            return FsspecStore(AsyncFileSystemWrapper(where.fs), path=where.path, read_only=read_only)
         return FsspecStore.from_url(str(where), storage_options=where.client_options(), read_only=read_only)
     return where
 
@@ -249,8 +258,9 @@ def store_location(store_path) -> Location:
     """Where a zarr node (its `store_path`) lives: the inverse of `zarr_store`."""
     store = store_path.store
     if hasattr(store, "fs"):
-        protocol = store.fs.protocol if isinstance(store.fs.protocol, str) else store.fs.protocol[0]
-        options = {k: v for k, v in store.fs.storage_options.items() if k != "asynchronous"}
+        fs = getattr(store.fs, "sync_fs", store.fs)  # the client `zarr_store` wrapped
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        options = {k: v for k, v in fs.storage_options.items() if k != "asynchronous"}
         options.pop("use_listings_cache", None)
         remote = Remote(protocol, store.path, options)
         return remote / store_path.path if store_path.path else remote

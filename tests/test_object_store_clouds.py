@@ -193,3 +193,14 @@ def test_the_abfs_scheme_names_the_same_azure_container(tif, tmp_path, az_server
     assert main(["convert", str(tif), f"abfs://{name}/out.ome.zarr", *OPTIONS, *az_server.cli_options()]) == 0
     assert remote_files(az_server, f"az://{name}/out.ome.zarr") == local_convert(tif, tmp_path, OPTIONS)
     assert main(["validate", f"az://{name}/out.ome.zarr", "--quiet", *az_server.cli_options()]) == 0
+
+
+def test_a_run_in_a_process_of_its_own_prints_nothing_but_its_one_line(tif, cloud, bucket):
+    """gcsfs's and adlfs's asynchronous clients could not be closed at exit once zarr's loop
+    was gone: every run ended with a traceback, even after a one-line refusal."""
+    url = f"{bucket}/out.ome.zarr"
+    first = run("convert", str(tif), url, *OPTIONS, "--ngff", "0.5", "--shard", "64", *cloud.cli_options())
+    assert (first.returncode, first.stderr) == (0, "")
+    again = run("convert", str(tif), url, *OPTIONS, *cloud.cli_options())
+    assert (again.returncode, again.stderr) == (
+        2, f"ngff-fuse: error: {url}: output exists; pass --overwrite or choose another path\n")
