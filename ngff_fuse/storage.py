@@ -249,7 +249,8 @@ def zarr_store(where: Location, read_only: bool = False):
         if where.protocol in _SYNC_CLIENT:
             from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 
-            return FsspecStore(AsyncFileSystemWrapper(where.fs), path=where.path, read_only=read_only)
+            client = AsyncFileSystemWrapper(where.fs, asynchronous=True)
+            return FsspecStore(client, path=where.path, read_only=read_only)
         return FsspecStore.from_url(str(where), storage_options=where.client_options(), read_only=read_only)
     return where
 

@@ -204,3 +204,18 @@ def test_a_run_in_a_process_of_its_own_prints_nothing_but_its_one_line(tif, clou
     again = run("convert", str(tif), url, *OPTIONS, *cloud.cli_options())
     assert (again.returncode, again.stderr) == (
         2, f"ngff-fuse: error: {url}: output exists; pass --overwrite or choose another path\n")
+
+
+def test_a_cluster_of_processes_writes_the_bytes_of_an_in_process_run(tif, tmp_path, cloud, bucket):
+    """The store, its client and the credentials travel to two worker processes, which write
+    their blocks straight to the URL."""
+    from distributed import LocalCluster
+
+    options = [*OPTIONS, "--ngff", "0.5", "--shard", "64"]
+    expected = local_convert(tif, tmp_path, options)
+    url = f"{bucket}/out.ome.zarr"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      local_directory=str(tmp_path / "workers")) as cluster:
+        assert main(["convert", str(tif), url, *options, "--scheduler", cluster.scheduler_address,
+                     *cloud.cli_options()]) == 0
+    assert remote_files(cloud, url) == expected
