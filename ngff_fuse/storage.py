@@ -28,7 +28,16 @@ SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "ad
            "abfss": "adlfs"}
 #: URL schemes only read (inputs): plain HTTP has range requests but no listing and no writes.
 READ_SCHEMES = {"http": "aiohttp", "https": "aiohttp"}
+#: The ngff-fuse extra that installs each package.
+_EXTRAS = {"s3fs": "s3", "gcsfs": "gcs", "adlfs": "azure"}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+#: Schemes whose fsspec driver cannot read an object's last N bytes (`suffix_reads`).
+_NO_SUFFIX_READS = frozenset({"az", "abfs", "abfss"})
+#: Schemes whose asynchronous client, used on zarr's event loop, cannot be closed once that loop
+#: is gone: at every exit adlfs's finalizer raised "Loop is not running" and gcsfs's closed the
+#: session on another loop, each printing a traceback (adlfs#495, zarr-python#4221). zarr is
+#: given their synchronous client instead, which lives on fsspec's own loop.
+_SYNC_CLIENT = frozenset({"gs", "gcs", "az", "abfs", "abfss"})
 
 
 class Remote:
@@ -220,8 +229,9 @@ def location(where: str | Path | Remote, options: dict | None = None) -> Locatio
 
         fsspec.get_filesystem_class(scheme)
     except ImportError:
-        package = "'ngff-fuse[s3]'" if packages[scheme] == "s3fs" else packages[scheme]
-        raise InputError(f"{where}: {scheme}:// needs the package {packages[scheme]}: pip install {package}") from None
+        needed = packages[scheme]
+        package = f"'ngff-fuse[{_EXTRAS[needed]}]'" if needed in _EXTRAS else needed
+        raise InputError(f"{where}: {scheme}:// needs the package {needed}: pip install {package}") from None
     if scheme in READ_SCHEMES and parts.query:
         raise InputError(f"{where}: a URL with a query (a presigned URL) is not read; give the object's plain URL, "
                          "or an s3://, gs://, az:// URL with --storage-option credentials")
@@ -262,8 +272,16 @@ def _value(text: str):
 def zarr_store(where: Location, read_only: bool = False):
     """What zarr opens for `where`: the path itself, or an FsspecStore on the URL."""
     if isinstance(where, Remote):
-        from zarr.storage import FsspecStore
+        if where.protocol in _NO_SUFFIX_READS:
+            from ngff_fuse.suffix_reads import SuffixByOffsetStore as FsspecStore
+        else:
+            from zarr.storage import FsspecStore
 
+        if where.protocol in _SYNC_CLIENT:
+            from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+            client = AsyncFileSystemWrapper(where.fs, asynchronous=True)
+            return FsspecStore(client, path=where.path, read_only=read_only)
         return FsspecStore.from_url(str(where), storage_options=where.client_options(), read_only=read_only)
     return where
 
@@ -272,8 +290,9 @@ def store_location(store_path) -> Location:
     """Where a zarr node (its `store_path`) lives: the inverse of `zarr_store`."""
     store = store_path.store
     if hasattr(store, "fs"):
-        protocol = store.fs.protocol if isinstance(store.fs.protocol, str) else store.fs.protocol[0]
-        options = {k: v for k, v in store.fs.storage_options.items() if k != "asynchronous"}
+        fs = getattr(store.fs, "sync_fs", store.fs)  # the client `zarr_store` wrapped
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        options = {k: v for k, v in fs.storage_options.items() if k != "asynchronous"}
         options.pop("use_listings_cache", None)
         remote = Remote(protocol, store.path, options)
         return remote / store_path.path if store_path.path else remote

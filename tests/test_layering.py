@@ -24,7 +24,7 @@ PACKAGE = Path(ngff_fuse.__file__).parent
 # (stage, module prefixes); a module belongs to its longest matching prefix.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("_axes", "errors", "console", "version", "progress", "transforms", "boxes",
-                    "fingerprint", "zarr_check", "storage", "byte_ranges", "stage_clock")),
+                    "fingerprint", "zarr_check", "storage", "byte_ranges", "suffix_reads", "stage_clock")),
     ("model", ("model",)),
     ("ngff format", ("ngff", "ome_xml")),
     ("readers", ("readers",)),
