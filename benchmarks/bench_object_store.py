@@ -3,6 +3,7 @@
     python benchmarks/bench_object_store.py                  # 7 x 7 tiles of 2048^2: ~172 MPix
     python benchmarks/bench_object_store.py --grid 3 --tile-size 1024 --repeat 3
     python benchmarks/bench_object_store.py --store-layer    # FsspecStore vs obstore (pip install obstore)
+    DASK_NUM_WORKERS=3 python benchmarks/bench_object_store.py --pin   # server on a core of its own
 
 Each convert runs in a child process of its own; the S3 one counts every request s3fs sends,
 by operation, so the table shows requests per block written (a block is one shard, or one
@@ -17,6 +18,7 @@ import argparse
 import collections
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -61,9 +63,11 @@ def blocks(store: Path) -> int:
     return sum(math.prod(-(-n // c) for n, c in zip(a.shape, a.shards or a.chunks)) for _, a in group.arrays())
 
 
-def run_child(argv: list[str]) -> dict:
+def run_child(argv: list[str], cores: set[int] | None = None) -> dict:
+    """One convert in a child process; on `cores` only, when given (Linux)."""
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     done = subprocess.run([sys.executable, __file__, "--child", json.dumps({"argv": argv})],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, preexec_fn=pin)
     if done.returncode:
         sys.exit(f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -86,24 +90,33 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
         local, url = work / "out.ome.zarr", "s3://bench/out.ome.zarr"
         runs: dict[str, list[dict]] = {"local disk": [], "loopback S3": []}
         weed = psutil.Process(server.pid)
+        cores = None
+        if args.pin:  # the server on the last core, both converts on the others
+            *cores, last = sorted(os.sched_getaffinity(0))
+            cores = set(cores)
+            for process in [weed, *weed.children(recursive=True)]:
+                for thread in process.threads():
+                    os.sched_setaffinity(thread.id, {last})
         for _ in range(args.repeat):
             bench_fuse.remove(local)
-            runs["local disk"].append(run_child(["convert", tiff, str(local), "--quiet", *extra]))
+            runs["local disk"].append(run_child(["convert", tiff, str(local), "--quiet", *extra], cores))
             before = sum(weed.cpu_times()[:2])
             runs["loopback S3"].append(run_child(["convert", tiff, url, "--quiet", "--overwrite", *extra,
-                                                  *server.cli_options()]))
+                                                  *server.cli_options()], cores))
             runs["loopback S3"][-1]["server_cpu"] = sum(weed.cpu_times()[:2]) - before
         count = blocks(local)
     base = statistics.median(r["seconds"] for r in runs["local disk"])
     print(f"mosaic: {mpix:.1f} MPix, {count} blocks in all levels, options: {' '.join(extra) or 'defaults'}, "
-          f"repeats: {args.repeat}, load: {bench_fuse.load()}")
+          f"repeats: {args.repeat}, load: {bench_fuse.load()}"
+          + (f"; the server pinned to core {max(os.sched_getaffinity(0))}, ngff-fuse to the others" if args.pin else ""))
     print(f"{'run':<14} {'seconds':>8} {'MPix/s':>8} {'x local':>8} {'CPU s':>8}")
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
         cpu = statistics.median(r["cpu_seconds"] for r in results)
         print(f"{label:<14} {seconds:>8.2f} {mpix / seconds:>8.1f} {seconds / base:>8.2f} {cpu:>8.2f}")
     server_cpu = statistics.median(r["server_cpu"] for r in runs["loopback S3"])
-    print(f"the S3 server's own CPU time during the S3 convert: {server_cpu:.2f} s (on the same cores)")
+    print(f"the S3 server's own CPU time during the S3 convert: {server_cpu:.2f} s "
+          f"({'on a core of its own' if args.pin else 'on the same cores'})")
     requests = runs["loopback S3"][-1]["requests"]
     puts = requests.get("put_object", 0)
     print(f"S3 requests of one convert ({sum(requests.values())} in all; {puts / count:.2f} PUT per block): "
@@ -155,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--options", default="", help="more convert options for both runs, e.g. '--shard 0'")
     parser.add_argument("--store-layer", action="store_true",
                         help="compare zarr's FsspecStore and ObjectStore (obstore) writing shards, nothing else")
+    parser.add_argument("--pin", action="store_true",
+                        help="the server on the last core and ngff-fuse on the others (Linux): the server's work off "
+                        "ngff-fuse's cores, as a store on another machine would be")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
