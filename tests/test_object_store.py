@@ -21,6 +21,7 @@ from ngff_fuse.output_lock import LOCK_SUFFIX
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.imagexpress import write_imagexpress
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from object_store_checks import check_one_writer
 
 OPTIONS = ["--chunk", "32", "--quiet"]
 KINDS = {
@@ -173,20 +174,9 @@ def test_one_writer_a_lock_object_of_another_host_or_a_live_run_refuses(inputs, 
 
 def test_a_second_lock_on_one_object_is_refused_by_the_conditional_put(s3_server, bucket):
     """Two runs racing: the store itself grants the lock object to one (If-None-Match)."""
-    from ngff_fuse.errors import NgffFuseError
-    from ngff_fuse.output_lock import ObjectLock
-    from ngff_fuse.progress import NoProgress
     from ngff_fuse.storage import location
 
-    target = location(f"{bucket}/race.ome.zarr", s3_server.options)
-    first, second = ObjectLock(target), ObjectLock(target)
-    assert first.path.create(b"x") and not second.path.create(b"y")
-    first.path.unlink()
-    first.acquire(NoProgress())
-    with pytest.raises(NgffFuseError, match="another ngff-fuse run is writing it"):
-        second.acquire(NoProgress())
-    first.release()
-    assert not target.with_name(target.name + LOCK_SUFFIX).exists()
+    check_one_writer(location(f"{bucket}/race.ome.zarr", s3_server.options))
 
 
 def test_a_cluster_of_processes_writes_to_s3_the_bytes_of_an_in_process_run(inputs, tmp_path, s3_server, bucket):

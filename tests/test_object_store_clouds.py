@@ -20,6 +20,7 @@ from ngff_fuse.cli import main
 from ngff_fuse.output_lock import LOCK_SUFFIX
 from ngff_fuse.testing import synthetic_mosaic
 from ngff_fuse.testing.ome_tiff import write_ome_tiff
+from object_store_checks import check_one_writer
 
 OPTIONS = ["--chunk", "32", "--quiet"]
 LAYOUTS = {"0.4": ["--ngff", "0.4"], "0.5-sharded": ["--ngff", "0.5", "--shard", "64"]}
@@ -150,21 +151,9 @@ def test_overwrite_replaces_our_own_store_and_refuses_another(tif, cloud, bucket
 def test_the_store_grants_the_lock_object_to_one_of_two_writers(cloud, bucket):
     """The conditional create (ifGenerationMatch=0 on GCS, If-None-Match: * on Azure) is what
     the one-writer lock rests on: of two creates of one object exactly one succeeds."""
-    from ngff_fuse.errors import NgffFuseError
-    from ngff_fuse.output_lock import ObjectLock
-    from ngff_fuse.progress import NoProgress
     from ngff_fuse.storage import location
 
-    target = location(f"{bucket}/race.ome.zarr", cloud.options)
-    first, second = ObjectLock(target), ObjectLock(target)
-    assert [first.path.create(b"x"), second.path.create(b"y")] == [True, False]
-    assert first.path.read_bytes() == b"x"
-    first.path.unlink()
-    first.acquire(NoProgress())
-    with pytest.raises(NgffFuseError, match="another ngff-fuse run is writing it"):
-        second.acquire(NoProgress())
-    first.release()
-    assert not target.with_name(target.name + LOCK_SUFFIX).exists()
+    check_one_writer(location(f"{bucket}/race.ome.zarr", cloud.options))
 
 
 def test_preview_of_the_url_draws_what_the_local_store_draws(tif, tmp_path, cloud, bucket):

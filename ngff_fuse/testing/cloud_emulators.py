@@ -20,12 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ngff_fuse.testing.object_store import START_TIMEOUT, _free_ports, _tail
+from ngff_fuse.testing.object_store import _free_ports, serving
 
 #: The Azurite release the tests run: the last whose package accepts Node.js 20 (3.36 asks for 21).
 AZURITE_VERSION = "3.35.0"
@@ -84,7 +83,7 @@ def fake_gcs(folder: Path) -> Iterator[CloudServer]:
                "-backend", "filesystem", "-filesystem-root", str(folder / "data"), "-log-level", "warn"]
     server = CloudServer("gs", {"endpoint_url": endpoint, "token": "anon", "project": "ngff-fuse-test"},
                          {"STORAGE_EMULATOR_HOST": endpoint, "GOOGLE_CLOUD_PROJECT": "ngff-fuse-test"})
-    with _running(command, folder / "server.log", server) as running:
+    with serving(command, folder / "server.log", lambda pid: replace(server, pid=pid)) as running:
         yield running
 
 
@@ -126,39 +125,5 @@ def azurite(folder: Path, cache: Path | None = None) -> Iterator[CloudServer]:
     command = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder / "data"),
                "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
     server = CloudServer("az", {"connection_string": connection}, {"AZURE_STORAGE_CONNECTION_STRING": connection})
-    with _running(command, folder / "server.log", server) as running:
+    with serving(command, folder / "server.log", lambda pid: replace(server, pid=pid)) as running:
         yield running
-
-
-@contextlib.contextmanager
-def _running(command: list[str], log: Path, server: CloudServer) -> Iterator[CloudServer]:
-    """`command` running while the block runs, once a container can be made and listed on it."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
-    try:
-        server = CloudServer(server.scheme, server.options, server.environment, process.pid)
-        _wait(server, process, log)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait(server: CloudServer, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{Path(process.args[0]).name} exited ({process.returncode}): {_tail(log)}")
-        try:
-            fs = server.filesystem()
-            fs.mkdir("ngff-fuse-ready")
-            fs.ls("ngff-fuse-ready")
-            fs.rmdir("ngff-fuse-ready")
-            return
-        except Exception:  # not up yet: refused, 5xx
-            time.sleep(0.3)
-    raise RuntimeError(f"{Path(process.args[0]).name} did not answer within {START_TIMEOUT:g} s: {_tail(log)}")

@@ -17,12 +17,15 @@ import socket
 import subprocess
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 #: Seconds the server has to answer on its S3 port (it starts in about 5 s on 2 cores).
 START_TIMEOUT = 60.0
+#: A server `serving` runs: anything with a `filesystem()` (S3Server, cloud_emulators.CloudServer).
+Served = TypeVar("Served")
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,37 @@ def seaweedfs(folder: Path, ports: tuple[int, ...] = ()) -> Iterator[S3Server]:
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-metricsPort={ports[8]}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]
-    log = folder / "weed.log"
+    endpoint = f"http://127.0.0.1:{s3}"
+    with serving(command, folder / "weed.log", lambda pid: S3Server(endpoint, ports, pid)) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(command: list[str], log: Path, server: Callable[[int], Served]) -> Iterator[Served]:
+    """`command` running (its output in `log`, in `log`'s folder) while the block runs, as
+    `server(pid)`, once a bucket can be made and listed on it through its `filesystem()` (the
+    port answers before the storage behind it is ready); stopped afterwards. RuntimeError, with
+    the end of its log, when it exits or does not answer within START_TIMEOUT."""
+    name = Path(command[0]).name
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
-    server = S3Server(f"http://127.0.0.1:{s3}", ports, process.pid)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
     try:
-        _wait(server, process, log)
-        yield server
+        running = server(process.pid)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}): {_tail(log)}")
+            try:
+                fs = running.filesystem()
+                fs.mkdir("ngff-fuse-ready")
+                fs.ls("ngff-fuse-ready")
+                fs.rmdir("ngff-fuse-ready")
+                break
+            except Exception:  # not up yet: refused, 5xx, the storage still starting
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not answer within {START_TIMEOUT:g} s: {_tail(log)}") from None
+                time.sleep(0.3)
+        yield running
     finally:
         process.terminate()
         try:
@@ -105,23 +132,6 @@ def seaweedfs(folder: Path, ports: tuple[int, ...] = ()) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait(server: S3Server, process: subprocess.Popen, log: Path) -> None:
-    """Until a bucket can be made and listed: the S3 port answers before the filer is ready."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"weed server exited ({process.returncode}): {_tail(log)}")
-        try:
-            fs = server.filesystem()
-            fs.mkdir("ngff-fuse-ready")
-            fs.ls("ngff-fuse-ready")
-            fs.rmdir("ngff-fuse-ready")
-            return
-        except Exception:  # not up yet: refused, 5xx, the filer still starting
-            time.sleep(0.3)
-    raise RuntimeError(f"weed server did not answer on {server.endpoint} within {START_TIMEOUT:g} s: {_tail(log)}")
 
 
 def _tail(log: Path) -> str:
