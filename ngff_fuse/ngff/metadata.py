@@ -178,10 +178,10 @@ def _library(version: str) -> Format:
     return {"0.4": FormatV04, "0.5": FormatV05}[version]()
 
 
-def load_libraries(version: str) -> threading.Thread:
-    """Import ome-zarr-py and ome-zarr-models for `version` in a thread of their own, and
-    return it. They take ~0.5 s to import (ome-zarr-py brings scikit-image) and are needed only
-    for the metadata, written last: `writer.write_pixels` starts this as the pixels are being
+def load_libraries(version: str) -> None:
+    """Import ome-zarr-py and ome-zarr-models for `version` in a thread of their own. They
+    take ~0.5 s to import (ome-zarr-py brings scikit-image) and are needed only for the
+    metadata, written last: `writer.write_pixels` starts this as the pixels are being
     written, when the dask threads spend their time in numpy and the codecs, outside the GIL."""
     def load() -> None:
         with contextlib.suppress(Exception):  # a failing import fails again where it is used, and says so
@@ -190,9 +190,7 @@ def load_libraries(version: str) -> threading.Thread:
             if version in ("0.4", "0.5"):
                 _models(version, "image")
 
-    thread = threading.Thread(target=load, name="ngff-fuse metadata libraries", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=load, name="ngff-fuse metadata libraries", daemon=True).start()
 
 
 class Ngff04:
